@@ -1,0 +1,205 @@
+#include "conf/config_reader.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace smtpwall::conf {
+
+namespace {
+
+std::string location(const std::string& file, const toml::source_region& src) {
+    if (src.begin.line == 0) return file;
+    return fmt::format("{}:{}", file, src.begin.line);
+}
+
+}  // namespace
+
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
+    if (text.empty()) return std::nullopt;
+    std::int64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || value < 0) return std::nullopt;
+    const std::string_view unit(end, text.data() + text.size() - end);
+    std::int64_t scale = 0;
+    if (unit.empty() || unit == "s") {
+        scale = 1;
+    } else if (unit == "m") {
+        scale = 60;
+    } else if (unit == "h") {
+        scale = 3600;
+    } else if (unit == "d") {
+        scale = 86400;
+    } else if (unit == "w") {
+        scale = 7 * 86400;
+    } else {
+        return std::nullopt;
+    }
+    constexpr std::int64_t kTenYears = 10LL * 366 * 86400;
+    if (value > kTenYears / scale) return std::nullopt;
+    return std::chrono::seconds(value * scale);
+}
+
+std::string format_duration(std::chrono::seconds d) {
+    const auto s = d.count();
+    if (s != 0 && s % 86400 == 0) return fmt::format("{}d", s / 86400);
+    if (s != 0 && s % 3600 == 0) return fmt::format("{}h", s / 3600);
+    if (s != 0 && s % 60 == 0) return fmt::format("{}m", s / 60);
+    return fmt::format("{}s", s);
+}
+
+toml::table parse_toml_file(const std::string& path) {
+    try {
+        return toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        const auto& src = e.source();
+        if (src.begin.line == 0) throw ConfigError(fmt::format("{}: {}", path, e.description()));
+        throw ConfigError(fmt::format("{}:{}: {}", path, src.begin.line, e.description()));
+    }
+}
+
+toml::table parse_toml_text(std::string_view text, const std::string& name) {
+    try {
+        return toml::parse(text, name);
+    } catch (const toml::parse_error& e) {
+        throw ConfigError(fmt::format("{}:{}: {}", name, e.source().begin.line, e.description()));
+    }
+}
+
+TableReader::TableReader(const toml::table& table, std::string file, std::string section)
+    : table_(table), file_(std::move(file)), section_(std::move(section)) {}
+
+std::string TableReader::where(std::string_view key) const {
+    if (const auto* node = table_.get(key)) return location(file_, node->source());
+    return location(file_, table_.source());
+}
+
+void TableReader::fail(std::string_view key, const std::string& message) const {
+    const std::string name =
+        section_.empty() ? std::string(key) : section_ + "." + std::string(key);
+    throw ConfigError(fmt::format("{}: {}: {}", where(key), name, message));
+}
+
+const toml::node* TableReader::lookup(std::string_view key) {
+    known_.emplace(key);
+    return table_.get(key);
+}
+
+std::string TableReader::string(std::string_view key, std::string fallback) {
+    const auto* node = lookup(key);
+    if (node == nullptr) return fallback;
+    const auto* s = node->as_string();
+    if (s == nullptr) fail(key, "expected a string");
+    return s->get();
+}
+
+std::int64_t TableReader::integer(std::string_view key, std::int64_t fallback, std::int64_t min,
+                                  std::int64_t max) {
+    const auto* node = lookup(key);
+    if (node == nullptr) return fallback;
+    const auto* i = node->as_integer();
+    if (i == nullptr) fail(key, "expected an integer");
+    if (i->get() < min || i->get() > max)
+        fail(key, fmt::format("{} is out of range [{}, {}]", i->get(), min, max));
+    return i->get();
+}
+
+std::vector<std::int64_t> TableReader::integers(std::string_view key,
+                                                std::vector<std::int64_t> fallback,
+                                                std::int64_t min, std::int64_t max) {
+    const auto* node = lookup(key);
+    if (node == nullptr) return fallback;
+    const auto* arr = node->as_array();
+    if (arr == nullptr) fail(key, "expected an array of integers");
+    std::vector<std::int64_t> out;
+    for (const auto& item : *arr) {
+        const auto* i = item.as_integer();
+        if (i == nullptr || i->get() < min || i->get() > max)
+            throw ConfigError(fmt::format("{}: {}: expected integers in [{}, {}]",
+                                          location(file_, item.source()), key, min, max));
+        out.push_back(i->get());
+    }
+    return out;
+}
+
+bool TableReader::boolean(std::string_view key, bool fallback) {
+    const auto* node = lookup(key);
+    if (node == nullptr) return fallback;
+    const auto* b = node->as_boolean();
+    if (b == nullptr) fail(key, "expected true or false");
+    return b->get();
+}
+
+std::chrono::seconds TableReader::duration(std::string_view key, std::chrono::seconds fallback) {
+    const auto* node = lookup(key);
+    if (node == nullptr) return fallback;
+    if (const auto* i = node->as_integer()) {
+        if (i->get() < 0) fail(key, "a duration cannot be negative");
+        return std::chrono::seconds(i->get());
+    }
+    const auto* s = node->as_string();
+    if (s == nullptr) fail(key, R"(expected a duration such as "90s", "15m", "1h" or "7d")");
+    const auto d = parse_duration(s->get());
+    if (!d)
+        fail(key,
+             fmt::format(R"("{}" is not a duration such as "90s", "15m", "1h" or "7d")", s->get()));
+    return *d;
+}
+
+std::vector<std::string> TableReader::strings(std::string_view key,
+                                              std::vector<std::string> fallback) {
+    const auto* node = lookup(key);
+    if (node == nullptr) return fallback;
+    const auto* arr = node->as_array();
+    if (arr == nullptr) fail(key, "expected an array of strings");
+    std::vector<std::string> out;
+    for (const auto& item : *arr) {
+        const auto* s = item.as_string();
+        if (s == nullptr)
+            throw ConfigError(fmt::format("{}: {}: expected an array of strings",
+                                          location(file_, item.source()), key));
+        out.push_back(s->get());
+    }
+    return out;
+}
+
+CidrList TableReader::networks(std::string_view key) {
+    std::vector<Cidr> nets;
+    const auto* node = table_.get(key);
+    for (const auto& text : strings(key, {})) {
+        const auto net = Cidr::parse(text);
+        if (!net) {
+            // Point at the offending element, not just the array.
+            std::string loc = where(key);
+            if (const auto* arr = node->as_array())
+                for (const auto& item : *arr)
+                    if (item.value<std::string>() == text) loc = location(file_, item.source());
+            throw ConfigError(
+                fmt::format("{}: {}: \"{}\" is not an address or network (host bits must be zero)",
+                            loc, key, text));
+        }
+        nets.push_back(*net);
+    }
+    return CidrList(std::move(nets));
+}
+
+std::optional<TableReader> TableReader::table(std::string_view key) {
+    const auto* node = lookup(key);
+    if (node == nullptr) return std::nullopt;
+    const auto* t = node->as_table();
+    if (t == nullptr) fail(key, "expected a table");
+    return TableReader(*t, file_,
+                       section_.empty() ? std::string(key) : section_ + "." + std::string(key));
+}
+
+void TableReader::reject_unknown_keys() const {
+    for (const auto& [key, node] : table_) {
+        if (known_.contains(key.str())) continue;
+        const std::string name =
+            section_.empty() ? std::string(key.str()) : section_ + "." + std::string(key.str());
+        throw ConfigError(
+            fmt::format("{}: unknown key \"{}\"", location(file_, key.source()), name));
+    }
+}
+
+}  // namespace smtpwall::conf

@@ -1,0 +1,66 @@
+// Strict reading of TOML tables: every key must be known, every value must have
+// the expected type and range, and every complaint names file:line. Operators
+// edit these files by hand; a typo must stop the program, never be ignored.
+#pragma once
+
+#include <toml++/toml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/net.hpp"
+
+namespace smtpwall::conf {
+
+class ConfigError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// "90s", "15m", "1h", "7d", "2w"; a bare number is seconds.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+std::string format_duration(std::chrono::seconds d);
+
+// Parses a whole file (or text, for tests); syntax errors become ConfigError.
+toml::table parse_toml_file(const std::string& path);
+toml::table parse_toml_text(std::string_view text, const std::string& name);
+
+class TableReader {
+  public:
+    TableReader(const toml::table& table, std::string file, std::string section);
+
+    // Each getter records the key as known. Missing optional keys keep `fallback`.
+    std::string string(std::string_view key, std::string fallback);
+    std::int64_t integer(std::string_view key, std::int64_t fallback, std::int64_t min,
+                         std::int64_t max);
+    std::vector<std::int64_t> integers(std::string_view key, std::vector<std::int64_t> fallback,
+                                       std::int64_t min, std::int64_t max);
+    bool boolean(std::string_view key, bool fallback);
+    std::chrono::seconds duration(std::string_view key, std::chrono::seconds fallback);
+    std::vector<std::string> strings(std::string_view key, std::vector<std::string> fallback);
+    CidrList networks(std::string_view key);
+    std::optional<TableReader> table(std::string_view key);
+    bool has(std::string_view key) const { return table_.contains(key); }
+
+    // Throws for the first key nobody asked for.
+    void reject_unknown_keys() const;
+
+    [[noreturn]] void fail(std::string_view key, const std::string& message) const;
+    std::string where(std::string_view key) const;
+
+  private:
+    const toml::node* lookup(std::string_view key);
+
+    const toml::table& table_;
+    std::string file_;
+    std::string section_;
+    std::set<std::string, std::less<>> known_;
+};
+
+}  // namespace smtpwall::conf

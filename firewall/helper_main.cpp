@@ -1,0 +1,233 @@
+// smtpwall-helper: the only privileged part of smtpwall. It owns one firewall chain
+// (iptables via libiptc, IPv4 and IPv6), keeps the static "core" list from its own
+// root-owned config in it from boot, and adds and removes DROP entries on behalf of one
+// peer: smtpwall-milter, connecting over a unix socket.
+//
+// Security stance: the peer is trusted with nothing but asking. Only the configured
+// peer uid (and root) may connect (SO_PEERCRED); every address is re-checked here
+// (never loopback, link-local, multicast, this host's own addresses, the configured
+// protected networks, or networks shorter than the minimum prefix); entry count and
+// add rate are capped, so a confused or compromised milter can neither lock the host
+// out nor flood the kernel. After setting up its socket the helper keeps uid 0 (libiptc
+// needs it) but only CAP_NET_ADMIN and CAP_NET_RAW, no supplementary groups, an empty
+// bounding set beyond those two, and no_new_privs. It never runs a program or builds a
+// shell command. Bans live in the kernel: stopping the helper leaves them in place and
+// a restarted helper reads them back (each rule's comment carries tags and expiry).
+//
+// Helper protocol, version 1
+// --------------------------
+// Transport: unix stream socket (config [helper] socket), mode 0600, owned by the peer
+// user. Text lines of printable ASCII ended by "\n" (no CR); at most 512 bytes per line
+// including the newline, in both directions; single spaces between words, none leading
+// or trailing.
+//
+// On connect the helper sends the greeting:      SMTPWALL-HELPER 1
+// A refused peer instead gets one line and the connection is closed:
+//                                                0 ERR refused peer uid N not allowed
+//                                                0 ERR limit too many connections
+// Requests:  <id> <VERB> [args]   id: decimal 1..4294967295, no leading zeros, chosen by
+// the client (echoed in the reply; the helper does not care about uniqueness).
+//
+//   <id> HELLO <version>           must be the first request of a connection
+//        -> <id> OK 1              (a different version: <id> ERR version ... and close)
+//   <id> PING                      -> <id> OK pong
+//   <id> ADD <cidr> <expires> <tags>
+//        cidr: a.b.c.d, a.b.c.d/len, x::y, x::y/len, host bits zero
+//        expires: unix seconds, 0 = never (the helper removes expired entries itself)
+//        tags: "-" or up to 8 comma-separated [a-z0-9][a-z0-9-]{0,23}
+//        -> <id> OK added | <id> OK updated    (an update replaces expiry and tags and
+//           keeps the counters)
+//   <id> DEL <cidr>                -> <id> OK deleted | <id> OK absent
+//   <id> LIST                      -> zero or more
+//        <id> ENTRY <cidr> <packets> <bytes> <core|dyn> <expires> <tags>
+//        then <id> OK <count>
+// Errors:    <id> ERR <code> <text>, code one of
+//   syntax   malformed request (id 0 if the line had no usable id)
+//   version  unsupported protocol version
+//   refused  the network may never be dropped (reserved range, own address, protected,
+//            prefix too short, IPv6 disabled), or it is a core entry (no ADD, no DEL)
+//   limit    max_entries reached or too many new entries per minute
+//   backend  the firewall rejected the change; nothing of it is in effect
+// A malformed or over-long line gets its ERR reply and then the helper closes that
+// connection (it keeps serving everyone else). Every request gets exactly one reply
+// (LIST: its ENTRY lines and one final OK), in request order. Requests that arrive
+// together are applied in one firewall commit. Requests are idempotent.
+#include <grp.h>
+#include <pwd.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstring>
+#include <stdexcept>
+
+#include "conf/config_reader.hpp"
+#include "conf/helper_config.hpp"
+#include "firewall/backend.hpp"
+#include "firewall/helper_server.hpp"
+#include "firewall/helper_state.hpp"
+
+namespace {
+
+using namespace smtpwall;
+using smtpwall::firewall::log_line;
+
+constexpr int kExitConfig = 78;  // EX_CONFIG
+constexpr int kExitUsage = 64;   // EX_USAGE
+constexpr int kExitFailure = 1;
+
+std::string errno_text(std::string_view what) {
+    return fmt::format("{}: {}", what, std::strerror(errno));
+}
+
+// uid 0 stays (libiptc insists in practice); everything else root could do goes.
+void drop_privileges() {
+    const cap_value_t keep[] = {CAP_NET_ADMIN, CAP_NET_RAW};
+    auto kept = [&](cap_value_t cap) { return cap == keep[0] || cap == keep[1]; };
+
+    if (::setgroups(0, nullptr) != 0) throw std::runtime_error(errno_text("setgroups"));
+    // Dropping from the bounding set needs CAP_SETPCAP, so it comes before cap_set_proc.
+    for (cap_value_t cap = 0; cap < cap_max_bits(); ++cap)
+        if (!kept(cap) && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+            throw std::runtime_error(
+                errno_text(fmt::format("drop capability {} from bounding set", cap)));
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
+        throw std::runtime_error(errno_text("clear ambient capabilities"));
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        throw std::runtime_error(errno_text("PR_SET_NO_NEW_PRIVS"));
+
+    cap_t caps = cap_init();  // all flags clear
+    if (caps == nullptr) throw std::runtime_error(errno_text("cap_init"));
+    const bool ok = cap_set_flag(caps, CAP_PERMITTED, 2, keep, CAP_SET) == 0 &&
+                    cap_set_flag(caps, CAP_EFFECTIVE, 2, keep, CAP_SET) == 0 &&
+                    cap_set_proc(caps) == 0;
+    const int err = errno;
+    cap_t now = cap_get_proc();
+    const bool as_wanted = now != nullptr && cap_compare(caps, now) == 0;
+    cap_free(now);
+    cap_free(caps);
+    if (!ok) throw std::runtime_error(fmt::format("cap_set_proc: {}", std::strerror(err)));
+    if (!as_wanted) throw std::runtime_error("capabilities differ from what was set");
+}
+
+struct PeerUser {
+    uid_t uid;
+    gid_t gid;
+};
+
+std::optional<PeerUser> lookup_user(const std::string& name) {
+    const passwd* pw = ::getpwnam(name.c_str());
+    if (pw == nullptr) return std::nullopt;
+    return PeerUser{pw->pw_uid, pw->pw_gid};
+}
+
+firewall::HelperPolicy policy_from(const conf::HelperConfig& cfg) {
+    firewall::HelperPolicy policy;
+    policy.targets.protected_nets = cfg.protected_nets;
+    policy.targets.own_addresses = firewall::own_addresses();
+    policy.targets.min_prefix_v4 = cfg.min_prefix_v4;
+    policy.targets.min_prefix_v6 = cfg.min_prefix_v6;
+    policy.ipv6 = cfg.ipv6;
+    policy.max_entries = cfg.max_entries;
+    policy.max_adds_per_minute = cfg.max_adds_per_minute;
+    for (const auto& core : cfg.core) {
+        helperproto::Entry e;
+        e.net = core.net;
+        e.origin = helperproto::Origin::core;
+        e.tags = core.tags;
+        policy.core.push_back(std::move(e));
+    }
+    return policy;
+}
+
+// Checks what the config parser cannot know: the core list against this host.
+void check_core(const std::string& path, const conf::HelperConfig& cfg,
+                const firewall::HelperPolicy& policy) {
+    if (policy.core.size() > cfg.max_entries)
+        throw conf::ConfigError(fmt::format("{}: core: {} networks exceed limits.max_entries {}",
+                                            path, policy.core.size(), cfg.max_entries));
+    for (const auto& core : policy.core) {
+        if (core.net.family() == Family::v6 && !cfg.ipv6)
+            throw conf::ConfigError(
+                fmt::format("{}: core.networks: {} is IPv6 but firewall.ipv6 is false", path,
+                            core.net.to_string()));
+        if (auto why = firewall::core_refusal_reason(core.net, policy.targets))
+            throw conf::ConfigError(fmt::format("{}: core.networks: {} must not be dropped: {}",
+                                                path, core.net.to_string(), *why));
+    }
+}
+
+int serve(const std::string& config_path, bool check_only) {
+    conf::HelperConfig cfg;
+    firewall::HelperPolicy policy;
+    try {
+        cfg = conf::load_helper_config(config_path);
+        policy = policy_from(cfg);
+        check_core(config_path, cfg, policy);
+    } catch (const conf::ConfigError& e) {
+        log_line(e.what());
+        return kExitConfig;
+    }
+    if (check_only) {
+        log_line(fmt::format("{}: configuration ok", config_path));
+        return 0;
+    }
+    const auto peer = lookup_user(cfg.peer_user);
+    if (!peer) {
+        log_line(fmt::format("{}: helper.peer_user \"{}\" is not a user on this host", config_path,
+                             cfg.peer_user));
+        return kExitConfig;
+    }
+
+    try {
+        const int signal_fd = firewall::make_signal_fd();
+        auto backend = firewall::make_iptc_backend(cfg);
+        firewall::HelperState state(std::move(policy), *backend,
+                                    [](const std::string& line) { log_line(line); });
+        firewall::HelperServer server({cfg.socket_path, peer->uid, peer->gid, cfg.repair_interval},
+                                      state);
+        // First the socket: it also tells us whether another helper is running, before we
+        // touch its firewall. Clients wait in the backlog until run() accepts them.
+        server.open_socket();
+        if (::geteuid() == 0) {
+            drop_privileges();
+        } else {
+            log_line("not started as root: capabilities left as they are");
+        }
+        // The core list is in force before any request is served.
+        state.start(std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count());
+        log_line(fmt::format("ready socket={} chain={} ports={} ipv6={} peer_uid={} entries={}",
+                             cfg.socket_path, cfg.chain, fmt::join(cfg.ports, ","), cfg.ipv6,
+                             peer->uid, state.size()));
+        server.run(signal_fd);
+        return 0;
+    } catch (const firewall::BackendError& e) {
+        log_line(fmt::format("fatal: firewall: {}", e.what()));
+    } catch (const std::exception& e) {
+        log_line(fmt::format("fatal: {}", e.what()));
+    }
+    return kExitFailure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"smtpwall-helper: privileged firewall helper of smtpwall-milter"};
+    std::string config_path = "/etc/smtpwall/helper.conf";
+    bool check_only = false;
+    app.add_option("-c,--config", config_path, "helper configuration file (TOML)");
+    app.add_flag("--check-config", check_only, "check the configuration and exit");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : kExitUsage;
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+    return serve(config_path, check_only);
+}

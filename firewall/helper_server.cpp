@@ -1,0 +1,420 @@
+#include "firewall/helper_server.hpp"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <stdexcept>
+
+#include "firewall/protocol.hpp"
+
+namespace smtpwall::firewall {
+
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+constexpr std::size_t kMaxClients = 8;
+constexpr std::size_t kReadChunk = 4096;
+// A LIST of 100k entries is ~8 MB; a peer that lets more pile up is not reading.
+constexpr std::size_t kMaxOutput = 64 * 1024 * 1024;
+// A client we are closing gets this long to read its last replies.
+constexpr auto kClosingGrace = std::chrono::seconds(5);
+
+std::string errno_text(std::string_view what) {
+    return fmt::format("{}: {}", what, std::strerror(errno));
+}
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// Best effort, for a connection we are about to close before it is a client.
+void send_and_close(int fd, const std::string& line) {
+    const std::string text = line + "\n";
+    [[maybe_unused]] const auto sent = ::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
+    ::close(fd);
+}
+
+}  // namespace
+
+void log_line(std::string_view text) {
+    const std::string line = fmt::format("smtpwall-helper: {}\n", text);
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+std::vector<IpAddress> own_addresses() {
+    std::vector<IpAddress> out;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) {
+        log_line(errno_text("getifaddrs"));
+        return out;
+    }
+    for (const ifaddrs* ifa = list; ifa != nullptr; ifa = ifa->ifa_next) {
+        if (ifa->ifa_addr == nullptr) continue;
+        IpAddress addr;
+        if (ifa->ifa_addr->sa_family == AF_INET) {
+            sockaddr_in sin;
+            std::memcpy(&sin, ifa->ifa_addr, sizeof sin);
+            std::memcpy(addr.bytes.data(), &sin.sin_addr, 4);
+        } else if (ifa->ifa_addr->sa_family == AF_INET6) {
+            sockaddr_in6 sin6;
+            std::memcpy(&sin6, ifa->ifa_addr, sizeof sin6);
+            addr.family = Family::v6;
+            std::memcpy(addr.bytes.data(), &sin6.sin6_addr, 16);
+        } else {
+            continue;
+        }
+        if (std::find(out.begin(), out.end(), addr) == out.end()) out.push_back(addr);
+    }
+    ::freeifaddrs(list);
+    return out;
+}
+
+int make_signal_fd() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0)
+        throw std::runtime_error(errno_text("sigprocmask"));
+    const int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(errno_text("signalfd"));
+    return fd;
+}
+
+struct HelperServer::Client {
+    int fd = -1;
+    unsigned long serial = 0;  // names the connection in log lines
+    std::string in;
+    std::string out;
+    std::size_t out_sent = 0;
+    bool greeted = false;  // HELLO done
+    bool closing = false;  // send what is queued, then close
+    bool eof = false;      // the peer will send nothing more: stop polling for input
+    bool dead = false;     // close now
+    Steady::time_point closing_since{};
+
+    void close_after_replies() {
+        if (!closing) closing_since = Steady::now();
+        closing = true;
+    }
+};
+
+// One line of one client in the current batch, with its reply once known.
+struct HelperServer::Item {
+    Client* client = nullptr;
+    std::vector<std::string> reply;
+    std::optional<helperproto::Request> request;  // set when HelperState must answer
+};
+
+HelperServer::HelperServer(ServerSettings settings, HelperState& state)
+    : settings_(std::move(settings)), state_(state) {}
+
+HelperServer::~HelperServer() {
+    for (auto& c : clients_) ::close(c->fd);
+    if (listen_fd_ < 0) return;
+    ::close(listen_fd_);
+    // Another helper may have replaced the socket; only remove the one we made.
+    struct stat st {};
+    if (::lstat(settings_.socket_path.c_str(), &st) == 0 && st.st_dev == socket_dev_ &&
+        st.st_ino == socket_ino_)
+        ::unlink(settings_.socket_path.c_str());
+}
+
+void HelperServer::open_socket() {
+    const std::string& path = settings_.socket_path;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long");
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
+
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            throw std::runtime_error(fmt::format("{} exists and is not a socket", path));
+        const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const bool alive = probe >= 0 && ::connect(probe, sa, sizeof addr) == 0;
+        if (probe >= 0) ::close(probe);
+        if (alive) throw std::runtime_error(fmt::format("another helper listens on {}", path));
+        ::unlink(path.c_str());
+        log_line(fmt::format("removed stale socket {}", path));
+    }
+
+    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listen_fd_ < 0) throw std::runtime_error(errno_text("socket"));
+    const mode_t old_mask = ::umask(0177);  // never reachable by others, not even briefly
+    const int bound = ::bind(listen_fd_, sa, sizeof addr);
+    ::umask(old_mask);
+    if (bound != 0) throw std::runtime_error(errno_text("bind " + path));
+    if (::lstat(path.c_str(), &st) != 0) throw std::runtime_error(errno_text("stat " + path));
+    socket_dev_ = st.st_dev;
+    socket_ino_ = st.st_ino;
+    if (::chown(path.c_str(), settings_.peer_uid, settings_.peer_gid) != 0)
+        throw std::runtime_error(errno_text("chown " + path));
+    if (::chmod(path.c_str(), 0600) != 0) throw std::runtime_error(errno_text("chmod " + path));
+    if (::listen(listen_fd_, 16) != 0) throw std::runtime_error(errno_text("listen"));
+}
+
+void HelperServer::run(int signal_fd) {
+    next_repair_ = Steady::now() + settings_.repair_interval;
+    while (true) {
+        std::vector<pollfd> fds;
+        fds.push_back({signal_fd, POLLIN, 0});
+        fds.push_back({listen_fd_, POLLIN, 0});
+        for (const auto& c : clients_) {
+            // A closing client is still read (and what it sends dropped) until its EOF.
+            short events = c->eof ? 0 : POLLIN;
+            if (c->out_sent < c->out.size()) events |= POLLOUT;
+            fds.push_back({c->fd, events, 0});
+        }
+        const int ready = ::poll(fds.data(), fds.size(), poll_timeout_ms());
+        if (ready < 0 && errno != EINTR) throw std::runtime_error(errno_text("poll"));
+
+        if (ready > 0 && (fds[0].revents & POLLIN)) {
+            signalfd_siginfo info{};
+            while (::read(signal_fd, &info, sizeof info) == sizeof info) {
+                if (info.ssi_signo == SIGHUP) {
+                    log_line("SIGHUP ignored: restart the helper to reload its config");
+                    continue;
+                }
+                log_line(fmt::format("signal={} stopping; firewall entries stay in place",
+                                     info.ssi_signo == SIGTERM ? "TERM" : "INT"));
+                return;
+            }
+        }
+
+        std::vector<Item> batch;
+        if (ready > 0) {
+            for (std::size_t i = 0; i < clients_.size(); ++i) {
+                Client& c = *clients_[i];
+                const short revents = fds[i + 2].revents;
+                if (revents & POLLOUT) flush(c);
+                if (revents & (POLLIN | POLLHUP | POLLERR)) read_client(c, batch);
+            }
+        }
+        if (!batch.empty()) process(batch);
+        for (auto& c : clients_)
+            if (c->out_sent < c->out.size()) flush(*c);
+        reap();
+        if (ready > 0 && (fds[1].revents & POLLIN)) accept_clients();
+        run_timers();
+    }
+}
+
+int HelperServer::poll_timeout_ms() const {
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
+    std::int64_t ms = duration_cast<milliseconds>(next_repair_ - Steady::now()).count();
+    if (const auto expiry = state_.next_expiry()) {
+        const std::int64_t now_ms =
+            duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        ms = std::min(ms, *expiry * 1000 - now_ms);
+    }
+    for (const auto& c : clients_)
+        if (c->closing) ms = std::min<std::int64_t>(ms, 1000);
+    return static_cast<int>(std::clamp<std::int64_t>(ms, 0, 60'000));
+}
+
+void HelperServer::run_timers() {
+    const auto now = unix_now();
+    if (const auto expiry = state_.next_expiry(); expiry && *expiry <= now) state_.expire(now);
+    if (Steady::now() >= next_repair_) {
+        state_.set_own_addresses(own_addresses());
+        state_.repair(now);
+        next_repair_ = Steady::now() + settings_.repair_interval;
+    }
+}
+
+void HelperServer::accept_clients() {
+    while (true) {
+        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) log_line(errno_text("accept"));
+            return;
+        }
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+            log_line(errno_text("SO_PEERCRED"));
+            ::close(fd);
+            continue;
+        }
+        if (cred.uid != settings_.peer_uid && cred.uid != 0) {
+            log_line(fmt::format("refused connection uid={} pid={}: not the peer user", cred.uid,
+                                 cred.pid));
+            send_and_close(fd, helperproto::format_err(
+                                   0, "refused", fmt::format("peer uid {} not allowed", cred.uid)));
+            continue;
+        }
+        if (clients_.size() >= kMaxClients) {
+            log_line(fmt::format("refused connection uid={} pid={}: {} clients already", cred.uid,
+                                 cred.pid, clients_.size()));
+            send_and_close(fd, helperproto::format_err(0, "limit", "too many connections"));
+            continue;
+        }
+        auto client = std::make_unique<Client>();
+        client->fd = fd;
+        client->serial = next_serial_++;
+        client->out = std::string(helperproto::kGreeting) + "\n";
+        log_line(
+            fmt::format("connection conn={} uid={} pid={}", client->serial, cred.uid, cred.pid));
+        flush(*client);
+        clients_.push_back(std::move(client));
+    }
+}
+
+void HelperServer::read_client(Client& c, std::vector<Item>& batch) {
+    char buf[kReadChunk];
+    const auto n = ::recv(c.fd, buf, sizeof buf, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        log_line(fmt::format("conn={} {}", c.serial, errno_text("recv")));
+        c.dead = true;
+        return;
+    }
+    if (n == 0) c.eof = true;
+    if (c.closing) return;  // the reply that ends this connection is queued; ignore the rest
+    if (n == 0) {
+        if (!c.in.empty()) {
+            log_line(fmt::format("conn={} bad request: last line has no newline", c.serial));
+            batch.push_back(
+                {&c, {helperproto::format_err(0, "syntax", "line without newline")}, {}});
+        }
+        c.in.clear();
+        c.close_after_replies();
+        return;
+    }
+    c.in.append(buf, static_cast<std::size_t>(n));
+
+    std::size_t start = 0;
+    while (!c.closing) {
+        const auto end = c.in.find('\n', start);
+        if (end == std::string::npos) break;
+        take_line(c, std::string_view(c.in).substr(start, end - start), batch);
+        start = end + 1;
+    }
+    c.in.erase(0, start);
+    if (c.closing) {
+        c.in.clear();
+    } else if (c.in.size() >= helperproto::kMaxLine) {
+        log_line(fmt::format("conn={} bad request: line longer than {} bytes", c.serial,
+                             helperproto::kMaxLine));
+        batch.push_back({&c, {helperproto::format_err(0, "syntax", "line too long")}, {}});
+        c.in.clear();
+        c.close_after_replies();
+    }
+}
+
+void HelperServer::take_line(Client& c, std::string_view line, std::vector<Item>& batch) {
+    auto refuse = [&](std::uint32_t id, std::string_view code, const std::string& why) {
+        log_line(fmt::format("conn={} bad request: {} line=\"{}\"", c.serial, why,
+                             escape_for_log(line)));
+        batch.push_back({&c, {helperproto::format_err(id, code, why)}, {}});
+        c.close_after_replies();
+    };
+    auto parsed = helperproto::parse_request(line);
+    if (const auto* error = std::get_if<helperproto::ParseError>(&parsed))
+        return refuse(error->id, error->code, error->message);
+    auto& request = std::get<helperproto::Request>(parsed);
+    if (request.verb == helperproto::Verb::hello) {
+        if (request.version != helperproto::kVersion)
+            return refuse(request.id, "version",
+                          fmt::format("version {} not supported, this helper speaks {}",
+                                      request.version, helperproto::kVersion));
+        c.greeted = true;
+        batch.push_back({&c, {helperproto::format_ok(request.id, "1")}, {}});
+        return;
+    }
+    if (!c.greeted) return refuse(request.id, "syntax", "HELLO must come first");
+    batch.push_back({&c, {}, std::move(request)});
+}
+
+void HelperServer::process(std::vector<Item>& batch) {
+    std::vector<helperproto::Request> requests;
+    bool adds = false;
+    for (const auto& item : batch) {
+        if (!item.request) continue;
+        requests.push_back(*item.request);
+        adds = adds || item.request->verb == helperproto::Verb::add;
+    }
+    if (!requests.empty()) {
+        // Interfaces change; an ADD must be checked against today's addresses.
+        if (adds) state_.set_own_addresses(own_addresses());
+        std::vector<std::vector<std::string>> replies;
+        try {
+            replies = state_.handle(requests, unix_now(), Steady::now());
+        } catch (const std::exception& e) {
+            log_line(fmt::format("internal error in a batch of {} request(s): {}", requests.size(),
+                                 e.what()));
+            for (const auto& r : requests)
+                replies.push_back({helperproto::format_err(r.id, "backend", "internal error")});
+        }
+        std::size_t next = 0;
+        for (auto& item : batch)
+            if (item.request) item.reply = std::move(replies.at(next++));
+    }
+    for (const auto& item : batch) {
+        Client& c = *item.client;
+        for (const auto& line : item.reply) {
+            c.out += line;
+            c.out += '\n';
+        }
+        if (c.out.size() - c.out_sent > kMaxOutput) {
+            log_line(fmt::format("conn={} dropped: it does not read its replies", c.serial));
+            c.dead = true;
+        }
+    }
+}
+
+void HelperServer::flush(Client& c) {
+    while (!c.dead && c.out_sent < c.out.size()) {
+        const auto n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent,
+                              MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            if (errno != EPIPE && errno != ECONNRESET)
+                log_line(fmt::format("conn={} {}", c.serial, errno_text("send")));
+            c.dead = true;
+            return;
+        }
+        c.out_sent += static_cast<std::size_t>(n);
+    }
+    c.out.clear();
+    c.out_sent = 0;
+}
+
+void HelperServer::reap() {
+    const auto now = Steady::now();
+    std::erase_if(clients_, [&](const std::unique_ptr<Client>& c) {
+        const bool flushed = c->out_sent == c->out.size();
+        const bool done = c->dead || (c->closing && flushed) ||
+                          (c->closing && now - c->closing_since > kClosingGrace);
+        if (!done) return false;
+        if (flushed) ::shutdown(c->fd, SHUT_WR);
+        ::close(c->fd);
+        log_line(fmt::format("closed conn={}", c->serial));
+        return true;
+    });
+}
+
+}  // namespace smtpwall::firewall

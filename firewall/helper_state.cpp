@@ -1,0 +1,340 @@
+#include "firewall/helper_state.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace smtpwall::firewall {
+
+using helperproto::Entry;
+using helperproto::Origin;
+using helperproto::Request;
+using helperproto::Verb;
+
+namespace {
+
+std::string tags_text(const std::vector<std::string>& tags) {
+    return tags.empty() ? "-" : fmt::format("{}", fmt::join(tags, ","));
+}
+
+std::string describe(const Entry& e) {
+    return fmt::format("net={} origin={} expires={} tags={}", e.net.to_string(),
+                       e.origin == Origin::core ? "core" : "dyn", e.expires, tags_text(e.tags));
+}
+
+bool same_meaning(const Entry& a, const Entry& b) {
+    return a.origin == b.origin && a.expires == b.expires && a.tags == b.tags;
+}
+
+}  // namespace
+
+AddRateLimiter::AddRateLimiter(int per_minute)
+    : capacity_(std::max(per_minute, 1)), tokens_(capacity_) {}
+
+bool AddRateLimiter::try_take(Clock::time_point now) {
+    if (last_) {
+        const std::chrono::duration<double> elapsed = now - *last_;
+        if (elapsed.count() > 0)
+            tokens_ = std::min(capacity_, tokens_ + elapsed.count() * capacity_ / 60.0);
+    }
+    last_ = now;
+    if (tokens_ < 1.0) return false;
+    tokens_ -= 1.0;
+    return true;
+}
+
+std::optional<std::string> core_refusal_reason(const Cidr& net, const TargetLimits& limits) {
+    TargetLimits any_size = limits;
+    any_size.min_prefix_v4 = 0;
+    any_size.min_prefix_v6 = 0;
+    return refusal_reason(net, any_size);
+}
+
+HelperState::HelperState(HelperPolicy policy, Backend& backend, LogFn log)
+    : policy_(std::move(policy)),
+      backend_(backend),
+      log_(std::move(log)),
+      rate_(policy_.max_adds_per_minute) {}
+
+std::optional<std::string> HelperState::refusal(const Cidr& net) const {
+    if (net.family() == Family::v6 && !policy_.ipv6) return "IPv6 is disabled in the helper config";
+    return refusal_reason(net, policy_.targets);
+}
+
+void HelperState::start(std::int64_t now) {
+    for (const auto& line : backend_.ensure_base()) log_("base: " + line);
+    const auto kernel = backend_.list();
+    std::size_t adopted = 0;
+    for (const auto& found : kernel) {
+        if (found.origin == Origin::core) continue;  // the config alone says what is core
+        if (found.expires != 0 && found.expires <= now) {
+            log_("dropping expired entry found in the kernel " + describe(found));
+            continue;
+        }
+        if (auto why = refusal(found.net)) {
+            log_(fmt::format("dropping entry found in the kernel {} reason=\"{}\"", describe(found),
+                             *why));
+            continue;
+        }
+        Entry e = found;
+        e.packets = e.bytes = 0;
+        adopted += desired_.emplace(e.net, std::move(e)).second ? 1 : 0;
+    }
+    for (const auto& core : policy_.core) {
+        Entry e = core;
+        e.origin = Origin::core;
+        e.expires = 0;
+        desired_[e.net] = std::move(e);
+    }
+    reconcile(kernel, "start: installed entry ", "start: removed entry ");
+    recompute_next_expiry();
+    log_(fmt::format("started entries={} adopted={} core={}", desired_.size(), adopted,
+                     policy_.core.size()));
+}
+
+const Entry* HelperState::lookup(const Cidr& net, const Pending& pending) const {
+    if (const auto it = pending.nets.find(net); it != pending.nets.end())
+        return it->second ? &*it->second : nullptr;
+    const auto it = desired_.find(net);
+    return it == desired_.end() ? nullptr : &it->second;
+}
+
+std::size_t HelperState::count_with(const Pending& pending) const {
+    std::size_t count = desired_.size();
+    for (const auto& [net, entry] : pending.nets) {
+        const bool before = desired_.contains(net);
+        if (entry && !before) ++count;
+        if (!entry && before) --count;
+    }
+    return count;
+}
+
+std::vector<std::vector<std::string>> HelperState::handle(const std::vector<Request>& batch,
+                                                          std::int64_t now, SteadyTime steady_now) {
+    std::vector<std::vector<std::string>> replies(batch.size());
+    Pending pending;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const Request& r = batch[i];
+        switch (r.verb) {
+            case Verb::hello:
+                replies[i] = {r.version == helperproto::kVersion
+                                  ? helperproto::format_ok(r.id, "1")
+                                  : helperproto::format_err(r.id, "version", "only version 1")};
+                break;
+            case Verb::ping:
+                replies[i] = {helperproto::format_ok(r.id, "pong")};
+                break;
+            case Verb::list: {
+                commit(pending, replies, batch);  // the answer must include earlier changes
+                try {
+                    const auto entries = backend_.list();
+                    for (const auto& e : entries)
+                        replies[i].push_back(helperproto::format_entry(r.id, e));
+                    replies[i].push_back(
+                        helperproto::format_ok(r.id, std::to_string(entries.size())));
+                } catch (const BackendError& e) {
+                    log_(fmt::format("backend error during LIST: {}", e.what()));
+                    replies[i] = {helperproto::format_err(r.id, "backend", e.what())};
+                }
+                break;
+            }
+            case Verb::add:
+                replies[i] = handle_add(r, i, pending, now, steady_now);
+                break;
+            case Verb::del:
+                replies[i] = handle_del(r, i, pending);
+                break;
+        }
+    }
+    commit(pending, replies, batch);
+    return replies;
+}
+
+// An OK whose truth depends on a pending change is only true once that change is
+// committed: remember the request so a backend failure can turn it into an ERR.
+std::vector<std::string> HelperState::ok_after_commit(const Request& r, std::size_t index,
+                                                      Pending& pending, std::string_view text) {
+    if (pending.nets.contains(r.net)) pending.requests.push_back(index);
+    return {helperproto::format_ok(r.id, text)};
+}
+
+std::vector<std::string> HelperState::handle_add(const Request& r, std::size_t index,
+                                                 Pending& pending, std::int64_t now,
+                                                 SteadyTime steady_now) {
+    auto refuse = [&](std::string_view code, const std::string& why) {
+        log_(fmt::format("refused ADD net={} code={} reason=\"{}\"", r.net.to_string(), code, why));
+        return std::vector<std::string>{helperproto::format_err(r.id, code, why)};
+    };
+    if (auto why = refusal(r.net)) return refuse("refused", *why);
+    if (r.expires != 0 && r.expires <= now)
+        return refuse("refused", fmt::format("expiry {} is not in the future", r.expires));
+    const Entry* current = lookup(r.net, pending);
+    if (current != nullptr && current->origin == Origin::core)
+        return refuse("refused", "is a core entry of the helper config");
+
+    Entry wanted;
+    wanted.net = r.net;
+    wanted.origin = Origin::dynamic;
+    wanted.expires = r.expires;
+    wanted.tags = r.tags;
+    if (current != nullptr) {
+        if (!same_meaning(*current, wanted)) {
+            pending.log_lines.push_back("updated " + describe(wanted));
+            pending.nets[r.net] = std::move(wanted);
+        }
+        return ok_after_commit(r, index, pending, "updated");
+    }
+    if (count_with(pending) >= policy_.max_entries)
+        return refuse("limit", fmt::format("max_entries {} reached", policy_.max_entries));
+    // Only new entries count: a milter re-syncing its bans after a restart must not be
+    // throttled, and updates add nothing to the chain.
+    if (!rate_.try_take(steady_now))
+        return refuse("limit", fmt::format("more than {} new entries per minute",
+                                           policy_.max_adds_per_minute));
+    pending.log_lines.push_back("added " + describe(wanted));
+    pending.nets[r.net] = std::move(wanted);
+    return ok_after_commit(r, index, pending, "added");
+}
+
+std::vector<std::string> HelperState::handle_del(const Request& r, std::size_t index,
+                                                 Pending& pending) {
+    const Entry* current = lookup(r.net, pending);
+    if (current == nullptr) return ok_after_commit(r, index, pending, "absent");
+    if (current->origin == Origin::core) {
+        const std::string why = "is a core entry of the helper config";
+        log_(fmt::format("refused DEL net={} code=refused reason=\"{}\"", r.net.to_string(), why));
+        return {helperproto::format_err(r.id, "refused", why)};
+    }
+    pending.log_lines.push_back("deleted " + describe(*current));
+    pending.nets[r.net] = std::nullopt;
+    return ok_after_commit(r, index, pending, "deleted");
+}
+
+void HelperState::commit(Pending& pending, std::vector<std::vector<std::string>>& replies,
+                         const std::vector<Request>& batch) {
+    if (pending.nets.empty()) return;
+    std::vector<Change> changes;
+    changes.reserve(pending.nets.size());
+    for (const auto& [net, entry] : pending.nets) {
+        Change c;
+        c.kind = entry ? Change::Kind::add : Change::Kind::remove;
+        c.entry = entry ? *entry : Entry{};
+        c.entry.net = net;
+        changes.push_back(std::move(c));
+    }
+    try {
+        backend_.apply(changes);
+        for (auto& [net, entry] : pending.nets) {
+            if (entry) {
+                note_expiry(entry->expires);
+                desired_[net] = std::move(*entry);
+            } else {
+                desired_.erase(net);
+            }
+        }
+        for (const auto& line : pending.log_lines) log_(line);
+    } catch (const BackendError& e) {
+        log_(fmt::format("backend error, {} request(s) failed: {}", pending.requests.size(),
+                         e.what()));
+        for (std::size_t i : pending.requests)
+            replies[i] = {helperproto::format_err(batch[i].id, "backend", e.what())};
+    }
+    pending = Pending{};
+}
+
+void HelperState::expire(std::int64_t now) {
+    if (!next_expiry_ || *next_expiry_ > now) return;
+    std::vector<Change> changes;
+    for (const auto& [net, e] : desired_)
+        if (e.origin == Origin::dynamic && e.expires != 0 && e.expires <= now)
+            changes.push_back(Change{Change::Kind::remove, e});
+    try {
+        backend_.apply(changes);
+    } catch (const BackendError& e) {
+        log_(fmt::format("backend error while expiring {} entries: {}", changes.size(), e.what()));
+        next_expiry_ = now + 5;  // try again soon, but do not spin
+        return;
+    }
+    for (const auto& c : changes) {
+        log_("expired " + describe(c.entry));
+        desired_.erase(c.entry.net);
+    }
+    recompute_next_expiry();
+}
+
+void HelperState::repair(std::int64_t now) {
+    try {
+        for (const auto& line : backend_.ensure_base()) log_("repaired: " + line);
+        // The host may have gained an address inside a ban since it was accepted.
+        for (auto it = desired_.begin(); it != desired_.end();) {
+            const auto why =
+                it->second.origin == Origin::dynamic ? refusal(it->first) : std::nullopt;
+            if (why) {
+                log_(fmt::format("removing {} reason=\"{}\"", describe(it->second), *why));
+                it = desired_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        reconcile(backend_.list(), "repaired: re-added missing entry ",
+                  "repaired: removed stray entry ");
+    } catch (const BackendError& e) {
+        log_(fmt::format("backend error during repair: {}", e.what()));
+    }
+    expire(now);
+}
+
+void HelperState::reconcile(const std::vector<Entry>& kernel, std::string_view added_note,
+                            std::string_view removed_note) {
+    std::map<Cidr, std::pair<const Entry*, int>> found;  // first rule, number of rules
+    for (const auto& k : kernel) {
+        auto& slot = found[k.net];
+        if (slot.first == nullptr) slot.first = &k;
+        ++slot.second;
+    }
+    std::vector<Change> changes;
+    std::vector<std::string> lines;
+    for (const auto& [net, slot] : found) {
+        if (desired_.contains(net)) continue;
+        changes.push_back(Change{Change::Kind::remove, *slot.first});
+        lines.push_back(std::string(removed_note) + describe(*slot.first));
+    }
+    for (const auto& [net, wanted] : desired_) {
+        const auto it = found.find(net);
+        if (it == found.end()) {
+            lines.push_back(std::string(added_note) + describe(wanted));
+        } else if (it->second.second > 1 || !same_meaning(*it->second.first, wanted)) {
+            lines.push_back("repaired: rewrote entry " + describe(wanted));
+        } else {
+            continue;
+        }
+        changes.push_back(Change{Change::Kind::add, wanted});
+    }
+    if (changes.empty()) return;
+    backend_.apply(changes);
+    for (const auto& line : lines) log_(line);
+}
+
+void HelperState::note_expiry(std::int64_t expires) {
+    if (expires != 0 && (!next_expiry_ || expires < *next_expiry_)) next_expiry_ = expires;
+}
+
+void HelperState::recompute_next_expiry() {
+    next_expiry_.reset();
+    for (const auto& [net, e] : desired_)
+        if (e.origin == Origin::dynamic) note_expiry(e.expires);
+}
+
+std::string escape_for_log(std::string_view bytes, std::size_t max) {
+    std::string out;
+    for (unsigned char c : bytes.substr(0, max)) {
+        if (c >= 0x20 && c <= 0x7e && c != '\\' && c != '"')
+            out.push_back(static_cast<char>(c));
+        else
+            out += fmt::format("\\x{:02x}", c);
+    }
+    if (bytes.size() > max) out += "...";
+    return out;
+}
+
+}  // namespace smtpwall::firewall

@@ -1,0 +1,115 @@
+// What smtpwall-helper wants the firewall to hold, and the rules for changing it.
+// No sockets, no clocks of its own: the server hands in requests and the time, the
+// state decides, pushes changes through a Backend, and answers.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "firewall/backend.hpp"
+#include "firewall/protocol.hpp"
+#include "firewall/target_policy.hpp"
+
+namespace smtpwall::firewall {
+
+// A token bucket: up to `per_minute` adds at once, refilled at per_minute/60 per second.
+class AddRateLimiter {
+  public:
+    using Clock = std::chrono::steady_clock;
+    explicit AddRateLimiter(int per_minute);
+    bool try_take(Clock::time_point now);
+
+  private:
+    double capacity_;
+    double tokens_;
+    std::optional<Clock::time_point> last_;
+};
+
+struct HelperPolicy {
+    TargetLimits targets;  // own_addresses is refreshed by the server
+    bool ipv6 = true;
+    std::size_t max_entries = 100000;
+    int max_adds_per_minute = 600;
+    std::vector<helperproto::Entry> core;  // origin core, from the helper's config
+};
+
+// Why a configured core network must not be installed (it would cut off the host itself
+// or something it must always reach), or nothing. Core networks may be large: the
+// minimum prefix length does not apply to them.
+std::optional<std::string> core_refusal_reason(const Cidr& net, const TargetLimits& limits);
+
+class HelperState {
+  public:
+    using LogFn = std::function<void(const std::string&)>;
+    using SteadyTime = AddRateLimiter::Clock::time_point;
+
+    HelperState(HelperPolicy policy, Backend& backend, LogFn log);
+
+    // Adopts the dynamic entries found in the kernel (a restart keeps bans), installs the
+    // core list and removes stale ones. Throws BackendError: without a working firewall
+    // the helper has no reason to run.
+    void start(std::int64_t now);
+
+    // Answers each request, in order: one block of reply lines (no newlines) per request.
+    // Changes are applied in as few backend commits as possible (one, unless a LIST needs
+    // the kernel's view in between). HELLO is the server's business; it is answered here
+    // only for completeness.
+    std::vector<std::vector<std::string>> handle(const std::vector<helperproto::Request>& batch,
+                                                 std::int64_t now, SteadyTime steady_now);
+
+    // Removes dynamic entries whose expiry has passed.
+    void expire(std::int64_t now);
+    // Makes the kernel match the desired set again (chain, hooks, entries). Never throws
+    // for backend trouble: it logs and tries again next time.
+    void repair(std::int64_t now);
+
+    std::optional<std::int64_t> next_expiry() const { return next_expiry_; }
+    void set_own_addresses(std::vector<IpAddress> own) {
+        policy_.targets.own_addresses = std::move(own);
+    }
+    std::size_t size() const { return desired_.size(); }
+    const std::map<Cidr, helperproto::Entry>& desired() const { return desired_; }
+
+  private:
+    // Changes to `desired_` that are decided but not yet committed.
+    struct Pending {
+        std::map<Cidr, std::optional<helperproto::Entry>> nets;  // nullopt = removal
+        std::vector<std::size_t> requests;                       // replies depend on the commit
+        std::vector<std::string> log_lines;                      // logged once committed
+    };
+
+    std::vector<std::string> handle_add(const helperproto::Request& r, std::size_t index,
+                                        Pending& pending, std::int64_t now, SteadyTime steady_now);
+    std::vector<std::string> handle_del(const helperproto::Request& r, std::size_t index,
+                                        Pending& pending);
+    std::vector<std::string> ok_after_commit(const helperproto::Request& r, std::size_t index,
+                                             Pending& pending, std::string_view text);
+    const helperproto::Entry* lookup(const Cidr& net, const Pending& pending) const;
+    std::size_t count_with(const Pending& pending) const;
+    void commit(Pending& pending, std::vector<std::vector<std::string>>& replies,
+                const std::vector<helperproto::Request>& batch);
+    // Computes and applies what it takes for the kernel to hold exactly `desired_`.
+    // The notes prefix the log line of each entry added or removed.
+    void reconcile(const std::vector<helperproto::Entry>& kernel, std::string_view added_note,
+                   std::string_view removed_note);
+    std::optional<std::string> refusal(const Cidr& net) const;
+    void note_expiry(std::int64_t expires);
+    void recompute_next_expiry();
+
+    HelperPolicy policy_;
+    Backend& backend_;
+    LogFn log_;
+    AddRateLimiter rate_;
+    std::map<Cidr, helperproto::Entry> desired_;  // counters unused here
+    std::optional<std::int64_t> next_expiry_;
+};
+
+// Printable, bounded rendering of bytes a peer sent, for log lines.
+std::string escape_for_log(std::string_view bytes, std::size_t max = 80);
+
+}  // namespace smtpwall::firewall

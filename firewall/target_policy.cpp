@@ -1,0 +1,43 @@
+#include "firewall/target_policy.hpp"
+
+#include <fmt/format.h>
+
+namespace smtpwall {
+
+namespace {
+
+// Ranges that are never a remote mail client, per family.
+const std::vector<Cidr>& never_targets(Family family) {
+    static const std::vector<Cidr> v4 = {
+        *Cidr::parse("0.0.0.0/8"),    // "this network"
+        *Cidr::parse("127.0.0.0/8"),  // loopback
+        *Cidr::parse("169.254.0.0/16"),
+        *Cidr::parse("224.0.0.0/3"),  // multicast, reserved, broadcast
+    };
+    static const std::vector<Cidr> v6 = {
+        *Cidr::parse("::/128"),        *Cidr::parse("::1/128"),
+        *Cidr::parse("::ffff:0:0/96"),  // IPv4-mapped: ban the IPv4 address instead
+        *Cidr::parse("fe80::/10"),     *Cidr::parse("ff00::/8"),
+    };
+    return family == Family::v4 ? v4 : v6;
+}
+
+}  // namespace
+
+std::optional<std::string> refusal_reason(const Cidr& net, const TargetLimits& limits) {
+    const int min_prefix = net.family() == Family::v4 ? limits.min_prefix_v4 : limits.min_prefix_v6;
+    if (net.prefix < min_prefix)
+        return fmt::format("prefix /{} is shorter than the minimum /{}", net.prefix, min_prefix);
+    for (const auto& reserved : never_targets(net.family()))
+        if (reserved.overlaps(net))
+            return fmt::format("overlaps reserved range {}", reserved.to_string());
+    for (const auto& own : limits.own_addresses)
+        if (net.contains(own))
+            return fmt::format("contains this host's address {}", own.to_string());
+    for (const auto& shielded : limits.protected_nets.entries())
+        if (shielded.overlaps(net))
+            return fmt::format("overlaps protected network {}", shielded.to_string());
+    return std::nullopt;
+}
+
+}  // namespace smtpwall

@@ -1,0 +1,51 @@
+// Codec of the control protocol between smtpwallctl (or `socat`) and the
+// milter's control socket. The wire rules are documented in
+// milter/control_server.cpp, where they are served.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace smtpwall::control {
+
+inline constexpr std::size_t kMaxRequestLine = 1024;
+
+struct Request {
+    std::string verb;  // "ping", "tallies", "bans", "help"
+    bool json = false;
+    std::size_t top = 20;
+    std::string tag;
+};
+
+struct RequestError {
+    std::string message;
+};
+
+std::variant<Request, RequestError> parse_request(std::string_view line);
+std::string format_request(const Request& request);
+
+// "OK\n<body>.\n" or "ERR <message>\n.\n"; body lines starting with '.' are
+// dot-stuffed as in SMTP, so "." alone always ends a reply.
+std::string frame_reply(bool ok, std::string_view message, std::string_view body);
+
+// Incremental reply reader for clients: feed lines (without "\n") until done().
+class ReplyReader {
+  public:
+    void feed(std::string_view line);
+    bool done() const { return done_; }
+    bool ok() const { return ok_; }
+    const std::string& status_message() const { return message_; }
+    const std::string& body() const { return body_; }
+    bool malformed() const { return malformed_; }
+
+  private:
+    bool got_status_ = false, done_ = false, ok_ = false, malformed_ = false;
+    std::string message_, body_;
+};
+
+std::string help_text();
+
+}  // namespace smtpwall::control

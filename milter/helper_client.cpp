@@ -1,0 +1,208 @@
+#include "milter/helper_client.hpp"
+
+#include <fmt/format.h>
+
+#include "milter/logging.hpp"
+
+namespace smtpwall {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+
+namespace {
+
+// Bans waiting while the helper is away; beyond this the oldest are dropped,
+// which is safe: every active ban is resent once the helper is back.
+constexpr std::size_t kMaxQueued = 100000;
+
+awaitable<std::string> read_line(asio::local::stream_protocol::socket& socket,
+                                 std::string& buffer) {
+    const auto n = co_await asio::async_read_until(
+        socket, asio::dynamic_buffer(buffer, helperproto::kMaxLine), '\n', use_awaitable);
+    std::string line = buffer.substr(0, n - 1);
+    buffer.erase(0, n);
+    co_return line;
+}
+
+}  // namespace
+
+HelperClient::HelperClient(asio::io_context& io, std::string socket_path)
+    : io_(io), path_(std::move(socket_path)), wake_writer_(io) {}
+
+void HelperClient::start(std::function<void()> on_connected) {
+    on_connected_ = std::move(on_connected);
+    asio::co_spawn(io_, run(), asio::detached);
+}
+
+void HelperClient::stop() {
+    asio::post(io_, [this] {
+        stopping_ = true;
+        wake_writer_.cancel();
+    });
+}
+
+std::uint32_t HelperClient::take_id() {
+    const auto id = next_id_++;
+    if (next_id_ == 0) next_id_ = 1;  // 0 is not a valid request id
+    return id;
+}
+
+void HelperClient::enqueue(helperproto::Request request, ReplyHandler done) {
+    request.id = take_id();
+    if (outbox_.size() >= kMaxQueued) {
+        if (outbox_.front().done) outbox_.front().done(std::nullopt);
+        outbox_.pop_front();
+    }
+    outbox_.push_back({request.id, helperproto::format_request(request), std::move(done)});
+    wake_writer_.cancel();
+}
+
+void HelperClient::ban(const Ban& ban) {
+    helperproto::Request req;
+    req.verb = helperproto::Verb::add;
+    req.net = ban.key;
+    req.expires = ban.expires;
+    for (const auto& tag : ban.tags)
+        if (req.tags.size() < helperproto::kMaxTags && valid_tag(tag)) req.tags.push_back(tag);
+    const auto key = ban.key.to_string();
+    asio::post(io_, [this, req, key] {
+        enqueue(req, [key](std::optional<Reply> reply) {
+            if (reply && !reply->ok)
+                log_warning(fmt::format("helper refused ban {} {}", kv("client", key),
+                                        kv("reason", reply->text)));
+        });
+    });
+}
+
+void HelperClient::unban(const Cidr& key) {
+    helperproto::Request req;
+    req.verb = helperproto::Verb::del;
+    req.net = key;
+    asio::post(io_, [this, req] { enqueue(req, {}); });
+}
+
+void HelperClient::list(ListHandler done) {
+    asio::post(io_, [this, done = std::move(done)]() mutable {
+        if (!connected_) {
+            done(std::nullopt);
+            return;
+        }
+        helperproto::Request req;
+        req.verb = helperproto::Verb::list;
+        enqueue(req, [done = std::move(done)](std::optional<Reply> reply) {
+            if (reply && reply->ok) {
+                done(std::move(reply->entries));
+            } else {
+                done(std::nullopt);
+            }
+        });
+    });
+}
+
+void HelperClient::fail_inflight() {
+    auto failed = std::move(inflight_);
+    inflight_.clear();
+    for (auto& p : failed)
+        if (p.done) p.done(std::nullopt);
+}
+
+awaitable<void> HelperClient::run() {
+    auto backoff = std::chrono::milliseconds(100);
+    bool reported_down = false;
+    while (!stopping_) {
+        auto socket = std::make_shared<Socket>(io_);
+        try {
+            co_await socket->async_connect(asio::local::stream_protocol::endpoint(path_),
+                                           use_awaitable);
+            std::string buffer;
+            const auto greeting = co_await read_line(*socket, buffer);
+            if (greeting != helperproto::kGreeting)
+                throw std::runtime_error("unexpected greeting from helper");
+            helperproto::Request hello;
+            hello.id = take_id();
+            hello.verb = helperproto::Verb::hello;
+            hello.version = helperproto::kVersion;
+            co_await asio::async_write(
+                *socket, asio::buffer(helperproto::format_request(hello) + "\n"), use_awaitable);
+            const auto reply = helperproto::parse_reply_line(co_await read_line(*socket, buffer));
+            if (!reply || !std::holds_alternative<helperproto::OkReply>(*reply))
+                throw std::runtime_error("helper did not accept HELLO 1");
+
+            connected_ = true;
+            reported_down = false;
+            backoff = std::chrono::milliseconds(100);
+            log_info(fmt::format("connected to firewall helper {}", kv("socket", path_)));
+            if (on_connected_) on_connected_();
+            asio::co_spawn(io_, writer(socket), asio::detached);
+            co_await reader(socket, std::move(buffer));
+        } catch (const std::exception& e) {
+            if (connected_ || !reported_down)
+                log_warning(fmt::format("firewall helper unavailable {} {}", kv("socket", path_),
+                                        kv("error", e.what())));
+            reported_down = true;
+        }
+        connected_ = false;
+        boost::system::error_code ignored;
+        socket->close(ignored);
+        wake_writer_.cancel();
+        fail_inflight();
+        if (stopping_) break;
+        asio::steady_timer pause(io_, backoff);
+        co_await pause.async_wait(asio::redirect_error(use_awaitable, ignored));
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+}
+
+awaitable<void> HelperClient::writer(std::shared_ptr<Socket> socket) {
+    while (connected_ && !stopping_ && socket->is_open()) {
+        if (outbox_.empty()) {
+            wake_writer_.expires_at(asio::steady_timer::time_point::max());
+            boost::system::error_code ignored;
+            co_await wake_writer_.async_wait(asio::redirect_error(use_awaitable, ignored));
+            continue;
+        }
+        Pending next = std::move(outbox_.front());
+        outbox_.pop_front();
+        const std::string wire = next.line + "\n";
+        inflight_.push_back(std::move(next));
+        boost::system::error_code ec;
+        co_await asio::async_write(*socket, asio::buffer(wire),
+                                   asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+            socket->close(ec);
+            co_return;
+        }
+    }
+}
+
+awaitable<void> HelperClient::reader(std::shared_ptr<Socket> socket, std::string buffer) {
+    Entries entries;
+    while (true) {
+        const auto line = co_await read_line(*socket, buffer);
+        const auto parsed = helperproto::parse_reply_line(line);
+        if (!parsed) throw std::runtime_error("malformed reply from helper");
+        const auto id = std::visit([](const auto& r) { return r.id; }, *parsed);
+        if (inflight_.empty() || inflight_.front().id != id)
+            throw std::runtime_error(fmt::format("reply for unexpected request id {}", id));
+        if (const auto* e = std::get_if<helperproto::EntryLine>(&*parsed)) {
+            entries.push_back(e->entry);
+            continue;
+        }
+        Reply reply;
+        if (const auto* ok = std::get_if<helperproto::OkReply>(&*parsed)) {
+            reply.ok = true;
+            reply.text = ok->text;
+        } else {
+            const auto& err = std::get<helperproto::ErrReply>(*parsed);
+            reply.text = err.code + " " + err.message;
+        }
+        reply.entries = std::move(entries);
+        entries.clear();
+        Pending done = std::move(inflight_.front());
+        inflight_.pop_front();
+        if (done.done) done.done(std::move(reply));
+    }
+}
+
+}  // namespace smtpwall

@@ -1,0 +1,73 @@
+// The milter's connection to smtpwall-helper (protocol: firewall/helper_main.cpp).
+// Lives on the milter's Asio thread; reconnects with backoff; ban/unban may be
+// called from any thread and never block. After each (re)connect it reports
+// through on_connected so the caller can resend its active bans.
+#pragma once
+
+#include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange without it
+
+#include <boost/asio.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "firewall/protocol.hpp"
+#include "milter/enforcement.hpp"
+
+namespace smtpwall {
+
+class HelperClient final : public FirewallLink {
+  public:
+    using Entries = std::vector<helperproto::Entry>;
+    using ListHandler = std::function<void(std::optional<Entries>)>;
+
+    HelperClient(boost::asio::io_context& io, std::string socket_path);
+
+    void start(std::function<void()> on_connected);
+    void stop();
+
+    void ban(const Ban& ban) override;
+    void unban(const Cidr& key) override;
+    // Calls `done` on the Asio thread with the kernel's entries, or nullopt when
+    // the helper is not connected or the connection fails before the answer.
+    void list(ListHandler done);
+    bool connected() const { return connected_; }
+
+  private:
+    struct Reply {
+        bool ok = false;
+        std::string text;
+        Entries entries;
+    };
+    using ReplyHandler = std::function<void(std::optional<Reply>)>;
+    struct Pending {
+        std::uint32_t id = 0;
+        std::string line;
+        ReplyHandler done;
+    };
+    using Socket = boost::asio::local::stream_protocol::socket;
+
+    std::uint32_t take_id();
+    void enqueue(helperproto::Request request, ReplyHandler done);
+    void fail_inflight();
+    boost::asio::awaitable<void> run();
+    boost::asio::awaitable<void> writer(std::shared_ptr<Socket> socket);
+    boost::asio::awaitable<void> reader(std::shared_ptr<Socket> socket, std::string buffer);
+
+    boost::asio::io_context& io_;
+    const std::string path_;
+    std::function<void()> on_connected_;
+    boost::asio::steady_timer wake_writer_;
+    std::deque<Pending> outbox_;
+    std::deque<Pending> inflight_;
+    std::uint32_t next_id_ = 1;
+    bool connected_ = false;
+    bool stopping_ = false;
+};
+
+}  // namespace smtpwall

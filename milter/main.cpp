@@ -1,0 +1,169 @@
+// smtpwall-milter: the mail filter. Postfix (smtpd_milters) or Sendmail
+// (INPUT_MAIL_FILTER) connect to its unix socket and hand it every SMTP session;
+// it classifies the client, answers with a verdict, tallies rejections per
+// client address and, when a tally crosses the escalation rules, asks
+// smtpwall-helper (unix socket, firewall/helper_main.cpp) to drop the address.
+// Operators talk to it through the control socket (milter/control_server.cpp)
+// with smtpwallctl.
+//
+// Security stance: runs unprivileged. Started as root it switches to the
+// configured user before opening any socket or reading any client data. It
+// never touches the firewall itself, never runs other programs, and treats all
+// MTA input as hostile (escaped in logs, never echoed in replies).
+//
+// Threads: libmilter's session threads run the callbacks (milter/milter_glue.cpp);
+// one Asio thread serves the control socket, the helper connection and timers.
+
+#include <fmt/format.h>
+#include <grp.h>
+#include <libmilter/mfapi.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "conf/config_reader.hpp"
+#include "conf/milter_config.hpp"
+#include "milter/control_server.hpp"
+#include "milter/enforcement.hpp"
+#include "milter/helper_client.hpp"
+#include "milter/logging.hpp"
+#include "milter/milter_glue.hpp"
+#include "milter/privileges.hpp"
+
+namespace {
+
+using namespace smtpwall;
+namespace asio = boost::asio;
+
+constexpr int kExitConfig = 78;    // EX_CONFIG
+constexpr int kExitSoftware = 70;  // EX_SOFTWARE
+
+UnixTime wall_clock() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+void open_milter_socket(const conf::MilterConfig::Milter& cfg) {
+    const std::string conn = "unix:" + cfg.socket;
+    if (smfi_setconn(const_cast<char*>(conn.c_str())) == MI_FAILURE)
+        throw std::runtime_error("libmilter rejected the socket name " + cfg.socket);
+    smfi_settimeout(static_cast<int>(cfg.timeout.count()));
+    const mode_t old_mask = ::umask(0177);
+    const int opened = smfi_opensocket(true);
+    ::umask(old_mask);
+    if (opened == MI_FAILURE)
+        throw std::runtime_error("cannot create the milter socket " + cfg.socket);
+    if (!cfg.socket_group.empty()) {
+        const group* gr = ::getgrnam(cfg.socket_group.c_str());
+        if (gr == nullptr || ::chown(cfg.socket.c_str(), static_cast<uid_t>(-1), gr->gr_gid) != 0)
+            throw std::runtime_error("cannot give the milter socket group " + cfg.socket_group);
+    }
+    if (::chmod(cfg.socket.c_str(), cfg.socket_mode) != 0)
+        throw std::runtime_error("cannot chmod the milter socket " + cfg.socket);
+}
+
+asio::awaitable<void> expire_bans(asio::io_context& io, Enforcement& enforcement) {
+    asio::steady_timer tick(io);
+    while (true) {
+        tick.expires_after(std::chrono::seconds(1));
+        co_await tick.async_wait(asio::use_awaitable);
+        enforcement.expire(wall_clock());
+    }
+}
+
+int run(const conf::MilterConfig& config) {
+    drop_root(config.milter.user);
+
+    // libmilter turns SIGTERM/SIGINT/SIGHUP into an orderly stop in its own
+    // signal thread; every other thread, ours included, must keep them blocked.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_signals, s);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    HelperClient helper(io, config.helper.socket);
+    Enforcement enforcement(config, helper);
+    ControlServer control(io, config.control, enforcement, helper, wall_clock);
+    control.start();
+    helper.start([&enforcement] { enforcement.resend_bans(); });
+    asio::co_spawn(io, expire_bans(io, enforcement), asio::detached);
+    std::thread io_thread([&io] {
+        while (true) {
+            try {
+                io.run();
+                return;
+            } catch (const std::exception& e) {
+                log_error(fmt::format("event loop error {}", kv("error", e.what())));
+            }
+        }
+    });
+
+    MilterContext context{std::make_shared<SessionPolicy>(config), &enforcement, wall_clock};
+    int rc = kExitSoftware;
+    if (register_milter(context)) {
+        try {
+            open_milter_socket(config.milter);
+            log_info(fmt::format("started {} {}", kv("milter", config.milter.socket),
+                                 kv("control", config.control.socket)));
+            rc = smfi_main() == MI_SUCCESS ? 0 : kExitSoftware;
+        } catch (const std::exception& e) {
+            log_error(e.what());
+        }
+    }
+    log_info("stopping");
+    control.stop();
+    helper.stop();
+    work.reset();
+    io.stop();
+    io_thread.join();
+    ::unlink(config.milter.socket.c_str());
+    return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "smtpwall-milter: classifies SMTP sessions, tallies rejections, bans through "
+        "smtpwall-helper"};
+    std::string config_path = "/etc/smtpwall/smtpwall.conf";
+    bool foreground = false;
+    bool check_only = false;
+    app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+    app.add_flag("-f,--foreground", foreground, "log to stderr instead of syslog (mail facility)");
+    app.add_flag("--check-config", check_only, "validate the configuration and exit");
+    CLI11_PARSE(app, argc, argv);
+
+    conf::MilterConfig config;
+    try {
+        config = conf::load_milter_config(config_path);
+    } catch (const conf::ConfigError& e) {
+        std::fprintf(stderr, "smtpwall-milter: %s\n", e.what());
+        return kExitConfig;
+    }
+    if (check_only) {
+        std::printf("%s: configuration OK\n", config_path.c_str());
+        return 0;
+    }
+    if (foreground) {
+        log_to_stderr("smtpwall-milter");
+    } else {
+        log_to_syslog("smtpwall-milter");
+    }
+    try {
+        return run(config);
+    } catch (const std::exception& e) {
+        log_error(e.what());
+        return kExitSoftware;
+    }
+}

@@ -1,0 +1,229 @@
+#include "milter/milter_glue.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <libmilter/mfapi.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "milter/logging.hpp"
+
+namespace smtpwall {
+
+namespace {
+
+MilterContext* g_context = nullptr;
+
+// What one MTA connection carries between callbacks.
+struct Connection {
+    Session session;
+    std::uint32_t recent = 0;  // the tally after this session's last rejection
+    bool banned_now = false;
+};
+
+// Macros we ask the MTA for, per stage (Postfix sends none of {client_*} unless asked).
+constexpr const char* kConnectMacros =
+    "{client_addr} {client_name} {client_ptr} {client_resolve} {daemon_addr} j";
+constexpr const char* kMailMacros = "{auth_authen} {i}";
+constexpr const char* kRcptMacros = "{rcpt_mailer} {rcpt_host} {rcpt_addr}";
+
+Connection* connection(SMFICTX* ctx) {
+    return static_cast<Connection*>(smfi_getpriv(ctx));
+}
+
+std::string_view macro(SMFICTX* ctx, const char* name) {
+    const char* value = smfi_getsymval(ctx, const_cast<char*>(name));
+    return value == nullptr ? std::string_view{} : std::string_view{value};
+}
+
+std::optional<IpAddress> address_of(const sockaddr* sa) {
+    if (sa == nullptr) return std::nullopt;
+    IpAddress addr;
+    if (sa->sa_family == AF_INET) {
+        sockaddr_in in{};
+        std::memcpy(&in, sa, sizeof in);
+        std::memcpy(addr.bytes.data(), &in.sin_addr, 4);
+        addr.family = Family::v4;
+        return addr;
+    }
+    if (sa->sa_family == AF_INET6) {
+        sockaddr_in6 in6{};
+        std::memcpy(&in6, sa, sizeof in6);
+        std::memcpy(addr.bytes.data(), &in6.sin6_addr, 16);
+        addr.family = Family::v6;
+        return addr.unmapped();
+    }
+    return std::nullopt;
+}
+
+// Any exception inside a callback becomes a temporary failure: the client
+// retries later and no mail is lost.
+template <typename Body>
+sfsistat guarded(const char* stage, Body&& body) {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        log_error(fmt::format("callback failed {} {}", kv("stage", stage), kv("error", e.what())));
+    } catch (...) {
+        log_error(fmt::format("callback failed {}", kv("stage", stage)));
+    }
+    return SMFIS_TEMPFAIL;
+}
+
+sfsistat deliver(SMFICTX* ctx, Connection& conn, const Verdict& verdict) {
+    if (verdict.action == Action::accept) return SMFIS_CONTINUE;
+    if (verdict.rejected() && conn.session.client()) {
+        const auto outcome = g_context->enforcement->record_rejection(
+            *conn.session.client(), verdict.tags, g_context->clock());
+        conn.recent = outcome.recent;
+        conn.banned_now = conn.banned_now || outcome.new_ban.has_value();
+    }
+    smfi_setreply(ctx, const_cast<char*>(verdict.code.c_str()),
+                  const_cast<char*>(verdict.xcode.c_str()),
+                  const_cast<char*>(verdict.text.c_str()));
+    return verdict.rejected() ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+}
+
+std::string join(const std::set<std::string>& tags) {
+    return tags.empty() ? "-" : fmt::format("{}", fmt::join(tags, ","));
+}
+
+void log_session(const Connection& conn) {
+    const auto& r = conn.session.record();
+    const bool rejected = r.first_reject.has_value();
+    log_info(fmt::format(
+        "session {} {} {} {} {} {} {} {} {} {} {}",
+        kv("client", r.client ? r.client->to_string() : "unknown"), kv("ptr", r.client_name),
+        kv("helo", r.helo), kv("helo_problem", r.helo_problem.empty() ? "-" : r.helo_problem),
+        kv("tags", join(r.tags)), kv("verdict", rejected ? "reject" : "accept"),
+        kv("stage", rejected ? stage_name(*r.first_reject) : "-"),
+        kv("rcpts", fmt::format("{}/{}", r.accepted_rcpts, r.accepted_rcpts + r.rejected_rcpts)),
+        kv("messages", std::to_string(r.messages)), kv("tally", std::to_string(conn.recent)),
+        kv("banned", conn.banned_now ? "yes" : "no")));
+}
+
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long,
+                      unsigned long, unsigned long* want_actions, unsigned long* want_steps,
+                      unsigned long* want_unused2, unsigned long* want_unused3) {
+    return guarded("negotiate", [&] {
+        *want_actions = 0;
+        *want_unused2 = 0;
+        *want_unused3 = 0;
+        // We decide before DATA: skip what we never look at, and see recipients
+        // the MTA itself rejects (Postfix and Sendmail both offer that).
+        constexpr unsigned long kSkip = SMFIP_NOBODY | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOUNKNOWN;
+        *want_steps = steps & (kSkip | SMFIP_RCPT_REJ);
+        if (actions & SMFIF_SETSYMLIST) {
+            *want_actions |= SMFIF_SETSYMLIST;
+            smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>(kConnectMacros));
+            smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>(kMailMacros));
+            smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>(kRcptMacros));
+        }
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
+    return guarded("connect", [&] {
+        auto client = address_of(hostaddr);
+        if (!client) client = IpAddress::parse(macro(ctx, "{client_addr}"));
+        auto* conn =
+            new Connection{Session(g_context->policy, client, hostname ? hostname : ""), 0, false};
+        smfi_setpriv(ctx, conn);
+        conn->session.add_own_hostname(macro(ctx, "j"));
+        if (const auto own = IpAddress::parse(macro(ctx, "{daemon_addr}")))
+            conn->session.add_own_address(*own);
+        if (client) {
+            g_context->enforcement->record_session(*client, g_context->clock());
+            if (g_context->enforcement->is_banned(*client)) conn->session.mark_banned();
+        }
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_helo(SMFICTX* ctx, char* helo) {
+    return guarded("helo", [&] {
+        if (auto* conn = connection(ctx)) conn->session.helo(helo ? helo : "");
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
+    return guarded("mail", [&] {
+        auto* conn = connection(ctx);
+        if (conn == nullptr) return SMFIS_TEMPFAIL;
+        conn->session.mail_from(argv && argv[0] ? argv[0] : "",
+                                !macro(ctx, "{auth_authen}").empty());
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
+    return guarded("rcpt", [&] {
+        auto* conn = connection(ctx);
+        if (conn == nullptr) return SMFIS_TEMPFAIL;
+        // A recipient the MTA already rejected (SMFIP_RCPT_REJ): nothing to decide.
+        if (macro(ctx, "{rcpt_mailer}") == "error") return SMFIS_CONTINUE;
+        return deliver(ctx, *conn, conn->session.recipient(argv && argv[0] ? argv[0] : ""));
+    });
+}
+
+sfsistat on_data(SMFICTX* ctx) {
+    return guarded("data", [&] {
+        auto* conn = connection(ctx);
+        if (conn == nullptr) return SMFIS_TEMPFAIL;
+        return deliver(ctx, *conn, conn->session.data());
+    });
+}
+
+sfsistat on_eom(SMFICTX* ctx) {
+    return guarded("eom", [&] {
+        if (auto* conn = connection(ctx)) conn->session.end_transaction(true);
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_abort(SMFICTX* ctx) {
+    return guarded("abort", [&] {
+        if (auto* conn = connection(ctx)) conn->session.end_transaction(false);
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_close(SMFICTX* ctx) {
+    return guarded("close", [&] {
+        if (auto* conn = connection(ctx)) {
+            smfi_setpriv(ctx, nullptr);
+            std::unique_ptr<Connection> owned(conn);
+            log_session(*owned);
+        }
+        return SMFIS_CONTINUE;
+    });
+}
+
+}  // namespace
+
+bool register_milter(MilterContext& context) {
+    g_context = &context;
+    smfiDesc desc{};
+    desc.xxfi_name = const_cast<char*>("smtpwall");
+    desc.xxfi_version = SMFI_VERSION;
+    desc.xxfi_flags = 0;  // we never modify messages
+    desc.xxfi_connect = on_connect;
+    desc.xxfi_helo = on_helo;
+    desc.xxfi_envfrom = on_envfrom;
+    desc.xxfi_envrcpt = on_envrcpt;
+    desc.xxfi_eom = on_eom;
+    desc.xxfi_abort = on_abort;
+    desc.xxfi_close = on_close;
+    desc.xxfi_data = on_data;
+    desc.xxfi_negotiate = on_negotiate;
+    if (smfi_register(desc) == MI_FAILURE) {
+        log_error("libmilter refused to register the filter");
+        return false;
+    }
+    return true;
+}
+
+}  // namespace smtpwall

@@ -1,0 +1,24 @@
+// libmilter callbacks. Each one is a few lines: fetch facts from the MTA, hand
+// them to the connection's Session, turn its Verdict into a milter reply.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "milter/enforcement.hpp"
+#include "milter/session.hpp"
+
+namespace smtpwall {
+
+struct MilterContext {
+    std::shared_ptr<const SessionPolicy> policy;
+    Enforcement* enforcement = nullptr;
+    std::function<UnixTime()> clock;
+};
+
+// Registers the callbacks with libmilter; `context` must outlive smfi_main().
+// Returns false (after logging) when libmilter refuses.
+bool register_milter(MilterContext& context);
+
+}  // namespace smtpwall

@@ -1,0 +1,13 @@
+// Dropping root for good: the milter never needs it after start-up.
+#pragma once
+
+#include <string>
+
+namespace smtpwall {
+
+// When running as root, switches to `user` (its primary group, no supplementary
+// groups) and verifies that root cannot be regained. Throws std::runtime_error
+// if any step fails; does nothing when not root.
+void drop_root(const std::string& user);
+
+}  // namespace smtpwall

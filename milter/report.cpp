@@ -1,0 +1,179 @@
+#include "milter/report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+
+namespace smtpwall {
+
+std::string format_counter(std::uint64_t value, bool exact) {
+    if (exact || value <= 99999) return std::to_string(value);
+    static constexpr const char* kUnits[] = {"K", "M", "G"};
+    for (const char* unit : kUnits) {
+        value = (value + 500) / 1000;
+        if (value <= 9999) return fmt::format("{}{}", value, unit);
+    }
+    return fmt::format("{}T", (value + 500) / 1000);
+}
+
+std::string format_time(UnixTime t) {
+    if (t == 0) return "-";
+    const std::time_t tt = t;
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+void TextTable::column(std::string header, Align align) {
+    headers_.push_back(std::move(header));
+    aligns_.push_back(align);
+}
+
+void TextTable::row(std::vector<std::string> cells) {
+    cells.resize(headers_.size());
+    rows_.push_back(std::move(cells));
+}
+
+std::string TextTable::render() const {
+    std::vector<std::size_t> widths(headers_.size());
+    for (std::size_t c = 0; c < headers_.size(); ++c) {
+        widths[c] = headers_[c].size();
+        for (const auto& r : rows_) widths[c] = std::max(widths[c], r[c].size());
+    }
+    std::string out;
+    auto emit = [&](const std::vector<std::string>& cells) {
+        std::string line;
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            const bool last = c + 1 == cells.size();
+            if (c > 0) line += "  ";
+            if (aligns_[c] == Align::right) {
+                line += fmt::format("{:>{}}", cells[c], widths[c]);
+            } else if (last) {
+                line += cells[c];  // no trailing blanks
+            } else {
+                line += fmt::format("{:<{}}", cells[c], widths[c]);
+            }
+        }
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        out += line;
+        out += '\n';
+    };
+    emit(headers_);
+    for (const auto& r : rows_) emit(r);
+    return out;
+}
+
+namespace {
+
+std::string bracketed(const std::vector<std::string>& tags) {
+    std::string out;
+    for (const auto& t : tags) {
+        if (!out.empty()) out += ' ';
+        out += fmt::format("[{}]", t);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string render_tallies(const std::vector<TallyRow>& rows, std::chrono::seconds window) {
+    TextTable table;
+    using A = TextTable::Align;
+    table.column("Address");
+    table.column(fmt::format("Recent({}s)", window.count()), A::right);
+    table.column("Rejections", A::right);
+    table.column("Sessions", A::right);
+    table.column("Last seen");
+    table.column("Tags");
+    for (const auto& r : rows) {
+        std::string tags;
+        for (const auto& [name, count] : r.tags) {
+            if (!tags.empty()) tags += ' ';
+            tags += fmt::format("{}:{}", name, count);
+        }
+        table.row({r.key.to_string(), std::to_string(r.recent), std::to_string(r.tally.rejections),
+                   std::to_string(r.tally.sessions), format_time(r.tally.last_seen), tags});
+    }
+    return table.render();
+}
+
+nlohmann::json tallies_json(const std::vector<TallyRow>& rows, std::chrono::seconds window) {
+    auto out = nlohmann::json::array();
+    for (const auto& r : rows) {
+        auto tags = nlohmann::json::object();
+        for (const auto& [name, count] : r.tags) tags[name] = count;
+        out.push_back({{"address", r.key.to_string()},
+                       {"recent", r.recent},
+                       {"window_seconds", window.count()},
+                       {"rejections", r.tally.rejections},
+                       {"sessions", r.tally.sessions},
+                       {"first_seen", r.tally.first_seen},
+                       {"last_seen", r.tally.last_seen},
+                       {"tags", tags}});
+    }
+    return out;
+}
+
+std::vector<BanView> join_bans(const std::vector<Ban>& bans,
+                               const std::optional<std::vector<helperproto::Entry>>& kernel) {
+    std::map<Cidr, BanView> views;
+    for (const auto& b : bans)
+        views[b.key] = BanView{b.key, b.tags, true, b.since, b.expires, {}, {}};
+    if (kernel) {
+        for (const auto& e : *kernel) {
+            auto& v = views[e.net];
+            v.net = e.net;
+            v.dynamic = e.origin == helperproto::Origin::dynamic;
+            if (v.tags.empty()) v.tags = e.tags;
+            if (v.expires == 0) v.expires = e.expires;
+            v.packets = e.packets;
+            v.bytes = e.bytes;
+        }
+    }
+    std::vector<BanView> out;
+    for (auto& [net, v] : views) out.push_back(std::move(v));
+    std::stable_sort(out.begin(), out.end(), [](const BanView& a, const BanView& b) {
+        return a.packets.value_or(0) > b.packets.value_or(0);
+    });
+    return out;
+}
+
+std::string render_bans(const std::vector<BanView>& bans, bool kernel_known) {
+    TextTable table;
+    using A = TextTable::Align;
+    table.column("Host/Mask");
+    table.column("Packets", A::right);
+    table.column("Bytes", A::right);
+    table.column("Expires");
+    table.column("Tags");
+    for (const auto& b : bans) {
+        std::string tags = b.dynamic ? "[a]" : "";
+        const auto reasons = bracketed(b.tags);
+        if (!reasons.empty()) tags += (tags.empty() ? "" : " ") + reasons;
+        const std::string missing = kernel_known ? "pending" : "?";
+        table.row({b.net.to_string(), b.packets ? format_counter(*b.packets) : missing,
+                   b.bytes ? format_counter(*b.bytes) : missing, format_time(b.expires), tags});
+    }
+    std::string out = table.render();
+    if (!kernel_known) out += "(firewall helper unreachable: kernel counters unknown)\n";
+    return out;
+}
+
+nlohmann::json bans_json(const std::vector<BanView>& bans) {
+    auto out = nlohmann::json::array();
+    for (const auto& b : bans) {
+        nlohmann::json j = {{"host", b.net.to_string()}, {"tags", b.tags},
+                            {"dynamic", b.dynamic},      {"since", b.since},
+                            {"expires", b.expires},      {"in_kernel", b.packets.has_value()}};
+        j["packets"] = b.packets ? nlohmann::json(*b.packets) : nlohmann::json(nullptr);
+        j["bytes"] = b.bytes ? nlohmann::json(*b.bytes) : nlohmann::json(nullptr);
+        out.push_back(std::move(j));
+    }
+    return out;
+}
+
+}  // namespace smtpwall

@@ -1,0 +1,56 @@
+// How tallies and bans are shown to operators: aligned text tables and JSON.
+// Pure: callers pass the data and the current time.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "firewall/protocol.hpp"
+#include "milter/tally.hpp"
+
+namespace smtpwall {
+
+// Counters the way `iptables -L` prints them: exact up to 99999, then rounded
+// thousands with K, M, G, T (the seed's report: "93552", "356K").
+std::string format_counter(std::uint64_t value, bool exact = false);
+// "2026-11-27T01:04:50Z"; 0 prints as "-".
+std::string format_time(UnixTime t);
+
+class TextTable {
+  public:
+    enum class Align { left, right };
+    void column(std::string header, Align align = Align::left);
+    void row(std::vector<std::string> cells);
+    std::string render() const;
+
+  private:
+    std::vector<std::string> headers_;
+    std::vector<Align> aligns_;
+    std::vector<std::vector<std::string>> rows_;
+};
+
+std::string render_tallies(const std::vector<TallyRow>& rows, std::chrono::seconds window);
+nlohmann::json tallies_json(const std::vector<TallyRow>& rows, std::chrono::seconds window);
+
+// A ban as an operator sees it: the milter's record joined with the kernel's entry.
+struct BanView {
+    Cidr net;
+    std::vector<std::string> tags;
+    bool dynamic = true;  // added by smtpwall (the report's [a]); core entries are not
+    UnixTime since = 0;
+    UnixTime expires = 0;
+    std::optional<std::uint64_t> packets, bytes;  // absent: not in the kernel (yet)
+};
+
+// Kernel entries are the truth for counters; milter bans missing there show as
+// pending. `kernel` is nullopt when the helper could not be asked.
+std::vector<BanView> join_bans(const std::vector<Ban>& bans,
+                               const std::optional<std::vector<helperproto::Entry>>& kernel);
+std::string render_bans(const std::vector<BanView>& bans, bool kernel_known);
+nlohmann::json bans_json(const std::vector<BanView>& bans);
+
+}  // namespace smtpwall

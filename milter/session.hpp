@@ -1,0 +1,105 @@
+// One SMTP session as the milter sees it. The libmilter callbacks hand it facts
+// (client, HELO, sender, recipients) and send back the verdict it returns. Pure:
+// no I/O, no clock, no locking; one session belongs to one MTA connection.
+//
+// Decisions are made before DATA and delivered at RCPT, so exempt recipients
+// (postmaster@, abuse@) still work and the MTA logs sender and recipient.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/net.hpp"
+#include "conf/milter_config.hpp"
+#include "milter/helo_check.hpp"
+#include "milter/recipients.hpp"
+
+namespace smtpwall {
+
+// Tag names of the checks in this file.
+inline constexpr std::string_view kTagBadHelo = "bad-helo";
+inline constexpr std::string_view kTagSpamtrap = "spamtrap";
+inline constexpr std::string_view kTagBanned = "banned";
+
+// What the checks need from the configuration, prepared once per (re)load.
+struct SessionPolicy {
+    explicit SessionPolicy(const conf::MilterConfig& config);
+    OwnIdentity own;
+    AddressPatterns spamtraps;
+    AddressPatterns exempt;
+    CidrList allowlist;
+};
+
+enum class Action { accept, reject, tempfail };
+
+struct Verdict {
+    Action action = Action::accept;
+    std::string code;   // "550"
+    std::string xcode;  // "5.7.1"
+    std::string text;   // never reveals a trap or a private list
+    std::vector<std::string> tags;
+
+    bool rejected() const { return action == Action::reject; }
+};
+
+enum class Stage { connect, helo, mail, rcpt, data };
+std::string_view stage_name(Stage stage);
+
+// What a session amounts to, for its log line.
+struct SessionRecord {
+    std::optional<IpAddress> client;
+    std::string client_name;
+    std::string helo;
+    std::string helo_problem;  // empty when the HELO was fine or absent
+    std::string last_sender;
+    std::set<std::string> tags;
+    std::optional<Stage> first_reject;
+    unsigned accepted_rcpts = 0;
+    unsigned rejected_rcpts = 0;
+    unsigned messages = 0;
+    bool allowlisted = false;
+    bool authenticated = false;
+};
+
+class Session {
+  public:
+    Session(std::shared_ptr<const SessionPolicy> policy, std::optional<IpAddress> client,
+            std::string client_name);
+
+    // Facts from the MTA's macros: its own name ({j}) and listening address ({daemon_addr}).
+    void add_own_hostname(std::string_view name);
+    void add_own_address(const IpAddress& addr);
+    // The client is already banned (its packets should no longer reach us).
+    void mark_banned();
+
+    void helo(std::string_view name);
+    void mail_from(std::string_view sender, bool authenticated);
+    Verdict recipient(std::string_view raw_recipient);
+    Verdict data();
+    // Transaction over (end of message, RSET, abort): recipients start afresh.
+    void end_transaction(bool message_accepted);
+
+    const SessionRecord& record() const { return record_; }
+    const std::optional<IpAddress>& client() const { return record_.client; }
+    bool exempt_client() const { return record_.allowlisted || record_.authenticated; }
+
+  private:
+    Verdict reject(Stage stage, std::string code, std::string xcode, std::string text,
+                   std::string_view tag);
+
+    std::shared_ptr<const SessionPolicy> policy_;
+    SessionRecord record_;
+    std::vector<std::string> own_hostnames_;
+    std::vector<IpAddress> own_addresses_;
+    bool bad_helo_ = false;
+    bool banned_ = false;
+    bool trap_hit_ = false;  // the whole session is condemned once a trap is hit
+    bool trap_in_message_ = false;
+    unsigned accepted_in_message_ = 0;
+};
+
+}  // namespace smtpwall

@@ -1,0 +1,352 @@
+# Shared harness for smtpwall's integration tests (bash). Source it, then call
+# `itest_init NAME`. It gives each test a private work directory, network
+# namespaces with TEST-NET addresses and no default route, and a cleanup trap
+# that stops everything the test started (by PID) and deletes its namespaces,
+# whether the test passes or fails.
+#
+# Topology made by `netns_pair`:
+#   $NS_MX      mx0  192.0.2.1/24   2001:db8:1::1/64   (the mail server side)
+#   $NS_CL      cl0  192.0.2.10/24  2001:db8:1::10/64  (clients; add more with client_addr)
+
+set -euo pipefail
+
+BUILD_DIR=${SMTPWALL_BUILD_DIR:?SMTPWALL_BUILD_DIR must point at the CMake build directory}
+SOURCE_DIR=${SMTPWALL_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+MILTER_BIN=$BUILD_DIR/milter/smtpwall-milter
+HELPER_BIN=$BUILD_DIR/firewall/smtpwall-helper
+CTL_BIN=$BUILD_DIR/ctl/smtpwallctl
+
+_itest_pids=()
+_itest_netns=()
+_itest_cleanups=()
+ITEST_FAILED=0
+
+log() { printf '[%s] %s\n' "${ITEST_NAME:-itest}" "$*" >&2; }
+
+fail() {
+    ITEST_FAILED=1
+    printf '[%s] FAIL: %s\n' "${ITEST_NAME:-itest}" "$*" >&2
+    exit 1
+}
+
+# A missing tool fails the test and says what to install; it never skips.
+need() {
+    local cmd
+    for cmd in "$@"; do
+        command -v "$cmd" >/dev/null 2>&1 ||
+            fail "'$cmd' is not installed: run scripts/setup-debian.sh (Debian packages)"
+    done
+}
+
+# need_built BIN...: the project's own programs this test runs.
+need_built() {
+    local bin
+    for bin in "$@"; do [ -x "$bin" ] || fail "$bin is not built (cmake --build $BUILD_DIR)"; done
+}
+
+need_root() {
+    [ "$(id -u)" = 0 ] || fail "this test needs root (network namespaces, iptables)"
+}
+
+itest_init() {
+    ITEST_NAME=$1
+    need_root
+    need ip iptables-legacy socat
+    WORK=$(mktemp -d "/tmp/smtpwall-$ITEST_NAME.XXXXXX")
+    chmod 755 "$WORK"
+    # Short, unique namespace names: tests may run side by side.
+    local tag=$$
+    NS_MX="sw${tag}mx"
+    NS_CL="sw${tag}cl"
+    trap _itest_cleanup EXIT
+    trap 'exit 130' INT TERM
+    log "work directory $WORK"
+}
+
+# Runs "$@" at cleanup time, before processes are stopped.
+on_cleanup() { _itest_cleanups+=("$*"); }
+
+_itest_cleanup() {
+    local rc=$?
+    set +e
+    local cmd pid
+    for cmd in "${_itest_cleanups[@]}"; do eval "$cmd" >/dev/null 2>&1; done
+    for pid in "${_itest_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${_itest_pids[@]}"; do
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+    done
+    for ns in "${_itest_netns[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    if [ $rc -ne 0 ] || [ $ITEST_FAILED -ne 0 ]; then
+        log "failed (exit $rc); logs kept in $WORK"
+        for f in "$WORK"/log/*; do
+            [ -f "$f" ] || continue
+            echo "----- $f (last 40 lines)" >&2
+            tail -n 40 "$f" >&2
+        done
+    else
+        rm -rf "$WORK"
+    fi
+    exit $rc
+}
+
+# Starts "$@" in the background with output in $WORK/log/NAME.log and records its PID.
+spawn() {
+    local name=$1
+    shift
+    mkdir -p "$WORK/log"
+    "$@" >"$WORK/log/$name.log" 2>&1 &
+    local pid=$!
+    _itest_pids+=("$pid")
+    eval "PID_${name//-/_}=$pid"
+}
+
+# Stops a process started with spawn (SIGTERM, then SIGKILL after 10 s; libmilter
+# notices a stop request only every few seconds).
+stop() {
+    local name=$1 var="PID_${1//-/_}"
+    local pid=${!var:-}
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls every 50 ms.
+wait_for() {
+    local seconds=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + seconds))
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || fail "timed out after ${seconds}s waiting for $what"
+        sleep 0.05
+    done
+}
+
+netns_pair() {
+    ip netns add "$NS_MX"
+    _itest_netns+=("$NS_MX")
+    ip netns add "$NS_CL"
+    _itest_netns+=("$NS_CL")
+    ip link add mx0 netns "$NS_MX" type veth peer name cl0 netns "$NS_CL"
+    local ns
+    for ns in "$NS_MX" "$NS_CL"; do
+        ip -n "$ns" link set lo up
+        # No DAD delay for the test addresses; IPv6 must work at once.
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+    done
+    ip -n "$NS_MX" addr add 192.0.2.1/24 dev mx0
+    ip -n "$NS_MX" addr add 2001:db8:1::1/64 dev mx0 nodad
+    ip -n "$NS_CL" addr add 192.0.2.10/24 dev cl0
+    ip -n "$NS_CL" addr add 2001:db8:1::10/64 dev cl0 nodad
+    ip -n "$NS_MX" link set mx0 up
+    ip -n "$NS_CL" link set cl0 up
+    # (Not ping: iputils-ping is not among the packages scripts/setup-debian.sh installs.)
+    wait_for 5 "veth link up" _veth_up
+}
+
+_veth_up() {
+    ip -n "$NS_MX" -o link show mx0 | grep -q 'state UP' &&
+        ip -n "$NS_CL" -o link show cl0 | grep -q 'state UP'
+}
+
+# Adds another client source address (IPv4 /24 or IPv6 /64 on cl0).
+client_addr() {
+    case $1 in
+        *:*) ip -n "$NS_CL" addr add "$1/64" dev cl0 nodad ;;
+        *) ip -n "$NS_CL" addr add "$1/24" dev cl0 ;;
+    esac
+}
+
+in_mx() { ip netns exec "$NS_MX" "$@"; }
+in_cl() { ip netns exec "$NS_CL" "$@"; }
+
+# tcp_connects HOST PORT SOURCE [TIMEOUT]: true if a TCP connection from SOURCE
+# (in the client namespace) is accepted within TIMEOUT seconds (default 2).
+tcp_connects() {
+    local host=$1 port=$2 source=$3 timeout=${4:-2}
+    in_cl timeout "$((timeout + 1))" socat -T"$timeout" /dev/null \
+        "TCP:$host:$port,bind=$source,connect-timeout=$timeout" 2>/dev/null
+}
+
+# Prints the legacy x_tables rules of CHAIN in the mx namespace, exact counters.
+mx_chain() {
+    local chain=$1 family=${2:-4}
+    if [ "$family" = 6 ]; then
+        in_mx ip6tables-legacy -L "$chain" -v -x -n
+    else
+        in_mx iptables-legacy -L "$chain" -v -x -n
+    fi
+}
+
+assert_contains() {
+    local haystack=$1 needle=$2 what=${3:-output}
+    grep -qF -- "$needle" <<<"$haystack" || fail "$what does not contain '$needle':
+$haystack"
+}
+
+assert_not_contains() {
+    local haystack=$1 needle=$2 what=${3:-output}
+    if grep -qF -- "$needle" <<<"$haystack"; then
+        fail "$what unexpectedly contains '$needle':
+$haystack"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Postfix: a private instance inside the mx namespace (HARNESS.md). Nothing in
+# /etc/postfix is used or touched; every transport is discard: so nothing leaves.
+
+# postfix_start LISTEN_ADDR... : configures $WORK/postfix and starts it in $NS_MX.
+# Uses $MILTER_SOCK and, if set, $POSTFIX_EXTRA_MAIN (lines appended to main.cf).
+postfix_start() {
+    need postfix swaks
+    PF=$WORK/postfix
+    mkdir -p "$PF/etc" "$PF/data" "$PF/spool" "$WORK/log"
+    chown postfix "$PF/data"
+    cat >"$PF/etc/main.cf" <<EOC
+compatibility_level = 3.6
+queue_directory = $PF/spool
+data_directory = $PF/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.smtpwall.test
+mydomain = smtpwall.test
+mydestination =
+inet_interfaces = all
+inet_protocols = all
+mynetworks = 127.0.0.1/32
+relay_domains = example.org
+relay_recipient_maps = inline:{ {user@example.org=ok}, {other@example.org=ok}, {trap@example.org=ok}, {postmaster@example.org=ok} }
+default_transport = discard:
+relay_transport = discard:
+local_transport = discard:
+alias_maps =
+alias_database =
+biff = no
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+maillog_file = $WORK/log/maillog
+maillog_file_prefixes = $WORK
+smtpd_milters = unix:$MILTER_SOCK
+milter_protocol = 6
+milter_default_action = tempfail
+milter_connect_timeout = 5s
+smtpd_error_sleep_time = 0
+smtpd_soft_error_limit = 100
+smtpd_hard_error_limit = 200
+${POSTFIX_EXTRA_MAIN:-}
+EOC
+    {
+        local addr
+        for addr in "$@"; do
+            echo "$addr:25 inet n - n - - smtpd"
+        done
+        cat <<'EOC'
+cleanup   unix n - n - 0 cleanup
+qmgr      unix n - n 300 1 qmgr
+rewrite   unix - - n - - trivial-rewrite
+bounce    unix - - n - 0 bounce
+defer     unix - - n - 0 bounce
+trace     unix - - n - 0 bounce
+verify    unix - - n - 1 verify
+flush     unix n - n 1000? 0 flush
+proxymap  unix - - n - - proxymap
+showq     unix n - n - - showq
+error     unix - - n - - error
+retry     unix - - n - - error
+discard   unix - - n - - discard
+anvil     unix - - n - 1 anvil
+scache    unix - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+EOC
+    } >"$PF/etc/master.cf"
+    on_cleanup "postfix_stop"
+    # `postfix check` creates the queue directories of a new instance.
+    in_mx postfix -c "$PF/etc" check >"$WORK/log/postfix-start.log" 2>&1 ||
+        fail "postfix check failed: $(cat "$WORK/log/postfix-start.log")"
+    in_mx postfix -c "$PF/etc" start >"$WORK/log/postfix-start.log" 2>&1 ||
+        fail "postfix did not start: $(cat "$WORK/log/postfix-start.log")"
+    local first=$1
+    wait_for 15 "postfix listening on $first:25" in_mx bash -c "exec 3<>/dev/tcp/${first//[\[\]]/}/25"
+}
+
+postfix_stop() {
+    [ -n "${PF:-}" ] || return 0
+    in_mx postfix -c "$PF/etc" stop >/dev/null 2>&1
+    local pid
+    pid=$(cat "$PF/spool/pid/master.pid" 2>/dev/null | tr -d ' ')
+    if [ -n "$pid" ]; then
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    # Children of a killed master (smtpd, qmgr...) must not outlive the test.
+    pkill -KILL -f -- "-c $PF/etc" 2>/dev/null
+    return 0
+}
+
+# send_mail SOURCE HELO RCPT [swaks options...]: one SMTP transaction from the
+# client namespace to the mx; prints swaks' transcript, returns swaks' status.
+send_mail() {
+    local source=$1 helo=$2 rcpt=$3
+    shift 3
+    local server=192.0.2.1
+    case $source in *:*) server='[2001:db8:1::1]' ;; esac
+    in_cl swaks --server "$server" --port 25 --local-interface "$source" --helo "$helo" \
+        --from sender@example.net --to "$rcpt" --timeout 10 --hide-informational "$@" 2>&1
+}
+
+# ---------------------------------------------------------------------------
+# smtpwall itself.
+
+# smtpwall_start: helper in the mx namespace, milter outside it, sockets in $WORK/run.
+# Writes $WORK/helper.conf and $WORK/smtpwall.conf; $SMTPWALL_EXTRA_MILTER_CONF and
+# $SMTPWALL_EXTRA_HELPER_CONF are appended to them.
+smtpwall_start() {
+    need_built "$MILTER_BIN" "$HELPER_BIN" "$CTL_BIN"
+    id smtpwall >/dev/null 2>&1 || fail "user smtpwall is missing: run scripts/setup-debian.sh"
+    RUN=$WORK/run
+    mkdir -p "$RUN"
+    chown smtpwall "$RUN"
+    chmod 755 "$RUN"
+    MILTER_SOCK=$RUN/milter.sock
+    CONTROL_SOCK=$RUN/control.sock
+    HELPER_SOCK=$RUN/helper.sock
+    CHAIN=${CHAIN:-SMTPWALL}
+    cat >"$WORK/helper.conf" <<EOC
+[helper]
+socket = "$HELPER_SOCK"
+peer_user = "smtpwall"
+[firewall]
+chain = "$CHAIN"
+ports = [25]
+[limits]
+protected = ["198.51.100.0/24"]
+${SMTPWALL_EXTRA_HELPER_CONF:-}
+EOC
+    cat >"$WORK/smtpwall.conf" <<EOC
+[milter]
+socket = "$MILTER_SOCK"
+socket_mode = "0666"
+user = "smtpwall"
+[control]
+socket = "$CONTROL_SOCK"
+socket_mode = "0666"
+[helper]
+socket = "$HELPER_SOCK"
+[checks]
+spamtraps = ["trap@example.org"]
+${SMTPWALL_EXTRA_MILTER_CONF:-}
+EOC
+    spawn helper ip netns exec "$NS_MX" "$HELPER_BIN" -c "$WORK/helper.conf"
+    wait_for 10 "helper socket" test -S "$HELPER_SOCK"
+    spawn milter "$MILTER_BIN" -f -c "$WORK/smtpwall.conf"
+    wait_for 10 "milter socket" test -S "$MILTER_SOCK"
+    wait_for 10 "control socket" test -S "$CONTROL_SOCK"
+    wait_for 10 "milter connected to the helper" grep -q "connected to firewall helper" "$WORK/log/milter.log"
+}
+
+ctl() { "$CTL_BIN" --socket "$CONTROL_SOCK" "$@"; }

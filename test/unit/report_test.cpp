@@ -1,0 +1,128 @@
+#include <boost/test/unit_test.hpp>
+
+#include "milter/control_protocol.hpp"
+#include "milter/logging.hpp"
+#include "milter/report.hpp"
+
+using namespace smtpwall;
+
+BOOST_AUTO_TEST_SUITE(report)
+
+BOOST_AUTO_TEST_CASE(counters_like_iptables) {
+    BOOST_TEST(format_counter(0) == "0");
+    BOOST_TEST(format_counter(93552) == "93552");  // from the seed's report
+    BOOST_TEST(format_counter(99999) == "99999");
+    BOOST_TEST(format_counter(100000) == "100K");
+    BOOST_TEST(format_counter(356400) == "356K");
+    BOOST_TEST(format_counter(9999499) == "9999K");
+    BOOST_TEST(format_counter(9999500) == "10M");
+    BOOST_TEST(format_counter(1234567890) == "1235M");
+    BOOST_TEST(format_counter(12345678901ull) == "12G");
+    BOOST_TEST(format_counter(123456789, true) == "123456789");
+}
+
+BOOST_AUTO_TEST_CASE(times_in_utc) {
+    BOOST_TEST(format_time(0) == "-");
+    BOOST_TEST(format_time(1'800'000'000) == "2027-01-15T08:00:00Z");
+}
+
+BOOST_AUTO_TEST_CASE(tables_align_columns) {
+    TextTable t;
+    t.column("Host/Mask");
+    t.column("Packets", TextTable::Align::right);
+    t.column("Tags");
+    t.row({"192.0.2.7", "5", "[a] [spamtrap]"});
+    t.row({"198.51.100.0/24", "12345", ""});
+    BOOST_TEST(t.render() ==
+               "Host/Mask        Packets  Tags\n"
+               "192.0.2.7              5  [a] [spamtrap]\n"
+               "198.51.100.0/24    12345\n");
+}
+
+BOOST_AUTO_TEST_CASE(bans_join_kernel_counters) {
+    const std::vector<Ban> bans = {
+        {*Cidr::parse("192.0.2.7"), {"spamtrap"}, 100, 200, "first-hit:spamtrap"},
+        {*Cidr::parse("192.0.2.8"), {"bad-helo"}, 100, 200, "threshold"}};
+    std::vector<helperproto::Entry> kernel(2);
+    kernel[0].net = *Cidr::parse("192.0.2.7");
+    kernel[0].packets = 3;
+    kernel[0].bytes = 180;
+    kernel[0].tags = {"spamtrap"};
+    kernel[1].net = *Cidr::parse("203.0.113.0/24");
+    kernel[1].origin = helperproto::Origin::core;
+    kernel[1].packets = 9;
+    kernel[1].bytes = 540;
+    const auto views = join_bans(bans, kernel);
+    BOOST_REQUIRE(views.size() == 3u);
+    BOOST_TEST(views[0].net.to_string() == "203.0.113.0/24");  // most packets first
+    BOOST_TEST(!views[0].dynamic);
+    BOOST_TEST(*views[1].packets == 3u);
+    BOOST_TEST(!views[2].packets);  // not in the kernel: pending
+    const auto text = render_bans(views, true);
+    BOOST_TEST(text ==
+                   "Host/Mask       Packets    Bytes  Expires               Tags\n"
+                   "203.0.113.0/24        9      540  -\n"
+                   "192.0.2.7             3      180  1970-01-01T00:03:20Z  [a] [spamtrap]\n"
+                   "192.0.2.8       pending  pending  1970-01-01T00:03:20Z  [a] [bad-helo]\n",
+               text);
+    const auto json = bans_json(views);
+    BOOST_TEST(json[1]["host"] == "192.0.2.7");
+    BOOST_TEST(json[1]["packets"] == 3);
+    BOOST_TEST(json[2]["packets"].is_null());
+    BOOST_TEST(json[0]["dynamic"] == false);
+}
+
+BOOST_AUTO_TEST_CASE(log_values_cannot_forge_lines) {
+    BOOST_TEST(kv("helo", "mail.example.com") == "helo=mail.example.com");
+    BOOST_TEST(kv("helo", "") == "helo=\"\"");
+    BOOST_TEST(kv("helo", "a b") == "helo=\"a b\"");
+    BOOST_TEST(kv("helo", "x\nsession client=1.2.3.4") == "helo=\"x\\x0asession client=1.2.3.4\"");
+    BOOST_TEST(kv("helo", "q\"uote\\") == "helo=\"q\\\"uote\\\\\"");
+    BOOST_TEST(kv("helo", "a=b") == "helo=\"a=b\"");
+    BOOST_TEST(kv("helo", "\xff") == "helo=\"\\xff\"");
+    BOOST_TEST(kv_value(std::string(1000, 'a')).size() < 300u);
+}
+
+BOOST_AUTO_TEST_CASE(control_requests) {
+    using namespace smtpwall::control;
+    auto r = std::get<Request>(parse_request("tallies --top 5 --tag spamtrap --json\r"));
+    BOOST_TEST(r.verb == "tallies");
+    BOOST_TEST(r.top == 5u);
+    BOOST_TEST(r.tag == "spamtrap");
+    BOOST_TEST(r.json);
+    BOOST_TEST(format_request(r) == "tallies --top 5 --tag spamtrap --json");
+    BOOST_TEST(std::holds_alternative<RequestError>(parse_request("")));
+    BOOST_TEST(std::holds_alternative<RequestError>(parse_request("rm -rf /")));
+    BOOST_TEST(std::holds_alternative<RequestError>(parse_request("tallies --top x")));
+    BOOST_TEST(std::holds_alternative<RequestError>(parse_request("tallies --top")));
+    BOOST_TEST(std::holds_alternative<RequestError>(parse_request("bans --top 3")));
+    BOOST_TEST(std::holds_alternative<RequestError>(parse_request("ping\x01")));
+    BOOST_TEST(std::holds_alternative<RequestError>(parse_request(std::string(2000, 'p'))));
+}
+
+BOOST_AUTO_TEST_CASE(control_reply_framing_round_trips) {
+    using namespace smtpwall::control;
+    const std::string body = "line one\n.hidden\n..two\n";
+    const auto wire = frame_reply(true, "", body);
+    BOOST_TEST(wire == "OK\nline one\n..hidden\n...two\n.\n");
+    ReplyReader reader;
+    std::size_t pos = 0;
+    while (!reader.done()) {
+        const auto nl = wire.find('\n', pos);
+        reader.feed(std::string_view(wire).substr(pos, nl - pos));
+        pos = nl + 1;
+    }
+    BOOST_TEST(reader.ok());
+    BOOST_TEST(reader.body() == body);
+    ReplyReader err;
+    err.feed("ERR no such thing");
+    err.feed(".");
+    BOOST_TEST(err.done());
+    BOOST_TEST(!err.ok());
+    BOOST_TEST(err.status_message() == "no such thing");
+    ReplyReader junk;
+    junk.feed("HELLO");
+    BOOST_TEST(junk.malformed());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,123 @@
+#include <boost/test/unit_test.hpp>
+
+#include "milter/session.hpp"
+
+using namespace smtpwall;
+
+namespace {
+
+std::shared_ptr<const SessionPolicy> policy() {
+    conf::MilterConfig cfg;
+    cfg.identity.hostnames = {"mx.example.org"};
+    cfg.checks.spamtraps = {"trap@example.org", "@traps.example.org"};
+    cfg.checks.allowlist = CidrList({*Cidr::parse("203.0.113.0/24")});
+    return std::make_shared<const SessionPolicy>(cfg);
+}
+
+Session make_session(std::string_view client = "198.51.100.7") {
+    return Session(policy(), IpAddress::parse(client), "client.example.net");
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(session)
+
+BOOST_AUTO_TEST_CASE(clean_session_is_accepted) {
+    auto s = make_session();
+    s.helo("client.example.net");
+    s.mail_from("<a@example.net>", false);
+    BOOST_TEST((s.recipient("<user@example.org>").action == Action::accept));
+    BOOST_TEST((s.data().action == Action::accept));
+    s.end_transaction(true);
+    BOOST_TEST(s.record().messages == 1u);
+    BOOST_TEST(s.record().tags.empty());
+    BOOST_TEST(!s.record().first_reject);
+}
+
+BOOST_AUTO_TEST_CASE(bad_helo_rejected_at_rcpt_but_postmaster_accepted) {
+    auto s = make_session();
+    s.helo("localhost");
+    s.mail_from("<a@example.net>", false);
+    BOOST_TEST((s.recipient("<postmaster@example.org>").action == Action::accept));
+    BOOST_TEST((s.recipient("<abuse@example.org>").action == Action::accept));
+    const auto v = s.recipient("<user@example.org>");
+    BOOST_TEST(v.rejected());
+    BOOST_TEST(v.code == "550");
+    BOOST_TEST(v.tags == std::vector<std::string>{"bad-helo"});
+    BOOST_TEST(s.record().helo_problem == "localhost");
+    BOOST_TEST((*s.record().first_reject == Stage::rcpt));
+}
+
+BOOST_AUTO_TEST_CASE(reply_never_reveals_the_trap) {
+    auto s = make_session();
+    s.helo("client.example.net");
+    s.mail_from("<a@example.net>", false);
+    const auto v = s.recipient("<Trap@Example.org>");
+    BOOST_TEST(v.rejected());
+    BOOST_TEST(v.tags == std::vector<std::string>{"spamtrap"});
+    BOOST_TEST(v.text.find("trap") == std::string::npos);
+    BOOST_TEST(v.text.find("Trap") == std::string::npos);
+    BOOST_TEST(s.recipient("<x@traps.example.org>").rejected());
+}
+
+BOOST_AUTO_TEST_CASE(trap_hit_condemns_the_session_and_the_message) {
+    auto s = make_session();
+    s.helo("client.example.net");
+    s.mail_from("<a@example.net>", false);
+    BOOST_TEST((s.recipient("<user@example.org>").action == Action::accept));
+    BOOST_TEST(s.recipient("<trap@example.org>").rejected());
+    BOOST_TEST(s.recipient("<other@example.org>").rejected());
+    BOOST_TEST((s.recipient("<postmaster@example.org>").action == Action::accept));
+    BOOST_TEST(s.data().rejected());  // the real recipient does not get the spam
+    s.end_transaction(false);
+    BOOST_TEST(s.record().messages == 0u);
+    // The next transaction on this connection is still condemned.
+    s.mail_from("<b@example.net>", false);
+    BOOST_TEST(s.recipient("<user@example.org>").rejected());
+}
+
+BOOST_AUTO_TEST_CASE(allowlisted_and_authenticated_clients_are_never_rejected) {
+    auto s = make_session("203.0.113.9");
+    s.helo("localhost");
+    s.mail_from("<a@example.net>", false);
+    BOOST_TEST((s.recipient("<trap@example.org>").action == Action::accept));
+    BOOST_TEST((s.data().action == Action::accept));
+
+    auto a = make_session();
+    a.helo("laptop");
+    a.mail_from("<me@example.org>", true);
+    BOOST_TEST((a.recipient("<user@example.org>").action == Action::accept));
+}
+
+BOOST_AUTO_TEST_CASE(mta_identity_from_macros_counts_as_ours) {
+    auto s = make_session();
+    s.add_own_hostname("relay.example.org");
+    s.add_own_address(*IpAddress::parse("192.0.2.1"));
+    s.helo("relay.example.org");
+    BOOST_TEST(s.record().helo_problem == "own-name");
+    s.helo("[192.0.2.1]");
+    BOOST_TEST(s.record().helo_problem == "own-address");
+    s.helo("client.example.net");  // EHLO again after STARTTLS: the latest counts
+    BOOST_TEST(s.record().helo_problem.empty());
+}
+
+BOOST_AUTO_TEST_CASE(unknown_client_address) {
+    Session s(policy(), std::nullopt, "");
+    s.helo("[192.0.2.55]");
+    BOOST_TEST(s.record().helo_problem.empty());
+    s.mail_from("<a@example.net>", false);
+    BOOST_TEST((s.recipient("<user@example.org>").action == Action::accept));
+}
+
+BOOST_AUTO_TEST_CASE(banned_client_still_connected_is_refused) {
+    auto s = make_session();
+    s.mark_banned();
+    s.helo("client.example.net");
+    s.mail_from("<a@example.net>", false);
+    const auto v = s.recipient("<user@example.org>");
+    BOOST_TEST(v.rejected());
+    BOOST_TEST(v.tags == std::vector<std::string>{"banned"});
+    BOOST_TEST((s.recipient("<postmaster@example.org>").action == Action::accept));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,144 @@
+// What the helper may ever drop: the last line of defence against a milter that was
+// fooled (or written) into banning the host itself or something it must reach.
+#include <boost/test/unit_test.hpp>
+
+#include "firewall/target_policy.hpp"
+
+using namespace smtpwall;
+
+namespace {
+
+Cidr net(std::string_view text) {
+    const auto parsed = Cidr::parse(text);
+    BOOST_TEST_INFO("network " << text);
+    BOOST_REQUIRE(parsed);
+    return *parsed;
+}
+
+TargetLimits limits() {
+    TargetLimits l;
+    l.protected_nets = CidrList({net("198.51.100.0/24"), net("2001:db8:ffff::/48")});
+    l.own_addresses = {*IpAddress::parse("192.0.2.1"), *IpAddress::parse("2001:db8:1::1")};
+    l.min_prefix_v4 = 16;
+    l.min_prefix_v6 = 32;
+    return l;
+}
+
+bool refused(std::string_view text) {
+    return refusal_reason(net(text), limits()).has_value();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(target_policy)
+
+BOOST_AUTO_TEST_CASE(ordinary_clients_may_be_dropped) {
+    for (const char* ok :
+         {"192.0.2.50", "203.0.113.0/24", "8.8.8.8", "10.1.0.0/16", "2001:db8:1::50",
+          "2001:db8:2::/64", "2a00:1450::/32", "223.255.255.255", "1.0.0.0/16"}) {
+        BOOST_TEST_CONTEXT("network " << ok) {
+            BOOST_TEST(!refusal_reason(net(ok), limits()).has_value());
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(loopback_is_never_dropped) {
+    BOOST_TEST(refused("127.0.0.1"));
+    BOOST_TEST(refused("127.255.255.254"));
+    BOOST_TEST(refused("127.0.0.0/16"));
+    BOOST_TEST(refused("::1"));
+    const auto why = refusal_reason(net("127.0.0.1"), limits());
+    BOOST_REQUIRE(why);
+    BOOST_TEST(why->find("127.0.0.0/8") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(mapped_unspecified_link_local_multicast_this_network) {
+    BOOST_TEST(refused("::ffff:192.0.2.50"));  // ban the IPv4 address, not its mapped form
+    BOOST_TEST(refused("::ffff:127.0.0.1"));
+    BOOST_TEST(refused("::"));
+    BOOST_TEST(refused("0.0.0.0"));
+    BOOST_TEST(refused("0.1.2.3"));
+    BOOST_TEST(refused("169.254.1.1"));
+    BOOST_TEST(refused("169.254.0.0/16"));
+    BOOST_TEST(refused("fe80::1"));
+    BOOST_TEST(refused("febf:ffff::1"));
+    BOOST_TEST(refused("224.0.0.1"));
+    BOOST_TEST(refused("239.255.255.250"));
+    BOOST_TEST(refused("240.0.0.1"));
+    BOOST_TEST(refused("255.255.255.255"));
+    BOOST_TEST(refused("ff02::1"));
+    BOOST_TEST(refused("ff00::/8"));
+    BOOST_TEST(!refused("fec0::1"));  // just outside fe80::/10
+}
+
+BOOST_AUTO_TEST_CASE(a_network_holding_a_reserved_range_is_refused) {
+    TargetLimits wide = limits();
+    wide.min_prefix_v4 = 0;
+    wide.min_prefix_v6 = 0;
+    BOOST_TEST(refusal_reason(net("0.0.0.0/0"), wide).has_value());
+    BOOST_TEST(refusal_reason(net("96.0.0.0/3"), wide).has_value());  // holds 127/8
+    BOOST_TEST(refusal_reason(net("::/0"), wide).has_value());
+    BOOST_TEST(refusal_reason(net("::/96"), wide).has_value());          // holds ::1
+    BOOST_TEST(refusal_reason(net("2001:db8::/32"), wide).has_value());  // holds 2001:db8:1::1
+    BOOST_TEST(!refusal_reason(net("2a00::/16"), wide).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(own_addresses_are_never_dropped) {
+    BOOST_TEST(refused("192.0.2.1"));
+    BOOST_TEST(refused("192.0.2.0/24"));  // holds our address
+    BOOST_TEST(refused("192.0.0.0/16"));
+    BOOST_TEST(!refused("192.0.2.2"));
+    BOOST_TEST(!refused("192.0.2.2/31"));  // 192.0.2.2-3: not us
+    BOOST_TEST(refused("192.0.2.0/31"));   // 192.0.2.0-1: us
+    BOOST_TEST(refused("2001:db8:1::1"));
+    BOOST_TEST(refused("2001:db8:1::/64"));
+    BOOST_TEST(!refused("2001:db8:1::2"));
+    const auto why = refusal_reason(net("192.0.2.0/24"), limits());
+    BOOST_REQUIRE(why);
+    BOOST_TEST(why->find("192.0.2.1") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(protected_networks_overlap_both_ways) {
+    BOOST_TEST(refused("198.51.100.7"));       // inside
+    BOOST_TEST(refused("198.51.100.0/24"));    // equal
+    BOOST_TEST(refused("198.51.100.128/25"));  // inside
+    BOOST_TEST(refused("198.51.0.0/16"));      // holds it
+    BOOST_TEST(!refused("198.51.101.0/24"));   // next door
+    BOOST_TEST(!refused("198.51.99.255"));
+    BOOST_TEST(refused("2001:db8:ffff:1::/64"));
+    BOOST_TEST(refused("2001:db8:fffe::/47"));  // holds 2001:db8:ffff::/48
+    BOOST_TEST(!refused("2001:db8:fffe::/48"));
+    const auto why = refusal_reason(net("198.51.0.0/16"), limits());
+    BOOST_REQUIRE(why);
+    BOOST_TEST(why->find("198.51.100.0/24") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(minimum_prefix_per_family) {
+    BOOST_TEST(refused("10.0.0.0/8"));
+    BOOST_TEST(refused("10.0.0.0/15"));
+    BOOST_TEST(!refused("10.0.0.0/16"));
+    BOOST_TEST(refused("2a00::/31"));
+    BOOST_TEST(!refused("2a00::/32"));
+    const auto why = refusal_reason(net("10.0.0.0/8"), limits());
+    BOOST_REQUIRE(why);
+    BOOST_TEST(why->find("/8") != std::string::npos);
+    BOOST_TEST(why->find("/16") != std::string::npos);
+
+    TargetLimits strict = limits();
+    strict.min_prefix_v4 = 24;
+    strict.min_prefix_v6 = 64;
+    BOOST_TEST(refusal_reason(net("10.1.0.0/16"), strict).has_value());
+    BOOST_TEST(!refusal_reason(net("10.1.2.0/24"), strict).has_value());
+    BOOST_TEST(refusal_reason(net("2a00:1::/48"), strict).has_value());
+    BOOST_TEST(!refusal_reason(net("2a00:1::/64"), strict).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(families_do_not_mix) {
+    TargetLimits l = limits();
+    l.protected_nets = CidrList({net("0.0.0.0/8")});
+    BOOST_TEST(!refusal_reason(net("2001:db8:1::50"), l).has_value());
+    l.protected_nets = CidrList({net("::/8")});
+    BOOST_TEST(!refusal_reason(net("192.0.2.50"), l).has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
