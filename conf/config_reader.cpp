@@ -40,6 +40,21 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
     return std::chrono::seconds(value * scale);
 }
 
+std::optional<std::chrono::milliseconds> parse_duration_ms(std::string_view text) {
+    if (text.size() > 2 && text.substr(text.size() - 2) == "ms") {
+        std::int64_t value = 0;
+        const auto digits = text.substr(0, text.size() - 2);
+        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+        if (ec != std::errc{} || end != digits.data() + digits.size() || value < 0 ||
+            value > 86'400'000)
+            return std::nullopt;
+        return std::chrono::milliseconds(value);
+    }
+    const auto seconds = parse_duration(text);
+    if (!seconds) return std::nullopt;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(*seconds);
+}
+
 std::string format_duration(std::chrono::seconds d) {
     const auto s = d.count();
     if (s != 0 && s % 86400 == 0) return fmt::format("{}d", s / 86400);
@@ -130,6 +145,42 @@ bool TableReader::boolean(std::string_view key, bool fallback) {
     return b->get();
 }
 
+double TableReader::real(std::string_view key, double fallback, double min, double max) {
+    const auto* node = lookup(key);
+    if (node == nullptr) return fallback;
+    double value = 0;
+    if (const auto* f = node->as_floating_point()) {
+        value = f->get();
+    } else if (const auto* i = node->as_integer()) {
+        value = static_cast<double>(i->get());
+    } else {
+        fail(key, "expected a number");
+    }
+    if (!(value >= min && value <= max))
+        fail(key, fmt::format("{} is out of range [{}, {}]", value, min, max));
+    return value;
+}
+
+std::vector<TableReader::Located> TableReader::located_strings(std::string_view key,
+                                                               std::vector<std::string> fallback) {
+    const auto* node = lookup(key);
+    std::vector<Located> out;
+    if (node == nullptr) {
+        for (auto& v : fallback) out.push_back({std::move(v), file_});
+        return out;
+    }
+    const auto* arr = node->as_array();
+    if (arr == nullptr) fail(key, "expected an array of strings");
+    for (const auto& item : *arr) {
+        const auto* s = item.as_string();
+        if (s == nullptr)
+            throw ConfigError(fmt::format("{}: {}: expected an array of strings",
+                                          location(file_, item.source()), key));
+        out.push_back({s->get(), location(file_, item.source())});
+    }
+    return out;
+}
+
 std::chrono::seconds TableReader::duration(std::string_view key, std::chrono::seconds fallback) {
     const auto* node = lookup(key);
     if (node == nullptr) return fallback;
@@ -144,6 +195,30 @@ std::chrono::seconds TableReader::duration(std::string_view key, std::chrono::se
         fail(key,
              fmt::format(R"("{}" is not a duration such as "90s", "15m", "1h" or "7d")", s->get()));
     return *d;
+}
+
+std::chrono::milliseconds TableReader::duration_ms(std::string_view key,
+                                                   std::chrono::milliseconds fallback) {
+    const auto* node = lookup(key);
+    if (node == nullptr) return fallback;
+    const auto* s = node->as_string();
+    if (s == nullptr) fail(key, R"(expected a duration such as "500ms" or "2s")");
+    const auto d = parse_duration_ms(s->get());
+    if (!d) fail(key, fmt::format(R"("{}" is not a duration such as "500ms" or "2s")", s->get()));
+    return *d;
+}
+
+std::vector<TableReader> TableReader::tables(std::string_view key) {
+    const auto* node = lookup(key);
+    std::vector<TableReader> out;
+    if (node == nullptr) return out;
+    const auto* arr = node->as_array();
+    if (arr == nullptr || !arr->is_array_of_tables())
+        fail(key, fmt::format("expected [[{}]] tables", key));
+    const std::string name =
+        section_.empty() ? std::string(key) : section_ + "." + std::string(key);
+    for (const auto& item : *arr) out.emplace_back(*item.as_table(), file_, name);
+    return out;
 }
 
 std::vector<std::string> TableReader::strings(std::string_view key,

@@ -25,6 +25,8 @@ class ConfigError : public std::runtime_error {
 
 // "90s", "15m", "1h", "7d", "2w"; a bare number is seconds.
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+// The same, plus "250ms".
+std::optional<std::chrono::milliseconds> parse_duration_ms(std::string_view text);
 std::string format_duration(std::chrono::seconds d);
 
 // Parses a whole file (or text, for tests); syntax errors become ConfigError.
@@ -42,7 +44,17 @@ class TableReader {
     std::vector<std::int64_t> integers(std::string_view key, std::vector<std::int64_t> fallback,
                                        std::int64_t min, std::int64_t max);
     bool boolean(std::string_view key, bool fallback);
+    double real(std::string_view key, double fallback, double min, double max);
+    // Strings with the "file:line" of each element, for checks done by the caller.
+    struct Located {
+        std::string value;
+        std::string where;
+    };
+    std::vector<Located> located_strings(std::string_view key, std::vector<std::string> fallback);
     std::chrono::seconds duration(std::string_view key, std::chrono::seconds fallback);
+    std::chrono::milliseconds duration_ms(std::string_view key, std::chrono::milliseconds fallback);
+    // An array of tables ([[key]] in TOML), each to be read strictly.
+    std::vector<TableReader> tables(std::string_view key);
     std::vector<std::string> strings(std::string_view key, std::vector<std::string> fallback);
     CidrList networks(std::string_view key);
     std::optional<TableReader> table(std::string_view key);

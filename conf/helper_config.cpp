@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -28,8 +29,9 @@ HelperConfig from_table(const toml::table& root, const std::string& name) {
     }
     if (auto fw = top.table("firewall")) {
         cfg.backend = fw->string("backend", cfg.backend);
-        if (cfg.backend != "iptables")
-            fw->fail("backend", fmt::format("\"{}\" is not a backend (iptables)", cfg.backend));
+        if (cfg.backend != "iptables" && cfg.backend != "ipset" && cfg.backend != "nftables")
+            fw->fail("backend", fmt::format("\"{}\" is not a backend (iptables, ipset, nftables)",
+                                            cfg.backend));
         cfg.chain = fw->string("chain", cfg.chain);
         if (cfg.chain.empty() || cfg.chain.size() > 28)
             fw->fail("chain", "must be 1 to 28 characters");
@@ -44,6 +46,25 @@ HelperConfig from_table(const toml::table& root, const std::string& name) {
         for (auto reserved : kReserved)
             if (cfg.chain == reserved)
                 fw->fail("chain", fmt::format("\"{}\" is a built-in chain or target", cfg.chain));
+        // The nftables table: an nft identifier, spelled so that it never needs quoting.
+        std::string table;
+        for (char c : cfg.chain)
+            table.push_back(
+                c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        const bool explicit_table = fw->has("table");
+        cfg.table = fw->string("table", table);
+        const bool table_ok =
+            !cfg.table.empty() && cfg.table.size() <= 32 && cfg.table.front() >= 'a' &&
+            cfg.table.front() <= 'z' && std::all_of(cfg.table.begin(), cfg.table.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+            });
+        if (!table_ok && (explicit_table || cfg.backend == "nftables"))
+            fw->fail(explicit_table ? "table" : "chain",
+                     explicit_table
+                         ? std::string("must be 1 to 32 of [a-z0-9_], starting with a letter")
+                         : fmt::format("\"{}\" does not make an nftables table name; set "
+                                       "firewall.table",
+                                       cfg.chain));
         cfg.ports.clear();
         for (auto port : fw->integers("ports", {25}, 1, 65535))
             cfg.ports.push_back(static_cast<int>(port));

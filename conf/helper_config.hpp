@@ -18,8 +18,9 @@ struct CoreEntry {
 struct HelperConfig {
     std::string socket_path = "/run/smtpwall/helper.sock";
     std::string peer_user = "smtpwall";  // the only uid (besides none) allowed to connect
-    std::string backend = "iptables";
-    std::string chain = "SMTPWALL";
+    std::string backend = "iptables";    // "iptables", "ipset" or "nftables"
+    std::string chain = "SMTPWALL";      // also names the ipsets: <chain>4, <chain>6
+    std::string table = "smtpwall";  // nftables: table inet <table>; default: chain in lower case
     std::vector<int> ports = {25};
     bool ipv6 = true;
     CidrList protected_nets;

@@ -2,8 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
+
 #include "common/tag.hpp"
 #include "conf/config_reader.hpp"
+#include "dnsbl/zones.hpp"
 
 namespace smtpwall::conf {
 
@@ -53,6 +57,7 @@ MilterConfig from_table(const toml::table& root, const std::string& name) {
         cfg.milter.user = m->string("user", cfg.milter.user);
         if (cfg.milter.user.empty()) m->fail("user", "must name a user");
         cfg.milter.timeout = m->duration("timeout", cfg.milter.timeout);
+        cfg.milter.observe = m->boolean("observe", cfg.milter.observe);
         m->reject_unknown_keys();
     }
     if (auto c = top.table("control")) {
@@ -88,26 +93,174 @@ MilterConfig from_table(const toml::table& root, const std::string& name) {
     if (auto t = top.table("tally")) {
         cfg.tally.ipv4_prefix = static_cast<int>(t->integer("ipv4_prefix", 32, 16, 32));
         cfg.tally.ipv6_prefix = static_cast<int>(t->integer("ipv6_prefix", 64, 32, 128));
+        cfg.tally.window = t->duration("window", cfg.tally.window);
+        if (cfg.tally.window.count() < 16) t->fail("window", "must be at least 16s");
+        cfg.tally.max_entries = static_cast<std::size_t>(t->integer(
+            "max_entries", static_cast<std::int64_t>(cfg.tally.max_entries), 100, 100'000'000));
         t->reject_unknown_keys();
     }
+    std::vector<TableReader::Located> rule_lines = {{"ban at first spamtrap", name},
+                                                    {"ban after 5 rejections in 1h", name}};
     if (auto e = top.table("escalation")) {
-        cfg.escalation.ban_on_first = e->strings("ban_on_first", cfg.escalation.ban_on_first);
-        for (const auto& tag : cfg.escalation.ban_on_first)
-            if (!valid_tag(tag))
-                e->fail("ban_on_first", fmt::format("\"{}\" is not a valid tag", tag));
-        cfg.escalation.max_rejections = static_cast<std::uint32_t>(
-            e->integer("max_rejections", cfg.escalation.max_rejections, 0, 1'000'000));
-        cfg.escalation.window = e->duration("window", cfg.escalation.window);
-        if (cfg.escalation.window.count() < 1) e->fail("window", "must be at least 1s");
+        rule_lines =
+            e->located_strings("rules", {"ban at first spamtrap", "ban after 5 rejections in 1h"});
         cfg.escalation.ban_duration = e->duration("ban_duration", cfg.escalation.ban_duration);
         if (cfg.escalation.ban_duration.count() < 1) e->fail("ban_duration", "must be at least 1s");
+        cfg.escalation.repeat_growth =
+            e->real("repeat_growth", cfg.escalation.repeat_growth, 1.0, 100.0);
+        cfg.escalation.max_ban_duration =
+            e->duration("max_ban_duration", cfg.escalation.max_ban_duration);
+        if (cfg.escalation.max_ban_duration < cfg.escalation.ban_duration)
+            e->fail("max_ban_duration", "must not be shorter than ban_duration");
+        cfg.escalation.good_mail_ratio =
+            e->real("good_mail_ratio", cfg.escalation.good_mail_ratio, 0.0, 1e6);
         e->reject_unknown_keys();
+    }
+    for (const auto& line : rule_lines) {
+        auto parsed = parse_rule(line.value);
+        if (auto* err = std::get_if<std::string>(&parsed))
+            throw ConfigError(
+                fmt::format("{}: escalation.rules: \"{}\": {}", line.where, line.value, *err));
+        auto& rule = std::get<EscalationRule>(parsed);
+        if (rule.within > cfg.tally.window)
+            throw ConfigError(fmt::format(
+                "{}: escalation.rules: \"{}\" looks back further than tally.window ({}s)",
+                line.where, line.value, cfg.tally.window.count()));
+        cfg.escalation.rules.push_back(std::move(rule));
+    }
+    if (auto a = top.table("aggregation")) {
+        cfg.aggregation.enabled = a->boolean("enabled", cfg.aggregation.enabled);
+        cfg.aggregation.ipv4_prefix =
+            static_cast<int>(a->integer("ipv4_prefix", cfg.aggregation.ipv4_prefix, 16, 31));
+        cfg.aggregation.ipv6_prefix =
+            static_cast<int>(a->integer("ipv6_prefix", cfg.aggregation.ipv6_prefix, 32, 127));
+        if (cfg.aggregation.ipv4_prefix >= cfg.tally.ipv4_prefix)
+            a->fail("ipv4_prefix", "must be shorter than tally.ipv4_prefix");
+        if (cfg.aggregation.ipv6_prefix >= cfg.tally.ipv6_prefix)
+            a->fail("ipv6_prefix", "must be shorter than tally.ipv6_prefix");
+        cfg.aggregation.min_banned = static_cast<std::uint32_t>(
+            a->integer("min_banned", cfg.aggregation.min_banned, 2, 65536));
+        a->reject_unknown_keys();
+    }
+    if (auto d = top.table("dns")) {
+        cfg.dns.enabled = d->boolean("enabled", cfg.dns.enabled);
+        cfg.dns.servers = d->strings("servers", {});
+        for (const auto& server : cfg.dns.servers)
+            if (!parse_dns_server(server))
+                d->fail("servers",
+                        fmt::format("\"{}\" is not an address, address:port or [v6]:port", server));
+        cfg.dns.timeout = d->duration_ms("timeout", cfg.dns.timeout);
+        if (cfg.dns.timeout.count() < 10) d->fail("timeout", "must be at least 10ms");
+        cfg.dns.attempts = static_cast<int>(d->integer("attempts", cfg.dns.attempts, 1, 5));
+        cfg.dns.deadline = d->duration_ms("deadline", cfg.dns.deadline);
+        if (cfg.dns.deadline.count() < 100) d->fail("deadline", "must be at least 100ms");
+        const auto on_failure = d->string("on_failure", "tempfail");
+        if (on_failure != "tempfail" && on_failure != "ignore")
+            d->fail("on_failure", "is \"tempfail\" or \"ignore\"");
+        cfg.dns.tempfail_on_failure = on_failure == "tempfail";
+        cfg.dns.min_ttl =
+            static_cast<std::uint32_t>(d->integer("min_ttl", cfg.dns.min_ttl, 0, 86400));
+        cfg.dns.max_ttl =
+            static_cast<std::uint32_t>(d->integer("max_ttl", cfg.dns.max_ttl, 1, 7 * 86400));
+        cfg.dns.max_negative_ttl = static_cast<std::uint32_t>(
+            d->integer("max_negative_ttl", cfg.dns.max_negative_ttl, 0, 86400));
+        cfg.dns.cache_entries = static_cast<std::size_t>(d->integer(
+            "cache_entries", static_cast<std::int64_t>(cfg.dns.cache_entries), 100, 10'000'000));
+        cfg.dns.zone_suspension = d->duration("zone_suspension", cfg.dns.zone_suspension);
+        cfg.dns.probe_interval = d->duration("probe_interval", cfg.dns.probe_interval);
+        d->reject_unknown_keys();
+    }
+    if (auto sc = top.table("scoring")) {
+        cfg.scoring.threshold =
+            static_cast<int>(sc->integer("threshold", cfg.scoring.threshold, 1, 1000));
+        if (auto w = sc->table("weights")) {
+            for (const auto& [key, node] : *root["scoring"]["weights"].as_table()) {
+                const std::string tag(key.str());
+                if (!valid_tag(tag)) w->fail(tag, "is not a valid tag name");
+                cfg.scoring.weights[tag] = static_cast<int>(w->integer(tag, 0, -1000, 1000));
+            }
+            w->reject_unknown_keys();
+        }
+        sc->reject_unknown_keys();
+    }
+    for (auto& z : top.tables("zone")) {
+        MilterConfig::Zone zone;
+        zone.tag = z.string("tag", "");
+        if (!valid_tag(zone.tag)) z.fail("tag", "every [[zone]] needs a tag such as \"cbl\"");
+        zone.zone = z.string("zone", "");
+        if (zone.zone.empty() || zone.zone.find_first_of(" /\\") != std::string::npos)
+            z.fail("zone", "every [[zone]] needs a zone such as \"cbl.abuseat.org\"");
+        zone.codes = z.string("codes", "");
+        if (!dns::CodeFilter::parse(zone.codes))
+            z.fail("codes", fmt::format("\"{}\" is not a code filter such as \"127.0.0.[2..11]\"",
+                                        zone.codes));
+        zone.weight = static_cast<int>(z.integer("weight", zone.weight, -1000, 1000));
+        zone.ipv4 = z.boolean("ipv4", zone.ipv4);
+        zone.ipv6 = z.boolean("ipv6", zone.ipv6);
+        zone.txt = z.boolean("txt", zone.txt);
+        z.reject_unknown_keys();
+        for (const auto& other : cfg.zones)
+            if (other.tag == zone.tag)
+                z.fail("tag", fmt::format("\"{}\" is used by another zone", zone.tag));
+        cfg.zones.push_back(std::move(zone));
+    }
+    if (auto dl = top.table("dialup")) {
+        cfg.dialup.patterns = dl->strings("patterns", {});
+        dl->reject_unknown_keys();
+    }
+    if (auto sp = top.table("spf")) {
+        cfg.spf.enabled = sp->boolean("enabled", cfg.spf.enabled);
+        cfg.spf.workers = static_cast<int>(sp->integer("workers", cfg.spf.workers, 1, 64));
+        sp->reject_unknown_keys();
+    }
+    if (auto st = top.table("state")) {
+        cfg.state.file = st->string("file", cfg.state.file);
+        if (!cfg.state.file.empty() && cfg.state.file.front() != '/')
+            st->fail("file", "must be an absolute path (or \"\" to keep no state)");
+        cfg.state.flush_interval = st->duration("flush_interval", cfg.state.flush_interval);
+        if (cfg.state.flush_interval.count() < 1 || cfg.state.flush_interval.count() > 60)
+            st->fail("flush_interval", "must be between 1s and 60s");
+        st->reject_unknown_keys();
     }
     top.reject_unknown_keys();
     return cfg;
 }
 
 }  // namespace
+
+std::optional<std::pair<IpAddress, std::uint16_t>> parse_dns_server(std::string_view text) {
+    std::uint16_t port = 53;
+    std::string_view host = text;
+    if (!text.empty() && text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        host = text.substr(1, close - 1);
+        const auto rest = text.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') return std::nullopt;
+            unsigned p = 0;
+            const auto digits = rest.substr(1);
+            const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p);
+            if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() ||
+                p == 0 || p > 65535)
+                return std::nullopt;
+            port = static_cast<std::uint16_t>(p);
+        }
+    } else if (std::count(text.begin(), text.end(), ':') == 1) {
+        const auto colon = text.find(':');
+        host = text.substr(0, colon);
+        unsigned p = 0;
+        const auto digits = text.substr(colon + 1);
+        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p);
+        if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || p == 0 ||
+            p > 65535)
+            return std::nullopt;
+        port = static_cast<std::uint16_t>(p);
+    }
+    const auto addr = IpAddress::parse(host);
+    if (!addr) return std::nullopt;
+    return std::make_pair(*addr, port);
+}
 
 MilterConfig load_milter_config(const std::string& path) {
     return from_table(parse_toml_file(path), path);

@@ -5,10 +5,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/net.hpp"
+#include "conf/escalation_rule.hpp"
 
 namespace smtpwall::conf {
 
@@ -19,6 +22,9 @@ struct MilterConfig {
         std::string socket_group;  // empty: keep the user's primary group
         std::string user = "smtpwall";
         std::chrono::seconds timeout{30};  // libmilter's per-read timeout towards the MTA
+        // Observe mode: classify, tally and log what would be rejected and banned;
+        // reject nothing, ban nothing.
+        bool observe = false;
     } milter;
 
     struct Control {
@@ -46,17 +52,70 @@ struct MilterConfig {
     struct Tally {
         int ipv4_prefix = 32;
         int ipv6_prefix = 64;
+        std::chrono::seconds window{3600};  // the longest span a rule may look back
+        std::size_t max_entries = 1'000'000;
     } tally;
 
     struct Escalation {
-        std::vector<std::string> ban_on_first = {"spamtrap"};
-        std::uint32_t max_rejections = 5;  // 0 disables the threshold rule
-        std::chrono::seconds window{3600};
+        std::vector<EscalationRule> rules;  // default: first spamtrap, 5 rejections in 1h
         std::chrono::seconds ban_duration{7 * 86400};
+        double repeat_growth = 2.0;
+        std::chrono::seconds max_ban_duration{90 * 86400};
+        double good_mail_ratio = 1.0;
     } escalation;
+
+    struct Aggregation {
+        bool enabled = true;
+        int ipv4_prefix = 24;
+        int ipv6_prefix = 48;
+        std::uint32_t min_banned = 4;
+    } aggregation;
+
+    struct Dns {
+        bool enabled = true;
+        std::vector<std::string>
+            servers;  // "addr" or "addr:port" / "[v6]:port"; empty: /etc/resolv.conf
+        std::chrono::milliseconds timeout{1500};  // per attempt
+        int attempts = 2;
+        std::chrono::milliseconds deadline{8000};  // how long a session's verdict may wait for DNS
+        bool tempfail_on_failure = true;           // false: failed lookups are ignored
+        std::uint32_t min_ttl = 60, max_ttl = 86400, max_negative_ttl = 3600;
+        std::size_t cache_entries = 100000;
+        std::chrono::seconds zone_suspension{600};  // after a "query refused" answer
+        std::chrono::seconds probe_interval{300};   // health probe of every zone (0: never)
+    } dns;
+
+    struct Scoring {
+        int threshold = 10;
+        std::map<std::string, int> weights;  // overrides of the built-in tags' weights
+    } scoring;
+
+    struct Zone {
+        std::string tag, zone, codes;
+        int weight = 10;
+        bool ipv4 = true, ipv6 = false, txt = true;
+    };
+    std::vector<Zone> zones;  // [[zone]]: DNSBLs (weight > 0) and DNSWLs (weight < 0)
+
+    struct Dialup {
+        std::vector<std::string> patterns;  // extra PCRE2 patterns for dynamic host parts
+    } dialup;
+
+    struct Spf {
+        bool enabled = true;
+        int workers = 2;
+    } spf;
+
+    struct State {
+        std::string file = "/var/lib/smtpwall/state.db";  // empty: keep nothing across restarts
+        std::chrono::seconds flush_interval{1};
+    } state;
 
     std::string source;  // the file it came from, for messages
 };
+
+// "192.0.2.53", "192.0.2.53:5353", "::1", "[::1]:5353" -> address and port.
+std::optional<std::pair<IpAddress, std::uint16_t>> parse_dns_server(std::string_view text);
 
 // Throws ConfigError ("file:line: ...") on any problem.
 MilterConfig load_milter_config(const std::string& path);

@@ -42,5 +42,9 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_iptc_backend(const conf::HelperConfig& config);
+std::unique_ptr<Backend> make_ipset_backend(const conf::HelperConfig& config);
+std::unique_ptr<Backend> make_nft_backend(const conf::HelperConfig& config);
+// The backend the config names ([firewall] backend).
+std::unique_ptr<Backend> make_backend(const conf::HelperConfig& config);
 
 }  // namespace smtpwall::firewall

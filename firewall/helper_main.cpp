@@ -1,7 +1,10 @@
-// smtpwall-helper: the only privileged part of smtpwall. It owns one firewall chain
-// (iptables via libiptc, IPv4 and IPv6), keeps the static "core" list from its own
-// root-owned config in it from boot, and adds and removes DROP entries on behalf of one
-// peer: smtpwall-milter, connecting over a unix socket.
+// smtpwall-helper: the only privileged part of smtpwall. It owns one set of firewall
+// entries, IPv4 and IPv6, in one of three backends ([firewall] backend): an iptables
+// chain with a rule per entry (libiptc, iptc_backend.cpp), two ipsets referenced by one
+// iptables rule per family (libipset, ipset_backend.cpp) or an nftables table with one
+// set per prefix length (libnftables, nft_backend.cpp). It keeps the static "core" list
+// from its own root-owned config in it from boot, and adds and removes DROP entries on
+// behalf of one peer: smtpwall-milter, connecting over a unix socket.
 //
 // Security stance: the peer is trusted with nothing but asking. Only the configured
 // peer uid (and root) may connect (SO_PEERCRED); every address is re-checked here
@@ -11,15 +14,17 @@
 // out nor flood the kernel. After setting up its socket the helper keeps uid 0 (libiptc
 // needs it) but only CAP_NET_ADMIN and CAP_NET_RAW, no supplementary groups, an empty
 // bounding set beyond those two, and no_new_privs. It never runs a program or builds a
-// shell command. Bans live in the kernel: stopping the helper leaves them in place and
-// a restarted helper reads them back (each rule's comment carries tags and expiry).
+// shell command (the nftables backend hands command text to libnftables' own parser in
+// this process; nft_backend.cpp says why that text is safe). Bans live in the kernel:
+// stopping the helper leaves them in place and a restarted helper reads them back (each
+// rule's, set member's or set element's comment carries tags and expiry).
 //
 // Helper protocol, version 1
 // --------------------------
 // Transport: unix stream socket (config [helper] socket), mode 0600, owned by the peer
 // user. Text lines of printable ASCII ended by "\n" (no CR); at most 512 bytes per line
 // including the newline, in both directions; single spaces between words, none leading
-// or trailing.
+// or trailing. Error codes are one lower-case word; OK and ERR texts are never empty.
 //
 // On connect the helper sends the greeting:      SMTPWALL-HELPER 1
 // A refused peer instead gets one line and the connection is closed:
@@ -41,17 +46,38 @@
 //   <id> LIST                      -> zero or more
 //        <id> ENTRY <cidr> <packets> <bytes> <core|dyn> <expires> <tags>
 //        then <id> OK <count>
+//   <id> SYNC BEGIN                -> <id> OK syncing
+//        Full-state sync: the client sends its complete set of active bans as ADDs,
+//        then SYNC END. While the sync is open on this connection:
+//          ADD  is checked exactly like any ADD (refusals are answered and logged, and
+//               the entry is then not part of the set) and staged, not applied:
+//               -> <id> OK staged. The rate cap applies only to entries the firewall
+//               does not hold yet; max_entries counts core + staged entries.
+//          DEL  -> <id> ERR syntax DEL inside SYNC
+//          PING and LIST work as usual (LIST shows the kernel, not the staged set).
+//   <id> SYNC END                  -> <id> OK added=N updated=M removed=K
+//        The firewall becomes exactly core + staged, in one commit per family:
+//        staged entries are added or updated (tags, expiry; counters kept), every
+//        dynamic entry that was not staged is removed. On ERR backend nothing of the
+//        sync is in effect and it is over; the client starts again.
+//   <id> SYNC ABORT                -> <id> OK aborted      (the staged set is dropped)
+//        A second SYNC BEGIN, or END/ABORT without BEGIN: <id> ERR syntax ...
+//        A connection that closes during a sync discards it.
 // Errors:    <id> ERR <code> <text>, code one of
 //   syntax   malformed request (id 0 if the line had no usable id)
 //   version  unsupported protocol version
 //   refused  the network may never be dropped (reserved range, own address, protected,
 //            prefix too short, IPv6 disabled), or it is a core entry (no ADD, no DEL)
 //   limit    max_entries reached or too many new entries per minute
-//   backend  the firewall rejected the change; nothing of it is in effect
+//   backend  the firewall rejected the change; nothing of it is in effect (ipset has no
+//            transactions: what was sent before the failure may be, until the next
+//            repair takes it out again)
 // A malformed or over-long line gets its ERR reply and then the helper closes that
 // connection (it keeps serving everyone else). Every request gets exactly one reply
 // (LIST: its ENTRY lines and one final OK), in request order. Requests that arrive
-// together are applied in one firewall commit. Requests are idempotent.
+// together are applied in one firewall commit. Requests are idempotent. ERR replies
+// from HelperState (refused, limit, backend, a misplaced SYNC or DEL) leave the
+// connection open.
 #include <grp.h>
 #include <pwd.h>
 #include <sys/capability.h>
@@ -185,7 +211,7 @@ int serve(const std::string& config_path, bool check_only) {
 
     try {
         const int signal_fd = firewall::make_signal_fd();
-        auto backend = firewall::make_iptc_backend(cfg);
+        auto backend = firewall::make_backend(cfg);
         firewall::HelperState state(std::move(policy), *backend,
                                     [](const std::string& line) { log_line(line); });
         firewall::HelperServer server({cfg.socket_path, peer->uid, peer->gid, cfg.repair_interval},
@@ -202,9 +228,11 @@ int serve(const std::string& config_path, bool check_only) {
         state.start(std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count());
-        log_line(fmt::format("ready socket={} chain={} ports={} ipv6={} peer_uid={} entries={}",
-                             cfg.socket_path, cfg.chain, fmt::join(cfg.ports, ","), cfg.ipv6,
-                             peer->uid, state.size()));
+        log_line(
+            fmt::format("ready socket={} backend={} {}={} ports={} ipv6={} peer_uid={} entries={}",
+                        cfg.socket_path, cfg.backend, cfg.backend == "nftables" ? "table" : "chain",
+                        cfg.backend == "nftables" ? cfg.table : cfg.chain,
+                        fmt::join(cfg.ports, ","), cfg.ipv6, peer->uid, state.size()));
         server.run(signal_fd);
         return 0;
     } catch (const firewall::BackendError& e) {
@@ -216,6 +244,13 @@ int serve(const std::string& config_path, bool check_only) {
 }
 
 }  // namespace
+
+std::unique_ptr<smtpwall::firewall::Backend> smtpwall::firewall::make_backend(
+    const conf::HelperConfig& config) {
+    if (config.backend == "ipset") return make_ipset_backend(config);
+    if (config.backend == "nftables") return make_nft_backend(config);
+    return make_iptc_backend(config);
+}
 
 int main(int argc, char** argv) {
     CLI::App app{"smtpwall-helper: privileged firewall helper of smtpwall-milter"};

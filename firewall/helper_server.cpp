@@ -28,6 +28,8 @@ using Steady = std::chrono::steady_clock;
 
 constexpr std::size_t kMaxClients = 8;
 constexpr std::size_t kReadChunk = 4096;
+// Read per client and poll round: about 2000 requests, one commit.
+constexpr std::size_t kMaxReadPerPoll = 64 * 1024;
 // A LIST of 100k entries is ~8 MB; a peer that lets more pile up is not reading.
 constexpr std::size_t kMaxOutput = 64 * 1024 * 1024;
 // A client we are closing gets this long to read its last replies.
@@ -283,27 +285,31 @@ void HelperServer::accept_clients() {
 }
 
 void HelperServer::read_client(Client& c, std::vector<Item>& batch) {
+    // Everything the peer has sent by now (up to kMaxReadPerPoll) joins this batch, so
+    // requests written together become one firewall commit.
     char buf[kReadChunk];
-    const auto n = ::recv(c.fd, buf, sizeof buf, 0);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        log_line(fmt::format("conn={} {}", c.serial, errno_text("recv")));
-        c.dead = true;
-        return;
-    }
-    if (n == 0) c.eof = true;
-    if (c.closing) return;  // the reply that ends this connection is queued; ignore the rest
-    if (n == 0) {
-        if (!c.in.empty()) {
-            log_line(fmt::format("conn={} bad request: last line has no newline", c.serial));
-            batch.push_back(
-                {&c, {helperproto::format_err(0, "syntax", "line without newline")}, {}});
+    bool eof = false;
+    std::size_t total = 0;
+    while (total < kMaxReadPerPoll) {
+        const auto n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            log_line(fmt::format("conn={} {}", c.serial, errno_text("recv")));
+            c.dead = true;
+            return;
         }
-        c.in.clear();
-        c.close_after_replies();
-        return;
+        if (n == 0) {
+            eof = true;
+            break;
+        }
+        // A closing client is read until its EOF, but what it sends is dropped: the
+        // reply that ends the connection is queued.
+        if (!c.closing) c.in.append(buf, static_cast<std::size_t>(n));
+        total += static_cast<std::size_t>(n);
     }
-    c.in.append(buf, static_cast<std::size_t>(n));
+    if (eof) c.eof = true;
+    if (c.closing) return;
 
     std::size_t start = 0;
     while (!c.closing) {
@@ -319,6 +325,14 @@ void HelperServer::read_client(Client& c, std::vector<Item>& batch) {
         log_line(fmt::format("conn={} bad request: line longer than {} bytes", c.serial,
                              helperproto::kMaxLine));
         batch.push_back({&c, {helperproto::format_err(0, "syntax", "line too long")}, {}});
+        c.in.clear();
+        c.close_after_replies();
+    } else if (eof) {
+        if (!c.in.empty()) {
+            log_line(fmt::format("conn={} bad request: last line has no newline", c.serial));
+            batch.push_back(
+                {&c, {helperproto::format_err(0, "syntax", "line without newline")}, {}});
+        }
         c.in.clear();
         c.close_after_replies();
     }
@@ -349,11 +363,11 @@ void HelperServer::take_line(Client& c, std::string_view line, std::vector<Item>
 }
 
 void HelperServer::process(std::vector<Item>& batch) {
-    std::vector<helperproto::Request> requests;
+    std::vector<HelperState::Incoming> requests;
     bool adds = false;
     for (const auto& item : batch) {
         if (!item.request) continue;
-        requests.push_back(*item.request);
+        requests.push_back({*item.request, item.client->serial});
         adds = adds || item.request->verb == helperproto::Verb::add;
     }
     if (!requests.empty()) {
@@ -366,7 +380,8 @@ void HelperServer::process(std::vector<Item>& batch) {
             log_line(fmt::format("internal error in a batch of {} request(s): {}", requests.size(),
                                  e.what()));
             for (const auto& r : requests)
-                replies.push_back({helperproto::format_err(r.id, "backend", "internal error")});
+                replies.push_back(
+                    {helperproto::format_err(r.request.id, "backend", "internal error")});
         }
         std::size_t next = 0;
         for (auto& item : batch)
@@ -413,6 +428,7 @@ void HelperServer::reap() {
         if (flushed) ::shutdown(c->fd, SHUT_WR);
         ::close(c->fd);
         log_line(fmt::format("closed conn={}", c->serial));
+        state_.close_session(c->serial);  // a SYNC it left open is discarded
         return true;
     });
 }

@@ -100,21 +100,32 @@ const Entry* HelperState::lookup(const Cidr& net, const Pending& pending) const 
 }
 
 std::size_t HelperState::count_with(const Pending& pending) const {
-    std::size_t count = desired_.size();
-    for (const auto& [net, entry] : pending.nets) {
-        const bool before = desired_.contains(net);
-        if (entry && !before) ++count;
-        if (!entry && before) --count;
-    }
-    return count;
+    return static_cast<std::size_t>(static_cast<std::ptrdiff_t>(desired_.size()) + pending.growth);
+}
+
+void HelperState::stage(Pending& pending, const Cidr& net, std::optional<Entry> entry) {
+    const bool before = lookup(net, pending) != nullptr;
+    pending.growth += (entry ? 1 : 0) - (before ? 1 : 0);
+    pending.nets[net] = std::move(entry);
 }
 
 std::vector<std::vector<std::string>> HelperState::handle(const std::vector<Request>& batch,
                                                           std::int64_t now, SteadyTime steady_now) {
+    std::vector<Incoming> incoming;
+    incoming.reserve(batch.size());
+    for (const auto& r : batch) incoming.push_back({r, 0});
+    return handle(incoming, now, steady_now);
+}
+
+std::vector<std::vector<std::string>> HelperState::handle(const std::vector<Incoming>& batch,
+                                                          std::int64_t now, SteadyTime steady_now) {
     std::vector<std::vector<std::string>> replies(batch.size());
     Pending pending;
+    bool sync_ended = false;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-        const Request& r = batch[i];
+        const Request& r = batch[i].request;
+        const auto sync = syncs_.find(batch[i].session);
+        const bool syncing = sync != syncs_.end();
         switch (r.verb) {
             case Verb::hello:
                 replies[i] = {r.version == helperproto::kVersion
@@ -139,14 +150,25 @@ std::vector<std::vector<std::string>> HelperState::handle(const std::vector<Requ
                 break;
             }
             case Verb::add:
-                replies[i] = handle_add(r, i, pending, now, steady_now);
+                replies[i] =
+                    syncing ? stage_add(r, sync->second, batch[i].session, pending, now, steady_now)
+                            : handle_add(r, i, pending, now, steady_now);
                 break;
             case Verb::del:
-                replies[i] = handle_del(r, i, pending);
+                replies[i] = syncing ? std::vector<std::string>{helperproto::format_err(
+                                           r.id, "syntax", "DEL inside SYNC")}
+                                     : handle_del(r, i, pending);
+                break;
+            case Verb::sync:
+                replies[i] = handle_sync(batch[i], i, pending, now);
+                sync_ended = sync_ended || r.sync == helperproto::SyncOp::end;
                 break;
         }
     }
     commit(pending, replies, batch);
+    // A full-state sync also converges the kernel itself: after an external flush
+    // or a reboot it holds exactly the synced set again, not only our idea of it.
+    if (sync_ended) repair(now);
     return replies;
 }
 
@@ -158,6 +180,19 @@ std::vector<std::string> HelperState::ok_after_commit(const Request& r, std::siz
     return {helperproto::format_ok(r.id, text)};
 }
 
+std::optional<std::pair<std::string, std::string>> HelperState::add_refusal(
+    const Request& r, const Pending& pending, std::int64_t now) const {
+    if (auto why = refusal(r.net)) return std::pair<std::string, std::string>{"refused", *why};
+    if (r.expires != 0 && r.expires <= now)
+        return std::pair<std::string, std::string>{
+            "refused", fmt::format("expiry {} is not in the future", r.expires)};
+    const Entry* current = lookup(r.net, pending);
+    if (current != nullptr && current->origin == Origin::core)
+        return std::pair<std::string, std::string>{"refused",
+                                                   "is a core entry of the helper config"};
+    return std::nullopt;
+}
+
 std::vector<std::string> HelperState::handle_add(const Request& r, std::size_t index,
                                                  Pending& pending, std::int64_t now,
                                                  SteadyTime steady_now) {
@@ -165,12 +200,8 @@ std::vector<std::string> HelperState::handle_add(const Request& r, std::size_t i
         log_(fmt::format("refused ADD net={} code={} reason=\"{}\"", r.net.to_string(), code, why));
         return std::vector<std::string>{helperproto::format_err(r.id, code, why)};
     };
-    if (auto why = refusal(r.net)) return refuse("refused", *why);
-    if (r.expires != 0 && r.expires <= now)
-        return refuse("refused", fmt::format("expiry {} is not in the future", r.expires));
+    if (auto why = add_refusal(r, pending, now)) return refuse(why->first, why->second);
     const Entry* current = lookup(r.net, pending);
-    if (current != nullptr && current->origin == Origin::core)
-        return refuse("refused", "is a core entry of the helper config");
 
     Entry wanted;
     wanted.net = r.net;
@@ -180,7 +211,7 @@ std::vector<std::string> HelperState::handle_add(const Request& r, std::size_t i
     if (current != nullptr) {
         if (!same_meaning(*current, wanted)) {
             pending.log_lines.push_back("updated " + describe(wanted));
-            pending.nets[r.net] = std::move(wanted);
+            stage(pending, r.net, std::move(wanted));
         }
         return ok_after_commit(r, index, pending, "updated");
     }
@@ -192,8 +223,134 @@ std::vector<std::string> HelperState::handle_add(const Request& r, std::size_t i
         return refuse("limit", fmt::format("more than {} new entries per minute",
                                            policy_.max_adds_per_minute));
     pending.log_lines.push_back("added " + describe(wanted));
-    pending.nets[r.net] = std::move(wanted);
+    stage(pending, r.net, std::move(wanted));
     return ok_after_commit(r, index, pending, "added");
+}
+
+// An ADD inside a SYNC: checked like any ADD, remembered until END. Nothing reaches the
+// kernel yet, so the reply does not wait for a commit.
+std::vector<std::string> HelperState::stage_add(const Request& r, Sync& sync, SessionId session,
+                                                const Pending& pending, std::int64_t now,
+                                                SteadyTime steady_now) {
+    auto refuse = [&](std::string_view code, const std::string& why) {
+        log_(fmt::format("refused ADD net={} code={} reason=\"{}\" sync conn={}", r.net.to_string(),
+                         code, why, session));
+        ++sync.refused;
+        sync.staged.erase(r.net);  // a refused entry is not part of the set
+        return std::vector<std::string>{helperproto::format_err(r.id, code, why)};
+    };
+    if (auto why = add_refusal(r, pending, now)) return refuse(why->first, why->second);
+
+    Entry wanted;
+    wanted.net = r.net;
+    wanted.origin = Origin::dynamic;
+    wanted.expires = r.expires;
+    wanted.tags = r.tags;
+    if (const auto it = sync.staged.find(r.net); it != sync.staged.end()) {
+        it->second = std::move(wanted);
+        return {helperproto::format_ok(r.id, "staged")};
+    }
+    if (sync.staged.size() + policy_.core.size() >= policy_.max_entries)
+        return refuse("limit", fmt::format("max_entries {} reached", policy_.max_entries));
+    // As for ADD, only entries the firewall does not hold yet count against the rate.
+    if (lookup(r.net, pending) == nullptr && !rate_.try_take(steady_now))
+        return refuse("limit", fmt::format("more than {} new entries per minute",
+                                           policy_.max_adds_per_minute));
+    sync.staged.emplace(r.net, std::move(wanted));
+    return {helperproto::format_ok(r.id, "staged")};
+}
+
+std::vector<std::string> HelperState::handle_sync(const Incoming& in, std::size_t index,
+                                                  Pending& pending, std::int64_t now) {
+    const Request& r = in.request;
+    const auto it = syncs_.find(in.session);
+    auto misuse = [&](std::string_view why) {
+        log_(fmt::format("refused SYNC {} conn={}: {}",
+                         r.sync == helperproto::SyncOp::begin ? "BEGIN"
+                         : r.sync == helperproto::SyncOp::end ? "END"
+                                                              : "ABORT",
+                         in.session, why));
+        return std::vector<std::string>{helperproto::format_err(r.id, "syntax", why)};
+    };
+    switch (r.sync) {
+        case helperproto::SyncOp::begin:
+            if (it != syncs_.end()) return misuse("SYNC already in progress");
+            syncs_.emplace(in.session, Sync{});
+            log_(fmt::format("sync begun conn={}", in.session));
+            return {helperproto::format_ok(r.id, "syncing")};
+        case helperproto::SyncOp::abort:
+            if (it == syncs_.end()) return misuse("no SYNC in progress");
+            log_(fmt::format("sync aborted conn={} staged={}", in.session,
+                             it->second.staged.size()));
+            syncs_.erase(it);
+            return {helperproto::format_ok(r.id, "aborted")};
+        case helperproto::SyncOp::end:
+            break;
+    }
+    if (it == syncs_.end()) return misuse("no SYNC in progress");
+    const Sync sync = std::move(it->second);
+    syncs_.erase(it);
+
+    // The dynamic set becomes exactly what was staged: whatever else is dynamic goes.
+    std::vector<Cidr> doomed;
+    for (const auto& [net, e] : desired_) {
+        if (e.origin != Origin::dynamic || sync.staged.contains(net)) continue;
+        if (const auto p = pending.nets.find(net); p != pending.nets.end() && !p->second) continue;
+        doomed.push_back(net);
+    }
+    for (const auto& [net, e] : pending.nets)
+        if (e && e->origin == Origin::dynamic && !desired_.contains(net) &&
+            !sync.staged.contains(net))
+            doomed.push_back(net);
+    std::size_t added = 0, updated = 0, removed = 0, expired = 0;
+    for (const auto& net : doomed) {
+        pending.log_lines.push_back("sync: removed " + describe(*lookup(net, pending)));
+        stage(pending, net, std::nullopt);
+        ++removed;
+    }
+    for (const auto& [net, wanted] : sync.staged) {
+        if (wanted.expires != 0 && wanted.expires <= now) {  // expired while staged
+            ++expired;
+            if (const Entry* cur = lookup(net, pending); cur != nullptr) {
+                pending.log_lines.push_back("sync: removed " + describe(*cur));
+                stage(pending, net, std::nullopt);
+                ++removed;
+            }
+            continue;
+        }
+        const Entry* current = lookup(net, pending);
+        if (current != nullptr && current->origin == Origin::core) continue;  // refused at ADD
+        if (current == nullptr) {
+            pending.log_lines.push_back("sync: added " + describe(wanted));
+            ++added;
+        } else if (!same_meaning(*current, wanted)) {
+            pending.log_lines.push_back("sync: updated " + describe(wanted));
+            ++updated;
+        } else {
+            continue;
+        }
+        stage(pending, net, wanted);
+    }
+    const std::string summary =
+        fmt::format("added={} updated={} removed={}", added, updated, removed);
+    const std::string line =
+        fmt::format("sync done conn={} staged={} refused={} expired={} {}", in.session,
+                    sync.staged.size(), sync.refused, expired, summary);
+    if (added + updated + removed == 0) {
+        log_(line);
+    } else {
+        pending.log_lines.push_back(line);
+        pending.requests.push_back(index);
+    }
+    return {helperproto::format_ok(r.id, summary)};
+}
+
+void HelperState::close_session(SessionId session) {
+    const auto it = syncs_.find(session);
+    if (it == syncs_.end()) return;
+    log_(fmt::format("sync discarded conn={}: connection closed with {} staged entries", session,
+                     it->second.staged.size()));
+    syncs_.erase(it);
 }
 
 std::vector<std::string> HelperState::handle_del(const Request& r, std::size_t index,
@@ -206,12 +363,12 @@ std::vector<std::string> HelperState::handle_del(const Request& r, std::size_t i
         return {helperproto::format_err(r.id, "refused", why)};
     }
     pending.log_lines.push_back("deleted " + describe(*current));
-    pending.nets[r.net] = std::nullopt;
+    stage(pending, r.net, std::nullopt);
     return ok_after_commit(r, index, pending, "deleted");
 }
 
 void HelperState::commit(Pending& pending, std::vector<std::vector<std::string>>& replies,
-                         const std::vector<Request>& batch) {
+                         const std::vector<Incoming>& batch) {
     if (pending.nets.empty()) return;
     std::vector<Change> changes;
     changes.reserve(pending.nets.size());
@@ -237,7 +394,7 @@ void HelperState::commit(Pending& pending, std::vector<std::vector<std::string>>
         log_(fmt::format("backend error, {} request(s) failed: {}", pending.requests.size(),
                          e.what()));
         for (std::size_t i : pending.requests)
-            replies[i] = {helperproto::format_err(batch[i].id, "backend", e.what())};
+            replies[i] = {helperproto::format_err(batch[i].request.id, "backend", e.what())};
     }
     pending = Pending{};
 }

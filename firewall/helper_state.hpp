@@ -47,6 +47,12 @@ class HelperState {
   public:
     using LogFn = std::function<void(const std::string&)>;
     using SteadyTime = AddRateLimiter::Clock::time_point;
+    // Names the connection a request came on: a SYNC belongs to one connection.
+    using SessionId = std::uint64_t;
+    struct Incoming {
+        helperproto::Request request;
+        SessionId session = 0;
+    };
 
     HelperState(HelperPolicy policy, Backend& backend, LogFn log);
 
@@ -59,8 +65,14 @@ class HelperState {
     // Changes are applied in as few backend commits as possible (one, unless a LIST needs
     // the kernel's view in between). HELLO is the server's business; it is answered here
     // only for completeness.
+    std::vector<std::vector<std::string>> handle(const std::vector<Incoming>& batch,
+                                                 std::int64_t now, SteadyTime steady_now);
+    // The same, all requests from one session (0).
     std::vector<std::vector<std::string>> handle(const std::vector<helperproto::Request>& batch,
                                                  std::int64_t now, SteadyTime steady_now);
+    // The connection is gone: a SYNC it left open is discarded.
+    void close_session(SessionId session);
+    std::size_t open_syncs() const { return syncs_.size(); }
 
     // Removes dynamic entries whose expiry has passed.
     void expire(std::int64_t now);
@@ -81,10 +93,28 @@ class HelperState {
         std::map<Cidr, std::optional<helperproto::Entry>> nets;  // nullopt = removal
         std::vector<std::size_t> requests;                       // replies depend on the commit
         std::vector<std::string> log_lines;                      // logged once committed
+        std::ptrdiff_t growth = 0;                               // entries added - removed
+    };
+    // Records a decided change (nullopt = removal), keeping `growth` up to date.
+    void stage(Pending& pending, const Cidr& net, std::optional<helperproto::Entry> entry);
+
+    // Entries staged by one connection's open SYNC: what the dynamic set becomes at END.
+    struct Sync {
+        std::map<Cidr, helperproto::Entry> staged;
+        std::size_t refused = 0;
     };
 
     std::vector<std::string> handle_add(const helperproto::Request& r, std::size_t index,
                                         Pending& pending, std::int64_t now, SteadyTime steady_now);
+    std::vector<std::string> handle_sync(const Incoming& in, std::size_t index, Pending& pending,
+                                         std::int64_t now);
+    std::vector<std::string> stage_add(const helperproto::Request& r, Sync& sync, SessionId session,
+                                       const Pending& pending, std::int64_t now,
+                                       SteadyTime steady_now);
+    // Why an ADD of this entry must be refused (code, reason), whoever asks.
+    std::optional<std::pair<std::string, std::string>> add_refusal(const helperproto::Request& r,
+                                                                   const Pending& pending,
+                                                                   std::int64_t now) const;
     std::vector<std::string> handle_del(const helperproto::Request& r, std::size_t index,
                                         Pending& pending);
     std::vector<std::string> ok_after_commit(const helperproto::Request& r, std::size_t index,
@@ -92,7 +122,7 @@ class HelperState {
     const helperproto::Entry* lookup(const Cidr& net, const Pending& pending) const;
     std::size_t count_with(const Pending& pending) const;
     void commit(Pending& pending, std::vector<std::vector<std::string>>& replies,
-                const std::vector<helperproto::Request>& batch);
+                const std::vector<Incoming>& batch);
     // Computes and applies what it takes for the kernel to hold exactly `desired_`.
     // The notes prefix the log line of each entry added or removed.
     void reconcile(const std::vector<helperproto::Entry>& kernel, std::string_view added_note,
@@ -107,6 +137,7 @@ class HelperState {
     AddRateLimiter rate_;
     std::map<Cidr, helperproto::Entry> desired_;  // counters unused here
     std::optional<std::int64_t> next_expiry_;
+    std::map<SessionId, Sync> syncs_;  // open SYNCs by connection
 };
 
 // Printable, bounded rendering of bytes a peer sent, for log lines.

@@ -12,376 +12,24 @@
 // else an operator puts in the chain is neither reported nor touched. libiptc commits
 // replace the whole table, so every operation takes the xtables lock (as iptables does)
 // and each batch is one commit per family.
-#include <fcntl.h>
-#include <libiptc/libiptc.h>
-extern "C" {  // unlike libiptc.h, libip6tc.h has no C++ guard of its own
-#include <libiptc/libip6tc.h>
-}
-#include <linux/netfilter/xt_comment.h>
-#include <linux/netfilter/xt_tcpudp.h>
-#include <netinet/in.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstring>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "conf/helper_config.hpp"
 #include "firewall/backend.hpp"
+#include "firewall/iptc_common.hpp"
 
 namespace smtpwall::firewall {
 
 namespace {
 
 using helperproto::Entry;
-using helperproto::Origin;
+using namespace iptc;
 
-constexpr const char* kTable = "filter";
-constexpr auto kLockWait = std::chrono::seconds(3);
-constexpr std::uint8_t kTcpFlagsMask = 0x01 | 0x02 | 0x04 | 0x10;  // FIN,SYN,RST,ACK
-constexpr std::uint8_t kTcpFlagSyn = 0x02;
-
-// libiptc takes chain names as char[32]; a short literal would be read past its end.
-struct ChainLabel {
-    xt_chainlabel text{};
-    explicit ChainLabel(std::string_view name) {
-        std::memcpy(text, name.data(), std::min(name.size(), sizeof text - 1));
-    }
-};
-
-// --- per-family glue: the same code drives libip4tc and libip6tc --------------------
-
-struct V4 {
-    using Rule = ipt_entry;
-    static constexpr const char* name = "IPv4";
-    static xtc_handle* init() { return iptc_init(kTable); }
-    static void free(xtc_handle* h) { iptc_free(h); }
-    static int is_chain(const char* c, xtc_handle* h) { return iptc_is_chain(c, h); }
-    static int create_chain(const xt_chainlabel c, xtc_handle* h) {
-        return iptc_create_chain(c, h);
-    }
-    static const Rule* first(const char* c, xtc_handle* h) { return iptc_first_rule(c, h); }
-    static const Rule* next(const Rule* r, xtc_handle* h) { return iptc_next_rule(r, h); }
-    static const char* target(const Rule* r, xtc_handle* h) { return iptc_get_target(r, h); }
-    static int insert(const xt_chainlabel c, const Rule* r, unsigned n, xtc_handle* h) {
-        return iptc_insert_entry(c, r, n, h);
-    }
-    static int replace(const xt_chainlabel c, const Rule* r, unsigned n, xtc_handle* h) {
-        return iptc_replace_entry(c, r, n, h);
-    }
-    static int append(const xt_chainlabel c, const Rule* r, xtc_handle* h) {
-        return iptc_append_entry(c, r, h);
-    }
-    static int remove(const xt_chainlabel c, unsigned n, xtc_handle* h) {
-        return iptc_delete_num_entry(c, n, h);
-    }
-    static int commit(xtc_handle* h) { return iptc_commit(h); }
-    static const char* strerror(int err) { return iptc_strerror(err); }
-
-    static void set_source(Rule& r, const Cidr& net) {
-        const IpAddress mask = mask_of(net.prefix);
-        std::memcpy(&r.ip.src, net.base.bytes.data(), 4);
-        std::memcpy(&r.ip.smsk, mask.bytes.data(), 4);
-    }
-    static void set_tcp(Rule& r) { r.ip.proto = IPPROTO_TCP; }
-    // Source network of a rule that matches on nothing but its source address.
-    static std::optional<Cidr> plain_source(const Rule& r) {
-        const ipt_ip& ip = r.ip;
-        if (ip.dst.s_addr != 0 || ip.dmsk.s_addr != 0 || ip.proto != 0 || ip.flags != 0 ||
-            ip.invflags != 0 || ip.iniface[0] != '\0' || ip.outiface[0] != '\0')
-            return std::nullopt;
-        IpAddress src, mask;
-        std::memcpy(src.bytes.data(), &ip.src, 4);
-        std::memcpy(mask.bytes.data(), &ip.smsk, 4);
-        return network_of(src, mask);
-    }
-    static IpAddress mask_of(int prefix) {
-        IpAddress all;
-        all.bytes.fill(0xff);
-        return all.masked(prefix);
-    }
-    static std::optional<Cidr> network_of(const IpAddress& src, const IpAddress& mask);
-};
-
-struct V6 {
-    using Rule = ip6t_entry;
-    static constexpr const char* name = "IPv6";
-    static xtc_handle* init() { return ip6tc_init(kTable); }
-    static void free(xtc_handle* h) { ip6tc_free(h); }
-    static int is_chain(const char* c, xtc_handle* h) { return ip6tc_is_chain(c, h); }
-    static int create_chain(const xt_chainlabel c, xtc_handle* h) {
-        return ip6tc_create_chain(c, h);
-    }
-    static const Rule* first(const char* c, xtc_handle* h) { return ip6tc_first_rule(c, h); }
-    static const Rule* next(const Rule* r, xtc_handle* h) { return ip6tc_next_rule(r, h); }
-    static const char* target(const Rule* r, xtc_handle* h) { return ip6tc_get_target(r, h); }
-    static int insert(const xt_chainlabel c, const Rule* r, unsigned n, xtc_handle* h) {
-        return ip6tc_insert_entry(c, r, n, h);
-    }
-    static int replace(const xt_chainlabel c, const Rule* r, unsigned n, xtc_handle* h) {
-        return ip6tc_replace_entry(c, r, n, h);
-    }
-    static int append(const xt_chainlabel c, const Rule* r, xtc_handle* h) {
-        return ip6tc_append_entry(c, r, h);
-    }
-    static int remove(const xt_chainlabel c, unsigned n, xtc_handle* h) {
-        return ip6tc_delete_num_entry(c, n, h);
-    }
-    static int commit(xtc_handle* h) { return ip6tc_commit(h); }
-    static const char* strerror(int err) { return ip6tc_strerror(err); }
-
-    static void set_source(Rule& r, const Cidr& net) {
-        IpAddress all;
-        all.family = Family::v6;
-        all.bytes.fill(0xff);
-        const IpAddress mask = all.masked(net.prefix);
-        std::memcpy(&r.ipv6.src, net.base.bytes.data(), 16);
-        std::memcpy(&r.ipv6.smsk, mask.bytes.data(), 16);
-    }
-    static void set_tcp(Rule& r) {
-        r.ipv6.proto = IPPROTO_TCP;
-        r.ipv6.flags |= IP6T_F_PROTO;  // without it ip6tables ignores the protocol
-    }
-    static std::optional<Cidr> plain_source(const Rule& r) {
-        const ip6t_ip6& ip = r.ipv6;
-        static const in6_addr any{};
-        if (std::memcmp(&ip.dst, &any, sizeof any) != 0 ||
-            std::memcmp(&ip.dmsk, &any, sizeof any) != 0 || ip.proto != 0 || ip.flags != 0 ||
-            ip.invflags != 0 || ip.iniface[0] != '\0' || ip.outiface[0] != '\0')
-            return std::nullopt;
-        IpAddress src, mask;
-        src.family = mask.family = Family::v6;
-        std::memcpy(src.bytes.data(), &ip.src, 16);
-        std::memcpy(mask.bytes.data(), &ip.smsk, 16);
-        return V4::network_of(src, mask);
-    }
-};
-
-// A contiguous mask and a source without host bits, or nothing.
-std::optional<Cidr> V4::network_of(const IpAddress& src, const IpAddress& mask) {
-    int prefix = 0;
-    bool ended = false;
-    for (std::size_t i = 0; i < static_cast<std::size_t>(src.width() / 8); ++i) {
-        for (int bit = 7; bit >= 0; --bit) {
-            const bool set = (mask.bytes[i] >> bit) & 1;
-            if (set && ended) return std::nullopt;
-            if (set) ++prefix;
-            if (!set) ended = true;
-        }
-    }
-    if (src.masked(prefix) != src) return std::nullopt;
-    return Cidr{src, prefix};
-}
-
-// --- rules as byte blobs -------------------------------------------------------------
-
-// An entry with its matches and target in one block, aligned like the kernel wants it.
-template <typename Fam>
-class RuleBlob {
-  public:
-    explicit RuleBlob(std::size_t size) : words_((size + 7) / 8, 0) {}
-    typename Fam::Rule* rule() { return reinterpret_cast<typename Fam::Rule*>(words_.data()); }
-    unsigned char* bytes() { return reinterpret_cast<unsigned char*>(words_.data()); }
-
-  private:
-    std::vector<std::uint64_t> words_;
-};
-
-constexpr std::size_t match_size(std::size_t payload) {
-    return XT_ALIGN(sizeof(xt_entry_match)) + XT_ALIGN(payload);
-}
-
-// Copies a name into a zeroed, fixed-size name field, keeping its terminating NUL.
-template <std::size_t N>
-void put_name(char (&field)[N], std::string_view name) {
-    std::memcpy(field, name.data(), std::min(name.size(), N - 1));
-}
-
-void put_match(unsigned char* at, std::string_view name, const void* payload, std::size_t size) {
-    auto* m = reinterpret_cast<xt_entry_match*>(at);
-    m->u.user.match_size = static_cast<std::uint16_t>(match_size(size));
-    put_name(m->u.user.name, name);
-    std::memcpy(m->data, payload, size);
-}
-
-// `target` is "DROP" or a chain name (at most 28 characters, the config checks that);
-// libiptc maps both to the kernel's standard target.
-void put_target(unsigned char* at, std::string_view target) {
-    auto* t = reinterpret_cast<xt_standard_target*>(at);
-    t->target.u.user.target_size = XT_ALIGN(sizeof(xt_standard_target));
-    put_name(t->target.u.user.name, target);
-}
-
-template <typename Fam>
-RuleBlob<Fam> drop_rule(const Entry& entry, const xt_counters& counters) {
-    xt_comment_info comment{};
-    const std::string text =
-        helperproto::format_rule_comment(entry.origin, entry.expires, entry.tags);
-    if (text.size() >= sizeof comment.comment)
-        throw BackendError(fmt::format("rule comment for {} is too long", entry.net.to_string()));
-    std::memcpy(comment.comment, text.data(), text.size());
-
-    const std::size_t head = XT_ALIGN(sizeof(typename Fam::Rule));
-    const std::size_t matches = match_size(sizeof comment);
-    const std::size_t target = XT_ALIGN(sizeof(xt_standard_target));
-    RuleBlob<Fam> blob(head + matches + target);
-    auto* r = blob.rule();
-    Fam::set_source(*r, entry.net);
-    r->target_offset = static_cast<std::uint16_t>(head + matches);
-    r->next_offset = static_cast<std::uint16_t>(head + matches + target);
-    r->counters = counters;
-    put_match(blob.bytes() + head, "comment", &comment, sizeof comment);
-    put_target(blob.bytes() + head + matches, "DROP");
-    return blob;
-}
-
-template <typename Fam>
-RuleBlob<Fam> hook_rule(int port, const ChainLabel& chain) {
-    xt_tcp tcp{};
-    tcp.spts[0] = 0;
-    tcp.spts[1] = 0xffff;
-    tcp.dpts[0] = tcp.dpts[1] = static_cast<std::uint16_t>(port);
-    tcp.flg_mask = kTcpFlagsMask;
-    tcp.flg_cmp = kTcpFlagSyn;
-
-    const std::size_t head = XT_ALIGN(sizeof(typename Fam::Rule));
-    const std::size_t matches = match_size(sizeof tcp);
-    const std::size_t target = XT_ALIGN(sizeof(xt_standard_target));
-    RuleBlob<Fam> blob(head + matches + target);
-    auto* r = blob.rule();
-    Fam::set_tcp(*r);
-    r->target_offset = static_cast<std::uint16_t>(head + matches);
-    r->next_offset = static_cast<std::uint16_t>(head + matches + target);
-    put_match(blob.bytes() + head, "tcp", &tcp, sizeof tcp);
-    put_target(blob.bytes() + head + matches, chain.text);
-    return blob;
-}
-
-// Calls f(match) for each match of a rule; stops early on a malformed size.
-template <typename Rule, typename F>
-void for_each_match(const Rule& r, F&& f) {
-    const auto* base = reinterpret_cast<const unsigned char*>(&r);
-    std::size_t offset = sizeof(Rule);
-    while (offset + sizeof(xt_entry_match) <= r.target_offset) {
-        const auto* m = reinterpret_cast<const xt_entry_match*>(base + offset);
-        if (m->u.match_size < sizeof(xt_entry_match)) return;
-        f(*m);
-        offset += m->u.match_size;
-    }
-}
-
-// Our entry if the rule is "-s NET -m comment --comment 'smtpwall ...' -j DROP".
-template <typename Fam>
-std::optional<Entry> read_entry(const typename Fam::Rule& r, xtc_handle* h) {
-    const char* target = Fam::target(&r, h);
-    if (target == nullptr || std::strcmp(target, IPTC_LABEL_DROP) != 0) return std::nullopt;
-    const auto net = Fam::plain_source(r);
-    if (!net) return std::nullopt;
-    int count = 0;
-    std::optional<helperproto::RuleComment> comment;
-    for_each_match(r, [&](const xt_entry_match& m) {
-        ++count;
-        if (std::strcmp(m.u.user.name, "comment") != 0 ||
-            m.u.match_size < match_size(sizeof(xt_comment_info)))
-            return;
-        const auto* info = reinterpret_cast<const xt_comment_info*>(m.data);
-        const std::size_t len = strnlen(info->comment, sizeof info->comment);
-        comment = helperproto::parse_rule_comment(std::string_view(info->comment, len));
-    });
-    if (count != 1 || !comment) return std::nullopt;
-    Entry e;
-    e.net = *net;
-    e.packets = r.counters.pcnt;
-    e.bytes = r.counters.bcnt;
-    e.origin = comment->origin;
-    e.expires = comment->expires;
-    e.tags = std::move(comment->tags);
-    return e;
-}
-
-// The destination port of one of our INPUT hooks, or nothing.
-template <typename Fam>
-std::optional<int> read_hook_port(const typename Fam::Rule& r, xtc_handle* h,
-                                  const ChainLabel& chain) {
-    const char* target = Fam::target(&r, h);
-    if (target == nullptr || std::strcmp(target, chain.text) != 0) return std::nullopt;
-    std::optional<int> port;
-    int count = 0;
-    for_each_match(r, [&](const xt_entry_match& m) {
-        ++count;
-        if (std::strcmp(m.u.user.name, "tcp") != 0 || m.u.match_size < match_size(sizeof(xt_tcp)))
-            return;
-        const auto* tcp = reinterpret_cast<const xt_tcp*>(m.data);
-        if (tcp->dpts[0] == tcp->dpts[1] && tcp->spts[0] == 0 && tcp->spts[1] == 0xffff &&
-            tcp->flg_mask == kTcpFlagsMask && tcp->flg_cmp == kTcpFlagSyn && tcp->invflags == 0 &&
-            tcp->option == 0)
-            port = tcp->dpts[0];
-    });
-    if (count != 1) return std::nullopt;
-    return port;
-}
-
-// --- locking and handles -------------------------------------------------------------
-
-// The lock iptables itself takes (flock on /run/xtables.lock): without it a concurrent
-// iptables-legacy run could commit over our table or we over its.
-class XtablesLock {
-  public:
-    explicit XtablesLock(const std::string& path) {
-        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd_ < 0)
-            throw BackendError(
-                fmt::format("cannot open xtables lock {}: {}", path, std::strerror(errno)));
-        const auto deadline = std::chrono::steady_clock::now() + kLockWait;
-        while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-            const int err = errno;
-            if ((err != EWOULDBLOCK && err != EINTR) ||
-                std::chrono::steady_clock::now() >= deadline) {
-                ::close(fd_);
-                throw BackendError(fmt::format(
-                    "cannot take xtables lock {}: {}", path,
-                    err == EWOULDBLOCK ? "held by another process" : std::strerror(err)));
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-    }
-    ~XtablesLock() { ::close(fd_); }  // closing releases the flock
-    XtablesLock(const XtablesLock&) = delete;
-    XtablesLock& operator=(const XtablesLock&) = delete;
-
-  private:
-    int fd_ = -1;
-};
-
-template <typename Fam>
-class Table {
-  public:
-    Table() : handle_(Fam::init()) {
-        if (handle_ == nullptr) fail("init table filter");
-    }
-    ~Table() { Fam::free(handle_); }
-    Table(const Table&) = delete;
-    Table& operator=(const Table&) = delete;
-
-    xtc_handle* get() const { return handle_; }
-    void commit() {
-        if (!Fam::commit(handle_)) fail("commit");
-    }
-    [[noreturn]] static void fail(std::string_view what) {
-        const int err = errno;
-        throw BackendError(fmt::format("{}: {}: {}", Fam::name, what, Fam::strerror(err)));
-    }
-
-  private:
-    xtc_handle* handle_;
-};
+// Above this many edits (updates, deletions) in one commit, the chain is rebuilt.
+constexpr std::size_t kRebuildAbove = 256;
 
 // --- the backend ---------------------------------------------------------------------
 
@@ -425,28 +73,7 @@ class IptcBackend final : public Backend {
     template <typename Fam>
     void ensure_base_family(std::vector<std::string>& done) {
         Table<Fam> table;
-        bool changed = false;
-        if (!Fam::is_chain(chain_.text, table.get())) {
-            if (!Fam::create_chain(chain_.text, table.get()))
-                Table<Fam>::fail(fmt::format("create chain {}", chain_.text));
-            done.push_back(fmt::format("{}: created chain {}", Fam::name, chain_.text));
-            changed = true;
-        }
-        const ChainLabel input("INPUT");
-        std::set<int> hooked;
-        for (auto* r = Fam::first(input.text, table.get()); r != nullptr;
-             r = Fam::next(r, table.get()))
-            if (auto port = read_hook_port<Fam>(*r, table.get(), chain_)) hooked.insert(*port);
-        for (int port : ports_) {
-            if (hooked.contains(port)) continue;
-            auto rule = hook_rule<Fam>(port, chain_);
-            if (!Fam::insert(input.text, rule.rule(), 0, table.get()))
-                Table<Fam>::fail(fmt::format("insert INPUT hook for tcp port {}", port));
-            done.push_back(fmt::format("{}: inserted INPUT hook tcp dport {} SYN -> {}", Fam::name,
-                                       port, chain_.text));
-            changed = true;
-        }
-        if (changed) table.commit();
+        if (ensure_chain_and_hooks<Fam>(table, chain_, ports_, done)) table.commit();
     }
 
     template <typename Fam>
@@ -473,6 +100,15 @@ class IptcBackend final : public Backend {
             auto& p = present[entry->net];
             if (p.positions.empty()) p.counters = r->counters;
             p.positions.push_back(position);
+        }
+
+        // libiptc finds rule n by walking the chain, so editing many rules in place is
+        // quadratic (minutes for 100k). Past a few hundred edits, rebuild the chain.
+        std::size_t edits = 0;
+        for (const auto& [net, p] : present) edits += p.positions.size();
+        if (edits > kRebuildAbove && rebuild<Fam>(table, changes)) {
+            table.commit();
+            return;
         }
 
         // Replacements keep rule numbers stable, deletions go from the end, appends last.
@@ -511,6 +147,43 @@ class IptcBackend final : public Backend {
             changed = true;
         }
         if (changed) table.commit();
+    }
+
+    // The whole batch as a new chain: flush it, then append every entry that stays (in
+    // its place, updated where the batch says so, counters kept) and the new ones. Only
+    // when the chain holds nothing but our entries: false, with nothing changed, if it
+    // holds any other rule (that one could not be copied back faithfully).
+    template <typename Fam>
+    bool rebuild(Table<Fam>& table, const std::map<Cidr, const Change*>& changes) {
+        std::vector<Entry> chain;
+        std::set<Cidr> seen;
+        for (auto* r = Fam::first(chain_.text, table.get()); r != nullptr;
+             r = Fam::next(r, table.get())) {
+            auto entry = read_entry<Fam>(*r, table.get());
+            if (!entry) return false;
+            if (!seen.insert(entry->net).second) continue;  // a duplicate goes
+            const auto it = changes.find(entry->net);
+            if (it == changes.end()) {
+                chain.push_back(std::move(*entry));
+            } else if (it->second->kind == Change::Kind::add) {
+                Entry updated = it->second->entry;
+                updated.packets = entry->packets;
+                updated.bytes = entry->bytes;
+                chain.push_back(std::move(updated));
+            }
+        }
+        for (const auto& [net, change] : changes)
+            if (change->kind == Change::Kind::add && !seen.contains(net)) {
+                chain.push_back(change->entry);
+                chain.back().packets = chain.back().bytes = 0;
+            }
+        if (!Fam::flush(chain_.text, table.get())) Table<Fam>::fail("flush chain");
+        for (const auto& e : chain) {
+            auto rule = drop_rule<Fam>(e, xt_counters{e.packets, e.bytes});
+            if (!Fam::append(chain_.text, rule.rule(), table.get()))
+                Table<Fam>::fail(fmt::format("append rule for {}", e.net.to_string()));
+        }
+        return true;
     }
 
     template <typename Fam>

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace smtpwall::helperproto {
@@ -67,6 +68,7 @@ std::optional<Verb> parse_verb(std::string_view word) {
     if (word == "ADD") return Verb::add;
     if (word == "DEL") return Verb::del;
     if (word == "LIST") return Verb::list;
+    if (word == "SYNC") return Verb::sync;
     return std::nullopt;
 }
 
@@ -82,22 +84,54 @@ std::string_view verb_name(Verb verb) {
             return "DEL";
         case Verb::list:
             return "LIST";
+        case Verb::sync:
+            return "SYNC";
+    }
+    return "?";
+}
+
+std::optional<SyncOp> parse_sync_op(std::string_view word) {
+    if (word == "BEGIN") return SyncOp::begin;
+    if (word == "END") return SyncOp::end;
+    if (word == "ABORT") return SyncOp::abort;
+    return std::nullopt;
+}
+
+std::string_view sync_op_name(SyncOp op) {
+    switch (op) {
+        case SyncOp::begin:
+            return "BEGIN";
+        case SyncOp::end:
+            return "END";
+        case SyncOp::abort:
+            return "ABORT";
     }
     return "?";
 }
 
 constexpr std::size_t kIdDigits = 10;
 
+constexpr std::size_t kMaxCode = 16;
+
+// An error code is one lower-case word: "syntax", "refused", ...
+bool valid_code(std::string_view code) {
+    if (code.empty() || code.size() > kMaxCode) return false;
+    for (char c : code)
+        if (c < 'a' || c > 'z') return false;
+    return true;
+}
+
 // Free text in replies is ours, but it may quote what a peer sent: keep it one
-// printable line that fits, so a reply can never forge another reply.
-std::string printable_text(std::string_view text) {
-    std::string clean;
+// printable line that fits after `head`, so a reply can never forge another reply.
+std::string with_text(std::string head, std::string_view text) {
+    const std::size_t room = kMaxLine - 1 - std::min(head.size(), kMaxLine - 2);
+    std::size_t n = 0;
     for (unsigned char c : text) {
-        if (clean.size() >= 200) break;
-        clean.push_back(c >= 0x20 && c <= 0x7e ? static_cast<char>(c) : '?');
+        if (n++ == room) break;
+        head.push_back(c >= 0x20 && c <= 0x7e ? static_cast<char>(c) : '?');
     }
-    if (clean.empty()) return std::string(1, '-');  // (not `clean = "-"`: gcc 12 -Wrestrict)
-    return clean;
+    if (text.empty()) head.push_back('-');
+    return head;
 }
 
 }  // namespace
@@ -149,8 +183,33 @@ std::variant<Request, ParseError> parse_request(std::string_view line) {
             req.tags = std::move(*tags);
             break;
         }
+        case Verb::sync: {
+            if (auto e = arity(1)) return *e;
+            const auto op = parse_sync_op(words[2]);
+            if (!op) return ParseError{*id, "syntax", "SYNC takes BEGIN, END or ABORT"};
+            req.sync = *op;
+            break;
+        }
     }
     return req;
+}
+
+bool Request::same_as(const Request& o) const {
+    if (id != o.id || verb != o.verb) return false;
+    switch (verb) {
+        case Verb::hello:
+            return version == o.version;
+        case Verb::ping:
+        case Verb::list:
+            return true;
+        case Verb::del:
+            return net == o.net;
+        case Verb::add:
+            return net == o.net && expires == o.expires && tags == o.tags;
+        case Verb::sync:
+            return sync == o.sync;
+    }
+    return false;
 }
 
 std::string format_request(const Request& r) {
@@ -166,16 +225,20 @@ std::string format_request(const Request& r) {
         case Verb::add:
             return fmt::format("{} ADD {} {} {}", r.id, r.net.to_string(), r.expires,
                                join_tags(r.tags));
+        case Verb::sync:
+            return fmt::format("{} SYNC {}", r.id, sync_op_name(r.sync));
     }
     return {};
 }
 
 std::string format_ok(std::uint32_t id, std::string_view text) {
-    return fmt::format("{} OK {}", id, printable_text(text));
+    return with_text(fmt::format("{} OK ", id), text);
 }
 
 std::string format_err(std::uint32_t id, std::string_view code, std::string_view message) {
-    return fmt::format("{} ERR {} {}", id, code, printable_text(message));
+    // Codes are the codec's own constants; anything else would be a bug, not a reason
+    // to send a line the other side cannot parse.
+    return with_text(fmt::format("{} ERR {} ", id, valid_code(code) ? code : "internal"), message);
 }
 
 std::string format_entry(std::uint32_t id, const Entry& e) {
@@ -190,11 +253,15 @@ std::optional<ReplyLine> parse_reply_line(std::string_view line) {
     const auto id = parse_number<std::uint32_t>(line.substr(0, first), kIdDigits);
     if (!id) return std::nullopt;
     const auto rest = line.substr(first + 1);
-    if (rest.starts_with("OK ")) return OkReply{*id, std::string(rest.substr(3))};
+    if (rest.starts_with("OK ")) {
+        if (rest.size() == 3) return std::nullopt;  // no text, or a trailing space
+        return OkReply{*id, std::string(rest.substr(3))};
+    }
     if (rest.starts_with("ERR ")) {
         const auto body = rest.substr(4);
         const auto sp = body.find(' ');
-        if (sp == std::string_view::npos || sp == 0) return std::nullopt;
+        if (sp == std::string_view::npos || !valid_code(body.substr(0, sp))) return std::nullopt;
+        if (sp + 1 == body.size()) return std::nullopt;  // no message
         return ErrReply{*id, std::string(body.substr(0, sp)), std::string(body.substr(sp + 1))};
     }
     if (rest.starts_with("ENTRY ")) {

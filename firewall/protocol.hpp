@@ -21,7 +21,8 @@ inline constexpr std::size_t kMaxLine = 512;
 inline constexpr std::size_t kMaxTags = 8;
 inline constexpr std::string_view kGreeting = "SMTPWALL-HELPER 1";
 
-enum class Verb { hello, ping, add, del, list };
+enum class Verb { hello, ping, add, del, list, sync };
+enum class SyncOp { begin, end, abort };
 
 struct Request {
     std::uint32_t id = 0;
@@ -30,6 +31,10 @@ struct Request {
     Cidr net{};                     // ADD, DEL
     std::int64_t expires = 0;       // ADD: unix seconds, 0 = no expiry
     std::vector<std::string> tags;  // ADD
+    SyncOp sync = SyncOp::begin;    // SYNC
+
+    // Equal as the protocol sees them: fields a verb does not use are ignored.
+    bool same_as(const Request& other) const;
 };
 
 struct ParseError {

@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "common/net.hpp"
 #include "common/tag.hpp"
 
 namespace smtpwall::control {
@@ -23,7 +24,8 @@ std::vector<std::string_view> words_of(std::string_view line) {
 }
 
 bool known_verb(std::string_view verb) {
-    return verb == "ping" || verb == "tallies" || verb == "bans" || verb == "help";
+    return verb == "ping" || verb == "tallies" || verb == "bans" || verb == "check" ||
+           verb == "help";
 }
 
 }  // namespace
@@ -59,10 +61,16 @@ std::variant<Request, RequestError> parse_request(std::string_view line) {
             const auto v = value();
             if (!valid_tag(v)) return RequestError{"--tag takes a tag name such as spamtrap"};
             req.tag = std::string(v);
+        } else if ((w == "--ip" || w == "--helo" || w == "--from") && req.verb == "check") {
+            const auto v = value();
+            if (v.empty()) return RequestError{fmt::format("{} needs a value", w)};
+            (w == "--ip" ? req.ip : w == "--helo" ? req.helo : req.from) = std::string(v);
         } else {
             return RequestError{fmt::format("unexpected argument \"{}\" for {}", w, req.verb)};
         }
     }
+    if (req.verb == "check" && !IpAddress::parse(req.ip))
+        return RequestError{"check needs --ip ADDRESS"};
     return req;
 }
 
@@ -71,6 +79,11 @@ std::string format_request(const Request& r) {
     if (r.verb == "tallies") {
         out += fmt::format(" --top {}", r.top);
         if (!r.tag.empty()) out += " --tag " + r.tag;
+    }
+    if (r.verb == "check") {
+        out += " --ip " + r.ip;
+        if (!r.helo.empty()) out += " --helo " + r.helo;
+        if (!r.from.empty()) out += " --from " + r.from;
     }
     if (r.json) out += " --json";
     return out;
@@ -125,6 +138,7 @@ std::string help_text() {
     return "ping                                  is the milter alive\n"
            "tallies [--top N] [--tag TAG] [--json] worst offenders by recent rejections\n"
            "bans [--json]                         active bans with the kernel's counters\n"
+           "check --ip A [--helo H] [--from S] [--json]  classify a client with live DNS\n"
            "help                                  this text\n";
 }
 

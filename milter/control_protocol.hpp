@@ -14,10 +14,11 @@ namespace smtpwall::control {
 inline constexpr std::size_t kMaxRequestLine = 1024;
 
 struct Request {
-    std::string verb;  // "ping", "tallies", "bans", "help"
+    std::string verb;  // "ping", "tallies", "bans", "check", "help"
     bool json = false;
     std::size_t top = 20;
     std::string tag;
+    std::string ip, helo, from;  // check
 };
 
 struct RequestError {

@@ -4,7 +4,8 @@
 //              group socket_group). Usable by hand:
 //              socat - UNIX-CONNECT:/run/smtpwall/control.sock
 //   Request    one line: VERB [OPTIONS], at most 1024 bytes, "\n" or "\r\n".
-//              ping | tallies [--top N] [--tag TAG] [--json] | bans [--json] | help
+//              ping | tallies [--top N] [--tag TAG] [--json] | bans [--json] |
+//              check --ip ADDR [--helo NAME] [--from ADDR] [--json] | help
 //   Reply      a status line "OK" or "ERR <why>", then the body, then a line
 //              holding a single "."; body lines starting with "." get another
 //              "." in front (SMTP dot-stuffing). --json bodies are one JSON
@@ -13,6 +14,7 @@
 //              connection is closed; idle connections close after 60 s.
 //
 // Every command here only reads; nothing a client sends changes tallies or bans.
+// `check` classifies a client with live DNS as a session would, and tallies nothing.
 
 #include "milter/control_server.hpp"
 
@@ -33,15 +35,18 @@ using asio::use_awaitable;
 namespace {
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 constexpr auto kHelperTimeout = std::chrono::seconds(5);
+constexpr auto kCheckTimeout = std::chrono::seconds(30);
 }  // namespace
 
 ControlServer::ControlServer(asio::io_context& io, const conf::MilterConfig::Control& config,
-                             Enforcement& enforcement, HelperClient& helper, Clock clock)
+                             Enforcement& enforcement, HelperClient& helper, Clock clock,
+                             Checker checker)
     : io_(io),
       config_(config),
       enforcement_(enforcement),
       helper_(helper),
       clock_(std::move(clock)),
+      checker_(std::move(checker)),
       acceptor_(io) {}
 
 void ControlServer::start() {
@@ -146,6 +151,23 @@ awaitable<std::optional<HelperClient::Entries>> ControlServer::kernel_entries() 
     co_return std::move(**result);
 }
 
+awaitable<std::string> ControlServer::live_check(const control::Request& req) {
+    // DNS answers on its own thread; the reply is handed back to this one.
+    auto reply = std::make_shared<std::optional<std::string>>();
+    auto timer = std::make_shared<asio::steady_timer>(io_, kCheckTimeout);
+    checker_(req, [reply, timer, &io = io_](std::string text) {
+        asio::post(io, [reply, timer, text = std::move(text)]() mutable {
+            *reply = std::move(text);
+            timer->cancel();
+        });
+    });
+    boost::system::error_code ignored;
+    co_await timer->async_wait(asio::redirect_error(use_awaitable, ignored));
+    if (!reply->has_value())
+        co_return control::frame_reply(false, "DNS lookups did not finish in time", "");
+    co_return std::move(**reply);
+}
+
 awaitable<std::string> ControlServer::execute(const control::Request& req) {
     const UnixTime now = clock_();
     if (req.verb == "ping") co_return control::frame_reply(true, "pong", "");
@@ -166,6 +188,7 @@ awaitable<std::string> ControlServer::execute(const control::Request& req) {
         }
         co_return control::frame_reply(true, "", render_bans(views, kernel.has_value()));
     }
+    if (req.verb == "check") co_return co_await live_check(req);
     co_return control::frame_reply(false, "unknown command", "");
 }
 

@@ -19,8 +19,10 @@ namespace smtpwall {
 class ControlServer {
   public:
     using Clock = std::function<UnixTime()>;
+    // Answers `check`: gets the request and a callback for the framed reply (any thread).
+    using Checker = std::function<void(const control::Request&, std::function<void(std::string)>)>;
     ControlServer(boost::asio::io_context& io, const conf::MilterConfig::Control& config,
-                  Enforcement& enforcement, HelperClient& helper, Clock clock);
+                  Enforcement& enforcement, HelperClient& helper, Clock clock, Checker checker);
     // Binds the socket (replacing a stale one) and starts accepting. Throws on failure.
     void start();
     void stop();
@@ -31,12 +33,14 @@ class ControlServer {
     boost::asio::awaitable<void> serve(Socket socket);
     boost::asio::awaitable<std::string> execute(const control::Request& request);
     boost::asio::awaitable<std::optional<HelperClient::Entries>> kernel_entries();
+    boost::asio::awaitable<std::string> live_check(const control::Request& request);
 
     boost::asio::io_context& io_;
     const conf::MilterConfig::Control config_;
     Enforcement& enforcement_;
     HelperClient& helper_;
     Clock clock_;
+    Checker checker_;
     boost::asio::local::stream_protocol::acceptor acceptor_;
 };
 

@@ -58,19 +58,60 @@ void HelperClient::enqueue(helperproto::Request request, ReplyHandler done) {
     wake_writer_.cancel();
 }
 
-void HelperClient::ban(const Ban& ban) {
+namespace {
+
+helperproto::Request add_request(const Ban& ban) {
     helperproto::Request req;
     req.verb = helperproto::Verb::add;
     req.net = ban.key;
     req.expires = ban.expires;
     for (const auto& tag : ban.tags)
         if (req.tags.size() < helperproto::kMaxTags && valid_tag(tag)) req.tags.push_back(tag);
+    return req;
+}
+
+}  // namespace
+
+void HelperClient::ban(const Ban& ban, Done done) {
     const auto key = ban.key.to_string();
-    asio::post(io_, [this, req, key] {
-        enqueue(req, [key](std::optional<Reply> reply) {
-            if (reply && !reply->ok)
+    asio::post(io_, [this, req = add_request(ban), key, done = std::move(done)] {
+        enqueue(req, [key, done](std::optional<Reply> reply) {
+            if (!reply) {
+                if (done) done(Result::unknown);
+                return;
+            }
+            if (!reply->ok)
                 log_warning(fmt::format("helper refused ban {} {}", kv("client", key),
                                         kv("reason", reply->text)));
+            if (done) done(reply->ok ? Result::applied : Result::refused);
+        });
+    });
+}
+
+// SYNC BEGIN, one ADD per ban, SYNC END: the helper makes the kernel hold exactly
+// these bans (plus its core list), in one commit.
+void HelperClient::sync(const std::vector<Ban>& bans) {
+    std::vector<helperproto::Request> requests;
+    requests.reserve(bans.size() + 2);
+    helperproto::Request begin;
+    begin.verb = helperproto::Verb::sync;
+    begin.sync = helperproto::SyncOp::begin;
+    requests.push_back(begin);
+    for (const auto& ban : bans) requests.push_back(add_request(ban));
+    helperproto::Request end = begin;
+    end.sync = helperproto::SyncOp::end;
+    requests.push_back(end);
+    asio::post(io_, [this, requests = std::move(requests)] {
+        const auto count = requests.size() - 2;
+        for (std::size_t i = 0; i + 1 < requests.size(); ++i) enqueue(requests[i], {});
+        enqueue(requests.back(), [count](std::optional<Reply> reply) {
+            if (!reply) return;  // connection lost: the next connect syncs again
+            if (reply->ok) {
+                log_info(fmt::format("firewall synced {} {}", kv("bans", std::to_string(count)),
+                                     kv("result", reply->text)));
+            } else {
+                log_warning(fmt::format("firewall sync failed {}", kv("error", reply->text)));
+            }
         });
     });
 }

@@ -1,7 +1,7 @@
 // The milter's connection to smtpwall-helper (protocol: firewall/helper_main.cpp).
 // Lives on the milter's Asio thread; reconnects with backoff; ban/unban may be
 // called from any thread and never block. After each (re)connect it reports
-// through on_connected so the caller can resend its active bans.
+// through on_connected so the caller can send the full set of active bans.
 #pragma once
 
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange without it
@@ -31,8 +31,9 @@ class HelperClient final : public FirewallLink {
     void start(std::function<void()> on_connected);
     void stop();
 
-    void ban(const Ban& ban) override;
+    void ban(const Ban& ban, Done done) override;
     void unban(const Cidr& key) override;
+    void sync(const std::vector<Ban>& bans) override;
     // Calls `done` on the Asio thread with the kernel's entries, or nullopt when
     // the helper is not connected or the connection fails before the answer.
     void list(ListHandler done);

@@ -29,12 +29,16 @@
 
 #include "conf/config_reader.hpp"
 #include "conf/milter_config.hpp"
+#include "dnsbl/spf.hpp"
 #include "milter/control_server.hpp"
+#include "milter/dns_service.hpp"
 #include "milter/enforcement.hpp"
 #include "milter/helper_client.hpp"
+#include "milter/live_check.hpp"
 #include "milter/logging.hpp"
 #include "milter/milter_glue.hpp"
 #include "milter/privileges.hpp"
+#include "milter/state_store.hpp"
 
 namespace {
 
@@ -69,6 +73,21 @@ void open_milter_socket(const conf::MilterConfig::Milter& cfg) {
         throw std::runtime_error("cannot chmod the milter socket " + cfg.socket);
 }
 
+// SPF runs on the checker's worker threads; its outcome becomes a session fact.
+DnsService::SpfHook spf_hook(SpfChecker& checker) {
+    return [&checker](const IpAddress& client, const std::string& helo, const std::string& sender,
+                      std::function<void(dns::SpfFacts)> done) {
+        auto to_facts = [](const SpfOutcome& o) {
+            return dns::SpfFacts{dns::Progress::done, o.result, o.domain, o.explanation};
+        };
+        const bool queued = checker.check(
+            client, helo, sender, [done, to_facts](const SpfOutcome& o) { done(to_facts(o)); });
+        // A full queue is a temporary failure like any other: never a reason to reject.
+        if (!queued)
+            done(dns::SpfFacts{dns::Progress::done, SpfResult::temperror, {}, "SPF queue full"});
+    };
+}
+
 asio::awaitable<void> expire_bans(asio::io_context& io, Enforcement& enforcement) {
     asio::steady_timer tick(io);
     while (true) {
@@ -93,9 +112,42 @@ int run(const conf::MilterConfig& config) {
     auto work = asio::make_work_guard(io);
     HelperClient helper(io, config.helper.socket);
     Enforcement enforcement(config, helper);
-    ControlServer control(io, config.control, enforcement, helper, wall_clock);
+    std::unique_ptr<StateStore> store;
+    if (!config.state.file.empty()) {
+        store = std::make_unique<StateStore>(config.state.file, config.tally.window);
+        auto saved = store->load();
+        enforcement.restore(saved.tallies, saved.bans, wall_clock());
+        log_info(fmt::format("state restored {} tallies={} bans={}", kv("file", config.state.file),
+                             saved.tallies.size(), enforcement.bans().size()));
+    }
+    std::optional<StateWriter> writer;
+    if (store) writer.emplace(*store, enforcement, config.state.flush_interval, wall_clock);
+    // DNS (and SPF) exist before the control socket: `check` uses them.
+    std::unique_ptr<DnsService> dns;
+    std::unique_ptr<SpfChecker> spf;
+    if (config.dns.enabled) {
+        dns = std::make_unique<DnsService>(config, wall_clock);
+        if (config.spf.enabled) {
+            SpfConfig spf_config;
+            spf_config.workers = config.spf.workers;
+            spf_config.deadline = config.dns.deadline;
+            if (!config.identity.hostnames.empty())
+                spf_config.local_hostname = config.identity.hostnames.front();
+            spf = std::make_unique<SpfChecker>(dns->resolver(), spf_config);
+            dns->set_spf(spf_hook(*spf));
+        }
+    }
+    auto policy = std::make_shared<SessionPolicy>(config);
+    const LiveCheck live_check(policy, config.scoring.threshold, dns.get());
+    ControlServer control(
+        io, config.control, enforcement, helper, wall_clock,
+        [&live_check](const control::Request& req, std::function<void(std::string)> done) {
+            live_check.run(req, std::move(done));
+        });
     control.start();
-    helper.start([&enforcement] { enforcement.resend_bans(); });
+    // Whenever the helper (re)appears it gets the complete set: the kernel then
+    // holds exactly the active bans, after a reboot too.
+    helper.start([&enforcement] { enforcement.sync_firewall(); });
     asio::co_spawn(io, expire_bans(io, enforcement), asio::detached);
     std::thread io_thread([&io] {
         while (true) {
@@ -108,13 +160,14 @@ int run(const conf::MilterConfig& config) {
         }
     });
 
-    MilterContext context{std::make_shared<SessionPolicy>(config), &enforcement, wall_clock};
+    MilterContext context{policy, &enforcement, dns.get(), wall_clock};
     int rc = kExitSoftware;
     if (register_milter(context)) {
         try {
             open_milter_socket(config.milter);
-            log_info(fmt::format("started {} {}", kv("milter", config.milter.socket),
-                                 kv("control", config.control.socket)));
+            log_info(fmt::format("started {} {} {}", kv("milter", config.milter.socket),
+                                 kv("control", config.control.socket),
+                                 kv("mode", config.milter.observe ? "observe" : "enforce")));
             rc = smfi_main() == MI_SUCCESS ? 0 : kExitSoftware;
         } catch (const std::exception& e) {
             log_error(e.what());
@@ -126,6 +179,7 @@ int run(const conf::MilterConfig& config) {
     work.reset();
     io.stop();
     io_thread.join();
+    if (writer) writer->stop();  // the last changes reach the disk
     ::unlink(config.milter.socket.c_str());
     return rc;
 }

@@ -20,7 +20,23 @@ struct Connection {
     Session session;
     std::uint32_t recent = 0;  // the tally after this session's last rejection
     bool banned_now = false;
+    std::shared_ptr<dns::SessionLookups> lookups;  // started at connect
+    bool dns_stale = true;  // lookups were started since the session last saw the facts
 };
+
+// The session's verdict needs what DNS found; wait (bounded by the session's
+// deadline) only for lookups started since it last looked.
+void refresh_dns(Connection& conn) {
+    if (!conn.lookups || !conn.dns_stale) return;
+    conn.session.set_dns(conn.lookups->wait());
+    conn.dns_stale = false;
+}
+
+std::string sender_address(std::string_view arg) {
+    if (arg.size() >= 2 && arg.front() == '<' && arg.back() == '>')
+        arg = arg.substr(1, arg.size() - 2);
+    return std::string(arg);
+}
 
 // Macros we ask the MTA for, per stage (Postfix sends none of {client_*} unless asked).
 constexpr const char* kConnectMacros =
@@ -71,14 +87,19 @@ sfsistat guarded(const char* stage, Body&& body) {
     return SMFIS_TEMPFAIL;
 }
 
+void tally_rejection(Connection& conn, const std::vector<std::string>& tags) {
+    if (!conn.session.client()) return;
+    const auto outcome =
+        g_context->enforcement->record_rejection(*conn.session.client(), tags, g_context->clock());
+    conn.recent = outcome.recent;
+    conn.banned_now = conn.banned_now || outcome.new_ban.has_value();
+}
+
 sfsistat deliver(SMFICTX* ctx, Connection& conn, const Verdict& verdict) {
     if (verdict.action == Action::accept) return SMFIS_CONTINUE;
-    if (verdict.rejected() && conn.session.client()) {
-        const auto outcome = g_context->enforcement->record_rejection(
-            *conn.session.client(), verdict.tags, g_context->clock());
-        conn.recent = outcome.recent;
-        conn.banned_now = conn.banned_now || outcome.new_ban.has_value();
-    }
+    if (verdict.rejected() && !verdict.tags.empty()) tally_rejection(conn, verdict.tags);
+    // Observe mode: everything is judged, tallied and logged, nothing refused.
+    if (g_context->enforcement->observing()) return SMFIS_CONTINUE;
     smfi_setreply(ctx, const_cast<char*>(verdict.code.c_str()),
                   const_cast<char*>(verdict.xcode.c_str()),
                   const_cast<char*>(verdict.text.c_str()));
@@ -92,15 +113,23 @@ std::string join(const std::set<std::string>& tags) {
 void log_session(const Connection& conn) {
     const auto& r = conn.session.record();
     const bool rejected = r.first_reject.has_value();
+    const bool observe = g_context->enforcement->observing();
+    const std::string verdict = rejected       ? (observe ? "would-reject" : "reject")
+                                : r.tempfailed ? (observe ? "would-tempfail" : "tempfail")
+                                               : "accept";
     log_info(fmt::format(
-        "session {} {} {} {} {} {} {} {} {} {} {}",
-        kv("client", r.client ? r.client->to_string() : "unknown"), kv("ptr", r.client_name),
-        kv("helo", r.helo), kv("helo_problem", r.helo_problem.empty() ? "-" : r.helo_problem),
-        kv("tags", join(r.tags)), kv("verdict", rejected ? "reject" : "accept"),
+        "session {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+        kv("client", r.client ? r.client->to_string() : "unknown"), kv("name", r.client_name),
+        kv("ptr", r.ptr.empty() ? "-" : r.ptr), kv("helo", r.helo),
+        kv("helo_problem", r.helo_problem.empty() ? "-" : r.helo_problem),
+        kv("listed", r.listed.empty() ? "-" : r.listed), kv("tags", join(r.tags)),
+        kv("score", std::to_string(r.score)), kv("verdict", verdict),
         kv("stage", rejected ? stage_name(*r.first_reject) : "-"),
         kv("rcpts", fmt::format("{}/{}", r.accepted_rcpts, r.accepted_rcpts + r.rejected_rcpts)),
         kv("messages", std::to_string(r.messages)), kv("tally", std::to_string(conn.recent)),
-        kv("banned", conn.banned_now ? "yes" : "no")));
+        kv("banned", !conn.banned_now ? "no"
+                     : observe        ? "would"
+                                      : "yes")));
 }
 
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long,
@@ -128,9 +157,11 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
     return guarded("connect", [&] {
         auto client = address_of(hostaddr);
         if (!client) client = IpAddress::parse(macro(ctx, "{client_addr}"));
-        auto* conn =
-            new Connection{Session(g_context->policy, client, hostname ? hostname : ""), 0, false};
+        auto* conn = new Connection{
+            Session(g_context->policy, client, hostname ? hostname : ""), 0, false, {}, true};
         smfi_setpriv(ctx, conn);
+        if (g_context->dns && client && !conn->session.record().allowlisted)
+            conn->lookups = g_context->dns->start_session(*client);
         conn->session.add_own_hostname(macro(ctx, "j"));
         if (const auto own = IpAddress::parse(macro(ctx, "{daemon_addr}")))
             conn->session.add_own_address(*own);
@@ -144,7 +175,14 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
 
 sfsistat on_helo(SMFICTX* ctx, char* helo) {
     return guarded("helo", [&] {
-        if (auto* conn = connection(ctx)) conn->session.helo(helo ? helo : "");
+        auto* conn = connection(ctx);
+        if (conn == nullptr) return SMFIS_CONTINUE;
+        conn->session.helo(helo ? helo : "");
+        // Only a syntactically valid name is worth asking DNS about; literals are not names.
+        if (conn->lookups && conn->session.helo_valid() && helo && helo[0] != '[') {
+            conn->lookups->helo(helo);
+            conn->dns_stale = true;
+        }
         return SMFIS_CONTINUE;
     });
 }
@@ -153,8 +191,12 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     return guarded("mail", [&] {
         auto* conn = connection(ctx);
         if (conn == nullptr) return SMFIS_TEMPFAIL;
-        conn->session.mail_from(argv && argv[0] ? argv[0] : "",
-                                !macro(ctx, "{auth_authen}").empty());
+        const char* sender = argv && argv[0] ? argv[0] : "";
+        conn->session.mail_from(sender, !macro(ctx, "{auth_authen}").empty());
+        if (conn->lookups) {
+            conn->lookups->mail_from(sender_address(sender));
+            conn->dns_stale = true;
+        }
         return SMFIS_CONTINUE;
     });
 }
@@ -163,8 +205,14 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     return guarded("rcpt", [&] {
         auto* conn = connection(ctx);
         if (conn == nullptr) return SMFIS_TEMPFAIL;
-        // A recipient the MTA already rejected (SMFIP_RCPT_REJ): nothing to decide.
-        if (macro(ctx, "{rcpt_mailer}") == "error") return SMFIS_CONTINUE;
+        // A recipient the MTA already rejected (SMFIP_RCPT_REJ): tally it, decide nothing.
+        if (macro(ctx, "{rcpt_mailer}") == "error") {
+            if (auto tags = conn->session.mta_rejected_recipient(macro(ctx, "{rcpt_host}"),
+                                                                 macro(ctx, "{rcpt_addr}")))
+                tally_rejection(*conn, *tags);
+            return SMFIS_CONTINUE;
+        }
+        refresh_dns(*conn);
         return deliver(ctx, *conn, conn->session.recipient(argv && argv[0] ? argv[0] : ""));
     });
 }
@@ -179,7 +227,9 @@ sfsistat on_data(SMFICTX* ctx) {
 
 sfsistat on_eom(SMFICTX* ctx) {
     return guarded("eom", [&] {
-        if (auto* conn = connection(ctx)) conn->session.end_transaction(true);
+        auto* conn = connection(ctx);
+        if (conn && conn->session.end_transaction(true) && conn->session.client())
+            g_context->enforcement->record_accepted(*conn->session.client(), g_context->clock());
         return SMFIS_CONTINUE;
     });
 }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 
+#include "milter/dns_service.hpp"
 #include "milter/enforcement.hpp"
 #include "milter/session.hpp"
 
@@ -14,6 +15,7 @@ namespace smtpwall {
 struct MilterContext {
     std::shared_ptr<const SessionPolicy> policy;
     Enforcement* enforcement = nullptr;
+    DnsService* dns = nullptr;  // null: no DNS checks
     std::function<UnixTime()> clock;
 };
 

@@ -91,9 +91,9 @@ std::string render_tallies(const std::vector<TallyRow>& rows, std::chrono::secon
     table.column("Tags");
     for (const auto& r : rows) {
         std::string tags;
-        for (const auto& [name, count] : r.tags) {
+        for (const auto& t : r.tags) {
             if (!tags.empty()) tags += ' ';
-            tags += fmt::format("{}:{}", name, count);
+            tags += fmt::format("{}:{}", t.name, t.count);
         }
         table.row({r.key.to_string(), std::to_string(r.recent), std::to_string(r.tally.rejections),
                    std::to_string(r.tally.sessions), format_time(r.tally.last_seen), tags});
@@ -105,7 +105,7 @@ nlohmann::json tallies_json(const std::vector<TallyRow>& rows, std::chrono::seco
     auto out = nlohmann::json::array();
     for (const auto& r : rows) {
         auto tags = nlohmann::json::object();
-        for (const auto& [name, count] : r.tags) tags[name] = count;
+        for (const auto& t : r.tags) tags[t.name] = t.count;
         out.push_back({{"address", r.key.to_string()},
                        {"recent", r.recent},
                        {"window_seconds", window.count()},
@@ -174,6 +174,129 @@ nlohmann::json bans_json(const std::vector<BanView>& bans) {
         out.push_back(std::move(j));
     }
     return out;
+}
+
+std::string_view decision_name(Classification::Decision decision) {
+    switch (decision) {
+        case Classification::Decision::accept:
+            return "accept";
+        case Classification::Decision::reject:
+            return "reject";
+        case Classification::Decision::tempfail:
+            return "tempfail";
+    }
+    return "accept";
+}
+
+namespace {
+
+std::string_view ptr_outcome(const dns::PtrFacts& p) {
+    if (p.progress != dns::Progress::done) return "pending";
+    switch (p.outcome) {
+        case dns::PtrFacts::Outcome::confirmed:
+            return "confirmed";
+        case dns::PtrFacts::Outcome::unconfirmed:
+            return "not-confirmed";
+        case dns::PtrFacts::Outcome::no_ptr:
+            return "none";
+        case dns::PtrFacts::Outcome::temp_error:
+            return "temporary-failure";
+    }
+    return "pending";
+}
+
+std::string_view zone_outcome(const dns::ZoneFact& z) {
+    if (z.skipped) return "skipped";
+    if (z.progress != dns::Progress::done) return "pending";
+    switch (z.verdict) {
+        case dns::ZoneVerdict::listed:
+            return "listed";
+        case dns::ZoneVerdict::not_listed:
+            return "not-listed";
+        case dns::ZoneVerdict::refused:
+            return "refused";
+        case dns::ZoneVerdict::failed:
+            return "failed";
+    }
+    return "failed";
+}
+
+}  // namespace
+
+std::string render_check(const Classification& c, int threshold, const dns::DnsFacts* facts) {
+    std::string out;
+    TextTable tags;
+    tags.column("Tag");
+    tags.column("Weight", TextTable::Align::right);
+    tags.column("Detail");
+    for (const auto& t : c.tags) tags.row({t.name, std::to_string(t.weight), t.detail});
+    if (!c.tags.empty()) out += tags.render();
+    out += fmt::format("score {} (threshold {}), verdict {}", c.score, threshold,
+                       decision_name(c.decision));
+    if (c.dns_allowlisted) out += " (DNS allowlist)";
+    out += '\n';
+    if (!c.temp_failures.empty())
+        out += fmt::format("temporary failures: {}\n", fmt::join(c.temp_failures, ", "));
+    if (facts != nullptr) {
+        out += fmt::format(
+            "ptr: {} {}\n", ptr_outcome(facts->ptr),
+            facts->ptr.names.empty() ? "-" : fmt::format("{}", fmt::join(facts->ptr.names, ",")));
+        for (const auto& z : facts->zones) {
+            out += fmt::format("zone {} ({}): {}", z.zone, z.tag, zone_outcome(z));
+            if (!z.codes.empty()) {
+                std::vector<std::string> codes;
+                for (const auto& code : z.codes) codes.push_back(code.to_string());
+                out += fmt::format(" {}", fmt::join(codes, ","));
+            }
+            if (!z.txt.empty()) out += fmt::format(" \"{}\"", z.txt);
+            out += '\n';
+        }
+        if (facts->spf.progress == dns::Progress::done)
+            out += fmt::format("spf: {} {}\n", to_string(facts->spf.result), facts->spf.domain);
+    }
+    return out;
+}
+
+nlohmann::json check_json(const Classification& c, int threshold, const dns::DnsFacts* facts) {
+    nlohmann::json j;
+    j["tags"] = nlohmann::json::array();
+    j["weights"] = nlohmann::json::object();
+    for (const auto& t : c.tags) {
+        j["tags"].push_back(t.name);
+        j["weights"][t.name] = t.weight;
+    }
+    j["details"] = nlohmann::json::array();
+    for (const auto& t : c.tags)
+        j["details"].push_back({{"tag", t.name}, {"weight", t.weight}, {"detail", t.detail}});
+    j["score"] = c.score;
+    j["threshold"] = threshold;
+    j["verdict"] = decision_name(c.decision);
+    j["dns_allowlisted"] = c.dns_allowlisted;
+    j["temporary_failures"] = c.temp_failures;
+    if (facts != nullptr) {
+        nlohmann::json d;
+        d["ptr"] = {{"outcome", ptr_outcome(facts->ptr)},
+                    {"names", facts->ptr.names},
+                    {"confirmed", facts->ptr.confirmed_name}};
+        d["zones"] = nlohmann::json::array();
+        for (const auto& z : facts->zones) {
+            std::vector<std::string> codes;
+            for (const auto& code : z.codes) codes.push_back(code.to_string());
+            d["zones"].push_back({{"tag", z.tag},
+                                  {"zone", z.zone},
+                                  {"outcome", zone_outcome(z)},
+                                  {"codes", codes},
+                                  {"txt", z.txt}});
+        }
+        d["spf"] = {
+            {"result",
+             facts->spf.progress == dns::Progress::done ? to_string(facts->spf.result) : "pending"},
+            {"domain", facts->spf.domain}};
+        d["helo_addresses"] = nlohmann::json::array();
+        for (const auto& a : facts->helo.addresses) d["helo_addresses"].push_back(a.to_string());
+        j["dns"] = d;
+    }
+    return j;
 }
 
 }  // namespace smtpwall

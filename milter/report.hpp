@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "dnsbl/facts.hpp"
 #include "firewall/protocol.hpp"
+#include "milter/classify.hpp"
+#include "milter/escalation.hpp"
 #include "milter/tally.hpp"
 
 namespace smtpwall {
@@ -52,5 +55,11 @@ std::vector<BanView> join_bans(const std::vector<Ban>& bans,
                                const std::optional<std::vector<helperproto::Entry>>& kernel);
 std::string render_bans(const std::vector<BanView>& bans, bool kernel_known);
 nlohmann::json bans_json(const std::vector<BanView>& bans);
+
+// The outcome of `check`: tags with weights, score and verdict, plus the DNS facts
+// when there were lookups (live check).
+std::string render_check(const Classification& c, int threshold, const dns::DnsFacts* facts);
+nlohmann::json check_json(const Classification& c, int threshold, const dns::DnsFacts* facts);
+std::string_view decision_name(Classification::Decision decision);
 
 }  // namespace smtpwall

@@ -8,7 +8,33 @@ SessionPolicy::SessionPolicy(const conf::MilterConfig& config)
     : own{config.identity.hostnames, config.identity.addresses},
       spamtraps(config.checks.spamtraps),
       exempt(config.checks.exempt_recipients),
-      allowlist(config.checks.allowlist) {}
+      allowlist(config.checks.allowlist),
+      dialup(config.dialup.patterns) {
+    scoring.threshold = config.scoring.threshold;
+    for (const auto& [tag, weight] : config.scoring.weights) scoring.weights[tag] = weight;
+    scoring.tempfail_on_dns_failure = config.dns.tempfail_on_failure;
+}
+
+MtaRejection classify_mta_rejection(std::string_view rcpt_host, std::string_view rcpt_addr) {
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    auto by_class = [](char c) {
+        if (c == '5') return MtaRejection::permanent;
+        if (c == '4') return MtaRejection::temporary;
+        return MtaRejection::unknown;
+    };
+    // "5.1.1" (enhanced status code)
+    if (rcpt_host.size() >= 5 && rcpt_host[1] == '.' && digit(rcpt_host[2]))
+        return by_class(rcpt_host[0]);
+    // "550 5.1.1 text" or "550 text"
+    if (rcpt_addr.size() >= 3 && digit(rcpt_addr[0]) && digit(rcpt_addr[1]) &&
+        digit(rcpt_addr[2]) &&
+        (rcpt_addr.size() == 3 || rcpt_addr[3] == ' ' || rcpt_addr[3] == '-'))
+        return by_class(rcpt_addr[0]);
+    // Postfix's text may start with the enhanced code too
+    if (rcpt_addr.size() >= 5 && rcpt_addr[1] == '.' && digit(rcpt_addr[2]))
+        return by_class(rcpt_addr[0]);
+    return MtaRejection::unknown;
+}
 
 std::string_view stage_name(Stage stage) {
     switch (stage) {
@@ -53,10 +79,37 @@ void Session::helo(std::string_view name) {
     own.hostnames.insert(own.hostnames.end(), own_hostnames_.begin(), own_hostnames_.end());
     own.addresses.insert(own.addresses.end(), own_addresses_.begin(), own_addresses_.end());
     // A client may say EHLO again (after STARTTLS): the latest greeting counts.
-    const auto problem = check_helo(name, record_.client, own);
-    bad_helo_ = problem != HeloProblem::none;
-    record_.helo_problem = bad_helo_ ? std::string(helo_problem_name(problem)) : std::string{};
-    if (bad_helo_) record_.tags.emplace(kTagBadHelo);
+    helo_problem_ = check_helo(name, record_.client, own);
+    record_.helo_problem =
+        helo_valid() ? std::string{} : std::string(helo_problem_name(helo_problem_));
+    classification_.reset();
+}
+
+void Session::set_dns(dns::DnsFacts facts) {
+    dns_ = std::move(facts);
+    classification_.reset();
+}
+
+const Classification& Session::classification() {
+    if (!classification_) {
+        const ClassifyInput input{record_.client, helo_problem_, record_.helo,
+                                  dns_ ? &*dns_ : nullptr};
+        classification_ = classify(input, policy_->scoring, policy_->dialup);
+        record_.score = classification_->score;
+        for (const auto& t : classification_->tags) record_.tags.insert(t.name);
+        if (dns_) {
+            record_.ptr = dns_->ptr.confirmed_name;
+            record_.listed.clear();
+            for (const auto& z : dns_->zones)
+                if (z.verdict == dns::ZoneVerdict::listed && z.progress == dns::Progress::done)
+                    record_.listed += (record_.listed.empty() ? "" : ",") + z.tag;
+        }
+    }
+    return *classification_;
+}
+
+bool Session::exempt_client() {
+    return record_.allowlisted || record_.authenticated || classification().dns_allowlisted;
 }
 
 void Session::mail_from(std::string_view sender, bool authenticated) {
@@ -65,11 +118,11 @@ void Session::mail_from(std::string_view sender, bool authenticated) {
 }
 
 Verdict Session::reject(Stage stage, std::string code, std::string xcode, std::string text,
-                        std::string_view tag) {
+                        std::vector<std::string> tags) {
     if (!record_.first_reject) record_.first_reject = stage;
-    record_.tags.emplace(tag);
-    return Verdict{
-        Action::reject, std::move(code), std::move(xcode), std::move(text), {std::string(tag)}};
+    record_.tags.insert(tags.begin(), tags.end());
+    return Verdict{Action::reject, std::move(code), std::move(xcode), std::move(text),
+                   std::move(tags)};
 }
 
 Verdict Session::recipient(std::string_view raw_recipient) {
@@ -80,40 +133,66 @@ Verdict Session::recipient(std::string_view raw_recipient) {
         return {};
     }
     Verdict verdict;
+    const auto one = [](std::string_view tag) {
+        return std::vector<std::string>{std::string(tag)};
+    };
     if (policy_->spamtraps.matches(rcpt)) {
         trap_hit_ = trap_in_message_ = true;
         verdict = reject(Stage::rcpt, "550", "5.1.1", "Recipient address rejected: User unknown",
-                         kTagSpamtrap);
+                         one(kTagSpamtrap));
     } else if (trap_hit_) {
-        verdict = reject(Stage::rcpt, "550", "5.7.1", "Rejected by policy", kTagSpamtrap);
+        verdict = reject(Stage::rcpt, "550", "5.7.1", "Rejected by policy", one(kTagSpamtrap));
     } else if (banned_) {
         verdict = reject(Stage::rcpt, "554", "5.7.1",
-                         "Service unavailable; client blocked by policy", kTagBanned);
-    } else if (bad_helo_) {
-        verdict = reject(Stage::rcpt, "550", "5.7.1",
-                         "Helo command rejected: HELO/EHLO must name a valid fully-qualified host",
-                         kTagBadHelo);
+                         "Service unavailable; client blocked by policy", one(kTagBanned));
+    } else {
+        const auto& c = classification();
+        if (c.decision == Classification::Decision::reject) {
+            verdict = reject(Stage::rcpt, "550", "5.7.1",
+                             reject_text(c.deciding_tag, record_.client), c.reject_tags);
+        } else if (c.decision == Classification::Decision::tempfail) {
+            record_.tempfailed = true;
+            verdict =
+                Verdict{Action::tempfail,
+                        "451",
+                        "4.7.1",
+                        "Temporary DNS failure while checking your host; please try again later",
+                        {}};
+        }
     }
     if (verdict.rejected()) {
         ++record_.rejected_rcpts;
-    } else {
+    } else if (verdict.action == Action::accept) {
         ++record_.accepted_rcpts;
         ++accepted_in_message_;
     }
     return verdict;
 }
 
+std::optional<std::vector<std::string>> Session::mta_rejected_recipient(
+    std::string_view rcpt_host, std::string_view rcpt_addr) {
+    ++record_.mta_rejected_rcpts;
+    // Temporary rejections (greylisting, a full disk) say nothing about the client.
+    if (exempt_client() || classify_mta_rejection(rcpt_host, rcpt_addr) != MtaRejection::permanent)
+        return std::nullopt;
+    record_.tags.emplace(kTagBadRcpt);
+    return std::vector<std::string>{std::string(kTagBadRcpt)};
+}
+
 Verdict Session::data() {
     // Spam that reached a trap must not reach the real recipients listed beside it.
+    // No tags: the trap hit was counted at RCPT; refusing its message is no new offence.
     if (trap_in_message_ && !exempt_client())
-        return reject(Stage::data, "550", "5.7.1", "Message rejected by policy", kTagSpamtrap);
+        return Verdict{Action::reject, "550", "5.7.1", "Message rejected by policy", {}};
     return {};
 }
 
-void Session::end_transaction(bool message_accepted) {
-    if (message_accepted && accepted_in_message_ > 0) ++record_.messages;
+bool Session::end_transaction(bool message_accepted) {
+    const bool accepted = message_accepted && accepted_in_message_ > 0;
+    if (accepted) ++record_.messages;
     trap_in_message_ = false;
     accepted_in_message_ = 0;
+    return accepted;
 }
 
 }  // namespace smtpwall

@@ -15,6 +15,8 @@
 
 #include "common/net.hpp"
 #include "conf/milter_config.hpp"
+#include "dnsbl/facts.hpp"
+#include "milter/classify.hpp"
 #include "milter/helo_check.hpp"
 #include "milter/recipients.hpp"
 
@@ -24,6 +26,13 @@ namespace smtpwall {
 inline constexpr std::string_view kTagBadHelo = "bad-helo";
 inline constexpr std::string_view kTagSpamtrap = "spamtrap";
 inline constexpr std::string_view kTagBanned = "banned";
+inline constexpr std::string_view kTagBadRcpt = "badrcpt";
+
+// How the MTA itself rejected a recipient, as seen with SMFIP_RCPT_REJ. Postfix
+// puts the enhanced status code in {rcpt_host} ("5.1.1") and the text in
+// {rcpt_addr}; Sendmail puts the whole reply in {rcpt_addr} ("550 5.1.1 User unknown").
+enum class MtaRejection { permanent, temporary, unknown };
+MtaRejection classify_mta_rejection(std::string_view rcpt_host, std::string_view rcpt_addr);
 
 // What the checks need from the configuration, prepared once per (re)load.
 struct SessionPolicy {
@@ -32,6 +41,8 @@ struct SessionPolicy {
     AddressPatterns spamtraps;
     AddressPatterns exempt;
     CidrList allowlist;
+    ScoringPolicy scoring;
+    dns::DialupDetector dialup;  // throws std::invalid_argument for a bad operator pattern
 };
 
 enum class Action { accept, reject, tempfail };
@@ -57,9 +68,14 @@ struct SessionRecord {
     std::string helo_problem;  // empty when the HELO was fine or absent
     std::string last_sender;
     std::set<std::string> tags;
+    int score = 0;
+    std::string ptr;     // the forward-confirmed PTR name, when DNS found one
+    std::string listed;  // zones that list the client, "cbl,zen"
     std::optional<Stage> first_reject;
+    bool tempfailed = false;
     unsigned accepted_rcpts = 0;
     unsigned rejected_rcpts = 0;
+    unsigned mta_rejected_rcpts = 0;
     unsigned messages = 0;
     bool allowlisted = false;
     bool authenticated = false;
@@ -77,25 +93,39 @@ class Session {
     void mark_banned();
 
     void helo(std::string_view name);
+    // The DNS facts gathered so far (the glue waits for them before a verdict).
+    void set_dns(dns::DnsFacts facts);
+    bool has_dns() const { return dns_.has_value(); }
+    // The HELO checks found nothing: worth asking DNS about the name.
+    bool helo_valid() const { return helo_problem_ == HeloProblem::none; }
+    const Classification& classification();
     void mail_from(std::string_view sender, bool authenticated);
     Verdict recipient(std::string_view raw_recipient);
+    // The MTA rejected a recipient itself. Returns the tags to tally when the
+    // rejection counts against the client (permanent, client not exempt).
+    std::optional<std::vector<std::string>> mta_rejected_recipient(std::string_view rcpt_host,
+                                                                   std::string_view rcpt_addr);
     Verdict data();
     // Transaction over (end of message, RSET, abort): recipients start afresh.
-    void end_transaction(bool message_accepted);
+    // Returns true when a message was accepted for at least one recipient.
+    bool end_transaction(bool message_accepted);
 
     const SessionRecord& record() const { return record_; }
     const std::optional<IpAddress>& client() const { return record_.client; }
-    bool exempt_client() const { return record_.allowlisted || record_.authenticated; }
+    // Allowlisted, authenticated or DNSWL-listed: never rejected, never tallied.
+    bool exempt_client();
 
   private:
     Verdict reject(Stage stage, std::string code, std::string xcode, std::string text,
-                   std::string_view tag);
+                   std::vector<std::string> tags);
 
     std::shared_ptr<const SessionPolicy> policy_;
     SessionRecord record_;
     std::vector<std::string> own_hostnames_;
     std::vector<IpAddress> own_addresses_;
-    bool bad_helo_ = false;
+    HeloProblem helo_problem_ = HeloProblem::none;
+    std::optional<dns::DnsFacts> dns_;
+    std::optional<Classification> classification_;
     bool banned_ = false;
     bool trap_hit_ = false;  // the whole session is condemned once a trap is hit
     bool trap_in_message_ = false;

@@ -1,45 +1,61 @@
 #include "milter/tally.hpp"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <limits>
 
 namespace smtpwall {
 
-std::int64_t WindowCounter::bucket_of(UnixTime t, std::chrono::seconds window) {
-    const std::int64_t span = std::max<std::int64_t>(1, window.count() / kBuckets);
-    return t / span;
+std::int64_t WindowCounter::span_of(std::chrono::seconds window) {
+    return std::max<std::int64_t>(1, window.count() / kBuckets);
 }
 
-void WindowCounter::add(UnixTime now, std::chrono::seconds window) {
-    const auto bucket = bucket_of(now, window);
+WindowCounter WindowCounter::restore(const Buckets& counts, std::uint32_t newest) {
+    WindowCounter w;
+    w.counts_ = counts;
+    w.newest_ = newest;
+    return w;
+}
+
+void WindowCounter::add(UnixTime now, std::chrono::seconds window, std::uint16_t n) {
+    const auto bucket = static_cast<std::uint32_t>(now / span_of(window));
     if (bucket > newest_) {
-        // Clear the buckets that the window slid past since the newest event.
-        const auto stale = std::min<std::int64_t>(bucket - newest_, kBuckets);
-        for (std::int64_t i = 1; i <= stale; ++i) counts_[(newest_ + i) % kBuckets] = 0;
+        // Clear the buckets the window slid past since the newest event.
+        const auto stale = std::min<std::uint32_t>(bucket - newest_, kBuckets);
+        for (std::uint32_t i = 1; i <= stale; ++i) counts_[(newest_ + i) % kBuckets] = 0;
         newest_ = bucket;
     }
-    if (bucket <= newest_ - kBuckets) return;  // older than the window: nothing to count
+    if (bucket + kBuckets <= newest_) return;  // older than the window: nothing to count
     auto& slot = counts_[bucket % kBuckets];
-    if (slot < std::numeric_limits<std::uint16_t>::max()) ++slot;
+    slot = static_cast<std::uint16_t>(
+        std::min<std::uint32_t>(slot + n, std::numeric_limits<std::uint16_t>::max()));
 }
 
-std::uint32_t WindowCounter::count(UnixTime now, std::chrono::seconds window) const {
-    const auto current = bucket_of(now, window);
+std::uint32_t WindowCounter::count(UnixTime now, std::chrono::seconds window,
+                                   std::chrono::seconds span) const {
+    const std::int64_t bucket_span = span_of(window);
+    const std::int64_t current = now / bucket_span;
+    const std::int64_t buckets = std::clamp<std::int64_t>(
+        (std::min(span, window).count() + bucket_span - 1) / bucket_span, 1, kBuckets);
     std::uint32_t total = 0;
-    for (std::int64_t b = std::max<std::int64_t>(0, newest_ - kBuckets + 1); b <= newest_; ++b)
-        if (b > current - kBuckets && b <= current) total += counts_[b % kBuckets];
+    const std::int64_t newest = newest_;
+    for (std::int64_t b = std::max<std::int64_t>(0, newest - kBuckets + 1); b <= newest; ++b)
+        if (b > current - buckets && b <= current) total += counts_[b % kBuckets];
     return total;
 }
 
 std::uint8_t TagNames::id(std::string_view name) {
-    for (std::size_t i = 0; i < names_.size(); ++i)
-        if (names_[i] == name) return static_cast<std::uint8_t>(i);
+    if (const auto known = find(name)) return *known;
     if (names_.size() > std::numeric_limits<std::uint8_t>::max())
-        return std::numeric_limits<std::uint8_t>::max();  // never reached with sane configs
+        return std::numeric_limits<std::uint8_t>::max();  // 256 distinct tags: never with sane
+                                                          // configs
     names_.emplace_back(name);
     return static_cast<std::uint8_t>(names_.size() - 1);
+}
+
+std::optional<std::uint8_t> TagNames::find(std::string_view name) const {
+    for (std::size_t i = 0; i < names_.size(); ++i)
+        if (names_[i] == name) return static_cast<std::uint8_t>(i);
+    return std::nullopt;
 }
 
 Tally& TallyStore::touch(const Cidr& key, UnixTime now) {
@@ -49,31 +65,56 @@ Tally& TallyStore::touch(const Cidr& key, UnixTime now) {
     return it->second;
 }
 
-void TallyStore::record_session(const Cidr& key, UnixTime now) {
-    ++touch(key, now).sessions;
+Tally& TallyStore::record_session(const Cidr& key, UnixTime now) {
+    Tally& t = touch(key, now);
+    ++t.sessions;
+    return t;
 }
 
-const Tally& TallyStore::record_rejection(const Cidr& key, std::span<const std::string> tags,
-                                          UnixTime now) {
+Tally& TallyStore::record_accepted(const Cidr& key, UnixTime now) {
+    Tally& t = touch(key, now);
+    ++t.accepted;
+    t.recent_accepted.add(now, window_);
+    return t;
+}
+
+Tally& TallyStore::record_rejection(const Cidr& key, std::span<const std::string> tags,
+                                    UnixTime now) {
     Tally& t = touch(key, now);
     ++t.rejections;
-    t.recent.add(now, window_);
+    t.recent_rejections.add(now, window_);
     for (const auto& name : tags) {
         const auto id = names_.id(name);
         auto it = std::find_if(t.tags.begin(), t.tags.end(),
                                [&](const TagCount& c) { return c.tag == id; });
-        if (it == t.tags.end()) {
-            t.tags.push_back({id, 1});
-        } else {
-            ++it->count;
-        }
+        if (it == t.tags.end()) it = t.tags.insert(t.tags.end(), TagCount{0, 0, id});
+        ++it->count;
+        it->last = static_cast<std::uint32_t>(now);
     }
     return t;
+}
+
+void TallyStore::forgive(const Cidr& key) {
+    if (auto* t = find(key)) t->recent_rejections.clear();
 }
 
 const Tally* TallyStore::find(const Cidr& key) const {
     const auto it = tallies_.find(key);
     return it == tallies_.end() ? nullptr : &it->second;
+}
+
+Tally* TallyStore::find(const Cidr& key) {
+    const auto it = tallies_.find(key);
+    return it == tallies_.end() ? nullptr : &it->second;
+}
+
+bool TallyStore::tag_seen(const Tally& tally, std::string_view tag, UnixTime now,
+                          std::chrono::seconds span) const {
+    const auto id = names_.find(tag);
+    if (!id) return false;
+    return std::any_of(tally.tags.begin(), tally.tags.end(), [&](const TagCount& c) {
+        return c.tag == *id && static_cast<UnixTime>(c.last) > now - span.count();
+    });
 }
 
 std::vector<std::string> TallyStore::tag_names(const Tally& tally) const {
@@ -86,11 +127,11 @@ std::vector<std::string> TallyStore::tag_names(const Tally& tally) const {
 }
 
 TallyRow TallyStore::make_row(const Cidr& key, const Tally& tally, UnixTime now) const {
-    TallyRow row{key, tally, tally.recent.count(now, window_), {}};
+    TallyRow row{key, tally, tally.recent_rejections.count(now, window_), {}};
     auto counts = tally.tags;
     std::stable_sort(counts.begin(), counts.end(),
                      [](const TagCount& a, const TagCount& b) { return a.count > b.count; });
-    for (const auto& c : counts) row.tags.emplace_back(names_.name(c.tag), c.count);
+    for (const auto& c : counts) row.tags.push_back({names_.name(c.tag), c.count, c.last});
     return row;
 }
 
@@ -101,83 +142,72 @@ std::optional<TallyRow> TallyStore::row(const Cidr& key, UnixTime now) const {
 }
 
 std::vector<TallyRow> TallyStore::top(std::size_t limit, std::string_view tag, UnixTime now) const {
-    std::vector<TallyRow> rows;
-    for (const auto& [key, tally] : tallies_) {
-        if (tally.rejections == 0) continue;
-        TallyRow row = make_row(key, tally, now);
-        if (!tag.empty() && std::none_of(row.tags.begin(), row.tags.end(),
-                                         [&](const auto& t) { return t.first == tag; }))
-            continue;
-        rows.push_back(std::move(row));
+    // Rank on the raw numbers first; build rows (strings) only for the winners.
+    std::vector<std::pair<std::uint32_t, const std::pair<const Cidr, Tally>*>> ranked;
+    int tag_id = -1;  // no filter
+    if (!tag.empty()) {
+        const auto id = names_.find(tag);
+        if (!id) return {};
+        tag_id = *id;
     }
-    std::sort(rows.begin(), rows.end(), [](const TallyRow& a, const TallyRow& b) {
-        if (a.recent != b.recent) return a.recent > b.recent;
-        if (a.tally.rejections != b.tally.rejections)
-            return a.tally.rejections > b.tally.rejections;
-        return a.key < b.key;
-    });
-    if (rows.size() > limit) rows.resize(limit);
+    for (const auto& entry : tallies_) {
+        const Tally& t = entry.second;
+        if (t.rejections == 0) continue;
+        if (tag_id >= 0 && std::none_of(t.tags.begin(), t.tags.end(),
+                                        [&](const TagCount& c) { return c.tag == tag_id; }))
+            continue;
+        ranked.emplace_back(t.recent_rejections.count(now, window_), &entry);
+    }
+    auto better = [](const auto& a, const auto& b) {
+        if (a.first != b.first) return a.first > b.first;
+        if (a.second->second.rejections != b.second->second.rejections)
+            return a.second->second.rejections > b.second->second.rejections;
+        return a.second->first < b.second->first;
+    };
+    const auto n = std::min(limit, ranked.size());
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n), ranked.end(),
+                      better);
+    std::vector<TallyRow> rows;
+    rows.reserve(n);
+    for (std::size_t i = 0; i < n; ++i)
+        rows.push_back(make_row(ranked[i].second->first, ranked[i].second->second, now));
     return rows;
 }
 
-std::optional<BanDecision> decide_ban(const Cidr& key, const Tally& tally,
-                                      std::span<const std::string> new_tags,
-                                      std::vector<std::string> all_tags,
-                                      const EscalationRules& rules, std::chrono::seconds window,
-                                      UnixTime now) {
-    std::string rule;
-    for (const auto& tag : new_tags) {
-        if (std::find(rules.ban_on_first.begin(), rules.ban_on_first.end(), tag) !=
-            rules.ban_on_first.end()) {
-            rule = "first-hit:" + tag;
-            break;
-        }
-    }
-    if (rule.empty() && rules.max_rejections > 0 &&
-        tally.recent.count(now, window) >= rules.max_rejections)
-        rule = fmt::format("threshold:{}/{}s", rules.max_rejections, window.count());
-    if (rule.empty()) return std::nullopt;
-    return BanDecision{key, std::move(all_tags), now + rules.ban_duration.count(), rule};
-}
-
-bool BanList::add(Ban ban) {
-    const auto key = ban.key;
-    return bans_.try_emplace(key, std::move(ban)).second;
-}
-
-bool BanList::remove(const Cidr& key) {
-    return bans_.erase(key) > 0;
-}
-
-const Ban* BanList::find(const Cidr& key) const {
-    const auto it = bans_.find(key);
-    return it == bans_.end() ? nullptr : &it->second;
-}
-
-bool BanList::covers(const IpAddress& addr) const {
-    return std::any_of(bans_.begin(), bans_.end(),
-                       [&](const auto& kv) { return kv.first.contains(addr.unmapped()); });
-}
-
-std::vector<Ban> BanList::expire(UnixTime now) {
-    std::vector<Ban> gone;
-    for (auto it = bans_.begin(); it != bans_.end();) {
-        if (it->second.expires != 0 && it->second.expires <= now) {
-            gone.push_back(std::move(it->second));
-            it = bans_.erase(it);
-        } else {
-            ++it;
-        }
+std::vector<Cidr> TallyStore::evict(const std::function<bool(const Cidr&)>& keep) {
+    if (!over_capacity()) return {};
+    // Dropping a tenth at once keeps eviction amortised O(1) per insert.
+    const std::size_t target = max_entries_ - max_entries_ / 10;
+    std::vector<std::pair<UnixTime, Cidr>> candidates;
+    candidates.reserve(tallies_.size());
+    for (const auto& [key, t] : tallies_)
+        if (!keep(key)) candidates.emplace_back(t.last_seen, key);
+    const std::size_t excess = tallies_.size() > target ? tallies_.size() - target : 0;
+    const std::size_t n = std::min(excess, candidates.size());
+    std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(n),
+                     candidates.end());
+    std::vector<Cidr> gone;
+    gone.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        tallies_.erase(candidates[i].second);
+        gone.push_back(candidates[i].second);
     }
     return gone;
 }
 
-std::vector<Ban> BanList::all() const {
-    std::vector<Ban> out;
-    out.reserve(bans_.size());
-    for (const auto& [key, ban] : bans_) out.push_back(ban);
-    std::sort(out.begin(), out.end(), [](const Ban& a, const Ban& b) { return a.key < b.key; });
+std::vector<TallyRow> TallyStore::rows(UnixTime now) const {
+    std::vector<TallyRow> out;
+    out.reserve(tallies_.size());
+    for (const auto& [key, t] : tallies_) out.push_back(make_row(key, t, now));
     return out;
+}
+
+void TallyStore::restore(const TallyRow& row) {
+    Tally t = row.tally;
+    t.tags.clear();
+    for (const auto& tag : row.tags)
+        t.tags.push_back({static_cast<std::uint32_t>(tag.last), tag.count, names_.id(tag.name)});
+    tallies_[row.key] = std::move(t);
 }
 
 }  // namespace smtpwall

@@ -1,11 +1,13 @@
-// Rejection tallies per client key (IPv4 /32, IPv6 /64 by default) and the
-// escalation rule that turns a tally into a ban. Pure: time is a parameter
-// (unix seconds), there is no locking and no I/O.
+// Per-client tallies (IPv4 /32, IPv6 /64 by default): sessions, accepted
+// messages, rejections per tag, with sliding windows. Pure: time is a parameter
+// (unix seconds), there is no locking and no I/O. Memory per address is fixed
+// apart from one small entry per distinct tag.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -23,19 +25,32 @@ using UnixTime = std::int64_t;
 class WindowCounter {
   public:
     static constexpr int kBuckets = 16;
-    void add(UnixTime now, std::chrono::seconds window);
-    std::uint32_t count(UnixTime now, std::chrono::seconds window) const;
+    using Buckets = std::array<std::uint16_t, kBuckets>;
+
+    void add(UnixTime now, std::chrono::seconds window, std::uint16_t n = 1);
+    // Events in the last `span` (at most the window), to bucket precision.
+    std::uint32_t count(UnixTime now, std::chrono::seconds window, std::chrono::seconds span) const;
+    std::uint32_t count(UnixTime now, std::chrono::seconds window) const {
+        return count(now, window, window);
+    }
+    void clear() { *this = WindowCounter{}; }
+
+    // For the state file.
+    const Buckets& buckets() const { return counts_; }
+    std::uint32_t newest_bucket() const { return newest_; }
+    static WindowCounter restore(const Buckets& counts, std::uint32_t newest);
 
   private:
-    static std::int64_t bucket_of(UnixTime t, std::chrono::seconds window);
-    std::array<std::uint16_t, kBuckets> counts_{};
-    std::int64_t newest_ = 0;  // bucket number of the newest event
+    static std::int64_t span_of(std::chrono::seconds window);
+    Buckets counts_{};
+    std::uint32_t newest_ = 0;  // bucket number (time / bucket span) of the newest event
 };
 
-// Tag names are interned: an entry stores small ids, not strings.
+// Tag names are interned: a tally stores small ids, not strings.
 class TagNames {
   public:
     std::uint8_t id(std::string_view name);  // adds unknown names
+    std::optional<std::uint8_t> find(std::string_view name) const;
     const std::string& name(std::uint8_t id) const { return names_.at(id); }
 
   private:
@@ -43,8 +58,9 @@ class TagNames {
 };
 
 struct TagCount {
-    std::uint8_t tag = 0;
+    std::uint32_t last = 0;  // unix seconds of the latest hit (32 bits last until 2106)
     std::uint32_t count = 0;
+    std::uint8_t tag = 0;
 };
 
 struct Tally {
@@ -52,31 +68,58 @@ struct Tally {
     UnixTime last_seen = 0;
     std::uint32_t sessions = 0;
     std::uint32_t rejections = 0;  // all time
-    WindowCounter recent;          // rejections within the escalation window
-    std::vector<TagCount> tags;    // rejections per tag, all time
+    std::uint32_t accepted = 0;    // messages, all time
+    std::uint16_t bans = 0;        // how often this address has been banned
+    WindowCounter recent_rejections;
+    WindowCounter recent_accepted;
+    std::vector<TagCount> tags;
 };
 
+// A tally with tag names resolved, for reports and the state file.
 struct TallyRow {
     Cidr key;
     Tally tally;
-    std::uint32_t recent = 0;
-    std::vector<std::pair<std::string, std::uint32_t>> tags;  // most frequent first
+    std::uint32_t recent = 0;  // rejections within the window
+    struct Tag {
+        std::string name;
+        std::uint32_t count = 0;
+        UnixTime last = 0;
+    };
+    std::vector<Tag> tags;  // most frequent first
 };
 
 class TallyStore {
   public:
-    explicit TallyStore(std::chrono::seconds window) : window_(window) {}
+    TallyStore(std::chrono::seconds window, std::size_t max_entries)
+        : window_(window), max_entries_(max_entries) {}
 
-    void record_session(const Cidr& key, UnixTime now);
-    // Counts one rejection with the tags that caused it; returns the updated tally.
-    const Tally& record_rejection(const Cidr& key, std::span<const std::string> tags, UnixTime now);
+    Tally& record_session(const Cidr& key, UnixTime now);
+    Tally& record_accepted(const Cidr& key, UnixTime now);
+    // Counts one rejection with the tags that caused it.
+    Tally& record_rejection(const Cidr& key, std::span<const std::string> tags, UnixTime now);
+    // Forget recent rejections (a manual unban must not be undone at the next one).
+    void forgive(const Cidr& key);
 
     const Tally* find(const Cidr& key) const;
+    Tally* find(const Cidr& key);
     std::optional<TallyRow> row(const Cidr& key, UnixTime now) const;
     // Worst offenders by recent, then total rejections; `tag` filters when non-empty.
     std::vector<TallyRow> top(std::size_t limit, std::string_view tag, UnixTime now) const;
+    // Was `tag` hit within `span` before `now`?
+    bool tag_seen(const Tally& tally, std::string_view tag, UnixTime now,
+                  std::chrono::seconds span) const;
     // Tag names of a tally, most frequent first.
     std::vector<std::string> tag_names(const Tally& tally) const;
+
+    // Keeps the store within max_entries by dropping the coldest tenth (least
+    // recently seen) of the entries that `keep` does not protect. Returns their keys.
+    std::vector<Cidr> evict(const std::function<bool(const Cidr&)>& keep);
+    bool over_capacity() const { return tallies_.size() > max_entries_; }
+
+    // The state file's view: every tally as rows, and back.
+    std::vector<TallyRow> rows(UnixTime now) const;
+    void restore(const TallyRow& row);
+
     std::size_t size() const { return tallies_.size(); }
     std::chrono::seconds window() const { return window_; }
 
@@ -85,53 +128,9 @@ class TallyStore {
     Tally& touch(const Cidr& key, UnixTime now);
 
     std::chrono::seconds window_;
+    std::size_t max_entries_;
     TagNames names_;
     std::unordered_map<Cidr, Tally> tallies_;
-};
-
-struct EscalationRules {
-    std::vector<std::string> ban_on_first;  // tags that ban at their first hit
-    std::uint32_t max_rejections = 5;       // within the window; 0 = rule off
-    std::chrono::seconds ban_duration{7 * 86400};
-};
-
-struct BanDecision {
-    Cidr key;
-    std::vector<std::string> tags;  // why: the reasons seen for this address
-    UnixTime expires = 0;
-    std::string rule;  // "first-hit:spamtrap" or "threshold:5/3600s"
-};
-
-// Called after a rejection was recorded. `new_tags` are that rejection's tags.
-std::optional<BanDecision> decide_ban(const Cidr& key, const Tally& tally,
-                                      std::span<const std::string> new_tags,
-                                      std::vector<std::string> all_tags,
-                                      const EscalationRules& rules, std::chrono::seconds window,
-                                      UnixTime now);
-
-struct Ban {
-    Cidr key;
-    std::vector<std::string> tags;
-    UnixTime since = 0;
-    UnixTime expires = 0;
-    std::string rule;
-};
-
-// Active bans as the milter knows them; the kernel is told through the helper.
-class BanList {
-  public:
-    // Returns false if the key was already banned (the ban is then left as it is).
-    bool add(Ban ban);
-    bool remove(const Cidr& key);
-    const Ban* find(const Cidr& key) const;
-    bool covers(const IpAddress& addr) const;
-    // Removes and returns bans whose expiry has passed.
-    std::vector<Ban> expire(UnixTime now);
-    std::vector<Ban> all() const;
-    std::size_t size() const { return bans_.size(); }
-
-  private:
-    std::unordered_map<Cidr, Ban> bans_;
 };
 
 }  // namespace smtpwall

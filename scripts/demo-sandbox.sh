@@ -17,8 +17,7 @@ for a in "${LISTS[@]}" "${BADHELO[@]}" $TRAPPER; do client_addr $a; done
 
 say "starting smtpwall-helper (in the mx namespace), smtpwall-milter and Postfix"
 SMTPWALL_EXTRA_MILTER_CONF='[escalation]
-max_rejections = 3
-window = "1h"'
+rules = ["ban at first spamtrap", "ban after 3 rejections in 1h"]'
 smtpwall_start
 postfix_start 192.0.2.1
 echo "milter socket $MILTER_SOCK, control socket $CONTROL_SOCK, chain $CHAIN"
@@ -53,7 +52,7 @@ for a in "${BADHELO[@]}" $TRAPPER; do
     done
 done
 for a in "${LISTS[@]}"; do
-    send_mail "$a" lists.example.net user@example.org >/dev/null && echo "$a: still delivers"
+    send_mail "$a" lists1.example.net user@example.org >/dev/null && echo "$a: still delivers"
 done
 
 say "smtpwallctl tallies"

@@ -14,7 +14,7 @@ BUILD_PACKAGES=(
   libhiredis-dev libcap-dev
 )
 TEST_PACKAGES=(
-  postfix swaks miltertest nsd python3 dnsdist ldnsutils bind9-dnsutils
+  postfix swaks libio-socket-inet6-perl miltertest nsd python3 dnsdist ldnsutils bind9-dnsutils
   iptables ipset nftables iproute2 socat procps util-linux sqlite3 clang
 )
 

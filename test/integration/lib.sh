@@ -38,6 +38,16 @@ need() {
     done
 }
 
+# need_package PACKAGE CMD...: like need, naming the Debian package that provides CMD.
+need_package() {
+    local package=$1 cmd
+    shift
+    for cmd in "$@"; do
+        command -v "$cmd" >/dev/null 2>&1 ||
+            fail "'$cmd' is not installed: apt-get install $package (or run scripts/setup-debian.sh)"
+    done
+}
+
 # need_built BIN...: the project's own programs this test runs.
 need_built() {
     local bin
@@ -151,11 +161,19 @@ _veth_up() {
         ip -n "$NS_CL" -o link show cl0 | grep -q 'state UP'
 }
 
-# Adds another client source address (IPv4 /24 or IPv6 /64 on cl0).
+# Adds another client source address on cl0. Addresses outside the link's own
+# subnets (192.0.2.0/24, 2001:db8:1::/64) get an on-link route on the mx side,
+# so clients can come from several TEST-NET networks over one veth pair.
 client_addr() {
     case $1 in
-        *:*) ip -n "$NS_CL" addr add "$1/64" dev cl0 nodad ;;
-        *) ip -n "$NS_CL" addr add "$1/24" dev cl0 ;;
+        *:*)
+            ip -n "$NS_CL" addr add "$1/64" dev cl0 nodad
+            case $1 in 2001:db8:1::*) ;; *) ip -n "$NS_MX" -6 route replace "${1%:*}:/64" dev mx0 ;; esac
+            ;;
+        *)
+            ip -n "$NS_CL" addr add "$1/24" dev cl0
+            case $1 in 192.0.2.*) ;; *) ip -n "$NS_MX" route replace "${1%.*}.0/24" dev mx0 ;; esac
+            ;;
     esac
 }
 
@@ -294,7 +312,7 @@ send_mail() {
     local source=$1 helo=$2 rcpt=$3
     shift 3
     local server=192.0.2.1
-    case $source in *:*) server='[2001:db8:1::1]' ;; esac
+    case $source in *:*) server=2001:db8:1::1 ;; esac
     in_cl swaks --server "$server" --port 25 --local-interface "$source" --helo "$helo" \
         --from sender@example.net --to "$rcpt" --timeout 10 --hide-informational "$@" 2>&1
 }
@@ -302,10 +320,13 @@ send_mail() {
 # ---------------------------------------------------------------------------
 # smtpwall itself.
 
-# smtpwall_start: helper in the mx namespace, milter outside it, sockets in $WORK/run.
-# Writes $WORK/helper.conf and $WORK/smtpwall.conf; $SMTPWALL_EXTRA_MILTER_CONF and
-# $SMTPWALL_EXTRA_HELPER_CONF are appended to them.
+# smtpwall_start: nsd with the MTA test zones (test/data/mx-zones), the helper in
+# the mx namespace, the milter outside it; sockets and the state file in $WORK/run.
+# Writes $WORK/helper.conf and $WORK/smtpwall.conf; $SMTPWALL_EXTRA_MILTER_CONF
+# and $SMTPWALL_EXTRA_HELPER_CONF are appended, $SMTPWALL_DNS_CONF replaces the
+# [dns] table and $SMTPWALL_DNS_PORT the server it names (default: nsd).
 smtpwall_start() {
+    [ -n "${NSD_PORT:-}" ] || nsd_start "$SOURCE_DIR/test/data/mx-zones"
     need_built "$MILTER_BIN" "$HELPER_BIN" "$CTL_BIN"
     id smtpwall >/dev/null 2>&1 || fail "user smtpwall is missing: run scripts/setup-debian.sh"
     RUN=$WORK/run
@@ -323,15 +344,29 @@ peer_user = "smtpwall"
 [firewall]
 chain = "$CHAIN"
 ports = [25]
+${SMTPWALL_EXTRA_HELPER_CONF:-}
 [limits]
 protected = ["198.51.100.0/24"]
-${SMTPWALL_EXTRA_HELPER_CONF:-}
 EOC
+    milter_config
+    spawn helper ip netns exec "$NS_MX" "$HELPER_BIN" -c "$WORK/helper.conf"
+    wait_for 10 "helper socket" test -S "$HELPER_SOCK"
+    milter_start milter
+}
+
+# milter_config: (re)writes $WORK/smtpwall.conf from $SMTPWALL_EXTRA_MILTER_CONF.
+milter_config() {
+    local dns_conf=${SMTPWALL_DNS_CONF:-}
+    if [ -z "$dns_conf" ]; then
+        dns_conf=$(printf '[dns]\nservers = ["127.0.0.1:%s"]\ntimeout = "500ms"\ndeadline = "3s"' \
+            "${SMTPWALL_DNS_PORT:-$NSD_PORT}")
+    fi
     cat >"$WORK/smtpwall.conf" <<EOC
 [milter]
 socket = "$MILTER_SOCK"
 socket_mode = "0666"
 user = "smtpwall"
+${SMTPWALL_MILTER_OPTIONS:-}
 [control]
 socket = "$CONTROL_SOCK"
 socket_mode = "0666"
@@ -339,14 +374,40 @@ socket_mode = "0666"
 socket = "$HELPER_SOCK"
 [checks]
 spamtraps = ["trap@example.org"]
+[state]
+file = "$RUN/state.db"
+$dns_conf
+[[zone]]
+tag = "testbl"
+zone = "bl.example"
+codes = "127.0.0.[2..11]"
+weight = 10
+[[zone]]
+tag = "testwl"
+zone = "wl.example"
+codes = "127.0.10.[1..255]"
+weight = -20
 ${SMTPWALL_EXTRA_MILTER_CONF:-}
 EOC
-    spawn helper ip netns exec "$NS_MX" "$HELPER_BIN" -c "$WORK/helper.conf"
-    wait_for 10 "helper socket" test -S "$HELPER_SOCK"
-    spawn milter "$MILTER_BIN" -f -c "$WORK/smtpwall.conf"
-    wait_for 10 "milter socket" test -S "$MILTER_SOCK"
-    wait_for 10 "control socket" test -S "$CONTROL_SOCK"
-    wait_for 10 "milter connected to the helper" grep -q "connected to firewall helper" "$WORK/log/milter.log"
+}
+
+# milter_start NAME: starts the milter (log in $WORK/log/NAME.log) and waits
+# until it serves the MTA and the control socket and has met the helper.
+milter_start() {
+    local name=$1
+    spawn "$name" "$MILTER_BIN" -f -c "$WORK/smtpwall.conf"
+    wait_for 10 "$name started" grep -q "started milter=" "$WORK/log/$name.log"
+    wait_for 10 "$name connected to the helper" grep -q "connected to firewall helper" "$WORK/log/$name.log"
+}
+
+# kernel_has NET [4|6]: the helper's chain in the mx namespace holds a rule for NET.
+kernel_lacks() { ! kernel_has "$@"; }
+
+kernel_has() {
+    mx_chain "$CHAIN" "${2:-4}" | awk -v net="$1" '{for (i = 1; i <= NF; i++) if ($i == net) found = 1} END {exit !found}'
 }
 
 ctl() { "$CTL_BIN" --socket "$CONTROL_SOCK" "$@"; }
+
+# The DNS servers (nsd, dnsdist) the milter is pointed at.
+source "$(dirname "${BASH_SOURCE[0]}")/nsd.sh"

@@ -10,8 +10,7 @@ CLEAN=192.0.2.20 BADHELO=192.0.2.21 TRAPPER=192.0.2.22 OTHER=192.0.2.23
 for a in $CLEAN $BADHELO $TRAPPER $OTHER; do client_addr $a; done
 
 SMTPWALL_EXTRA_MILTER_CONF='[escalation]
-max_rejections = 3
-window = "1h"'
+rules = ["ban at first spamtrap", "ban after 3 rejections in 1h"]'
 smtpwall_start
 postfix_start 192.0.2.1
 
@@ -93,6 +92,6 @@ assert by_host['$BADHELO']['tags'][0] == 'bad-helo', by_host
 " || fail "bans --json does not match the kernel's counters"
 
 log "the milter logged one key=value line per session"
-grep -q "session client=$TRAPPER .*tags=spamtrap verdict=reject stage=rcpt" "$WORK/log/milter.log" ||
+grep -q "session client=$TRAPPER .*tags=spamtrap .*verdict=reject stage=rcpt" "$WORK/log/milter.log" ||
     fail "no session line for $TRAPPER in the milter log"
 log "PASS"

@@ -146,6 +146,28 @@ BOOST_AUTO_TEST_CASE(bad_chain_names) {
     BOOST_TEST(parse_helper_config("[firewall]\nchain = \"input\"\n", "h").chain == "input");
 }
 
+BOOST_AUTO_TEST_CASE(backends_and_the_nftables_table) {
+    BOOST_TEST(parse_helper_config("", "h").table == "smtpwall");
+    auto cfg = parse_helper_config("[firewall]\nbackend = \"ipset\"\n", "h");
+    BOOST_TEST(cfg.backend == "ipset");
+    cfg = parse_helper_config("[firewall]\nbackend = \"nftables\"\nchain = \"SW-Test_1\"\n", "h");
+    BOOST_TEST(cfg.backend == "nftables");
+    BOOST_TEST(cfg.table == "sw_test_1");  // the chain, lower case, '-' as '_'
+    cfg = parse_helper_config("[firewall]\nbackend = \"nftables\"\ntable = \"mail_bans\"\n", "h");
+    BOOST_TEST(cfg.table == "mail_bans");
+    // A chain that makes no table name matters only to the nftables backend.
+    BOOST_TEST(parse_helper_config("[firewall]\nchain = \"1WALL\"\n", "h").chain == "1WALL");
+    require_error("[firewall]\nbackend = \"nftables\"\nchain = \"1WALL\"\n", "helper.conf:3",
+                  "set firewall.table");
+    require_error("[firewall]\ntable = \"Bans\"\n", "helper.conf:2", "firewall.table");
+    require_error("[firewall]\ntable = \"a\\\"; flush ruleset\"\n", "helper.conf:2",
+                  "firewall.table");
+    require_error("[firewall]\ntable = \"\"\n", "helper.conf:2", "firewall.table");
+    require_error("[firewall]\ntable = \"" + std::string(33, 'a') + "\"\n", "helper.conf:2",
+                  "firewall.table");
+    require_error("[firewall]\nbackend = \"nft\"\n", "helper.conf:2", "iptables, ipset, nftables");
+}
+
 BOOST_AUTO_TEST_CASE(other_bad_values) {
     require_error("[helper]\nsocket = \"relative.sock\"\n", "helper.conf:2", "helper.socket");
     require_error("[helper]\nsocket = \"/" + std::string(120, 'x') + "\"\n", "helper.conf:2",

@@ -92,6 +92,17 @@ Request simple(std::uint32_t id, Verb verb) {
     return r;
 }
 
+Request sync(std::uint32_t id, helperproto::SyncOp op) {
+    Request r;
+    r.id = id;
+    r.verb = Verb::sync;
+    r.sync = op;
+    return r;
+}
+constexpr auto kBegin = helperproto::SyncOp::begin;
+constexpr auto kEnd = helperproto::SyncOp::end;
+constexpr auto kAbort = helperproto::SyncOp::abort;
+
 constexpr std::int64_t kNow = 1'800'000'000;
 
 struct Fixture {
@@ -120,6 +131,18 @@ struct Fixture {
 // Replies of a batch, one string per request (lines joined by '|').
 std::vector<std::string> run(HelperState& state, const std::vector<Request>& batch,
                              AddRateLimiter::Clock::time_point when, std::int64_t now = kNow) {
+    std::vector<std::string> out;
+    for (const auto& lines : state.handle(batch, now, when)) {
+        std::string joined;
+        for (const auto& l : lines) joined += (joined.empty() ? "" : "|") + l;
+        out.push_back(joined);
+    }
+    return out;
+}
+
+// The same for requests from several connections: {request, session}.
+std::vector<std::string> run_on(HelperState& state, const std::vector<HelperState::Incoming>& batch,
+                                AddRateLimiter::Clock::time_point when, std::int64_t now = kNow) {
     std::vector<std::string> out;
     for (const auto& lines : state.handle(batch, now, when)) {
         std::string joined;
@@ -333,6 +356,193 @@ BOOST_FIXTURE_TEST_CASE(repair_restores_the_desired_set, Fixture) {
     backend.broken = true;
     state.repair(kNow);  // logs, does not throw
     BOOST_TEST(logged_with("backend error during repair"));
+}
+
+BOOST_FIXTURE_TEST_CASE(sync_converges_in_one_commit, Fixture) {
+    policy.max_adds_per_minute = 100;
+    auto state = make();
+    state.start(kNow);
+    run(state, {add(1, "192.0.2.50"), add(2, "192.0.2.51", 0, {"a"}), add(3, "192.0.2.52")}, t0);
+    backend.kernel[net("192.0.2.51")].packets = 7;
+    backend.kernel[net("192.0.2.51")].bytes = 420;
+    backend.commits.clear();
+
+    auto r =
+        run(state,
+            {sync(10, kBegin), add(11, "192.0.2.51", kNow + 60, {"b"}), add(12, "192.0.2.53"),
+             add(13, "2001:db8:1::53", 0, {"v6"}), simple(14, Verb::list), add(15, "192.0.2.52")},
+            t0);
+    BOOST_TEST(r[0] == "10 OK syncing");
+    BOOST_TEST(r[1] == "11 OK staged");
+    BOOST_TEST(r[2] == "12 OK staged");
+    BOOST_TEST(r[3] == "13 OK staged");
+    BOOST_TEST(r[4].ends_with("14 OK 4"));  // LIST shows the kernel, not the staged set
+    BOOST_TEST(r[5] == "15 OK staged");
+    BOOST_TEST(backend.commits.empty());  // nothing applied while staging
+    BOOST_TEST(state.open_syncs() == 1u);
+
+    r = run(state, {add(16, "192.0.2.52", 0, {"again"}), sync(17, kEnd)}, t0);
+    BOOST_TEST(r[0] == "16 OK staged");
+    BOOST_TEST(r[1] == "17 OK added=2 updated=2 removed=1");
+    BOOST_TEST(backend.commits.size() == 1u);
+    BOOST_TEST(backend.commits[0].size() == 5u);
+    BOOST_TEST(state.open_syncs() == 0u);
+    BOOST_TEST(!backend.kernel.contains(net("192.0.2.50")));
+    BOOST_TEST(backend.kernel.contains(net("203.0.113.0/24")));  // core stays
+    const auto& kept = backend.kernel.at(net("192.0.2.51"));
+    BOOST_TEST((kept.tags == std::vector<std::string>{"b"}));
+    BOOST_TEST(kept.expires == kNow + 60);
+    BOOST_TEST(kept.packets == 7u);  // counters kept
+    BOOST_TEST(kept.bytes == 420u);
+    BOOST_TEST((backend.kernel.at(net("192.0.2.52")).tags == std::vector<std::string>{"again"}));
+    BOOST_TEST(backend.kernel.contains(net("2001:db8:1::53")));
+    BOOST_TEST(backend.kernel.size() == 5u);
+    BOOST_TEST(state.size() == 5u);
+    BOOST_TEST((state.next_expiry() == std::optional<std::int64_t>(kNow + 60)));
+    BOOST_TEST(logged_with("sync: removed net=192.0.2.50"));
+    BOOST_TEST(logged_with("sync done conn=0 staged=4 refused=0 expired=0 added=2"));
+
+    // The same sync again changes nothing and commits nothing.
+    backend.commits.clear();
+    r = run(state,
+            {sync(20, kBegin), add(21, "192.0.2.51", kNow + 60, {"b"}),
+             add(22, "192.0.2.52", 0, {"again"}), add(23, "192.0.2.53"),
+             add(24, "2001:db8:1::53", 0, {"v6"}), sync(25, kEnd)},
+            t0);
+    BOOST_TEST(r[5] == "25 OK added=0 updated=0 removed=0");
+    BOOST_TEST(backend.commits.empty());
+
+    // An empty sync leaves only the core list.
+    r = run(state, {sync(30, kBegin), sync(31, kEnd)}, t0);
+    BOOST_TEST(r[1] == "31 OK added=0 updated=0 removed=4");
+    BOOST_TEST(backend.kernel.size() == 1u);
+    BOOST_TEST(state.size() == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(sync_refusals_and_misuse, Fixture) {
+    policy.max_adds_per_minute = 100;
+    auto state = make();
+    state.start(kNow);
+    run(state, {add(1, "192.0.2.50")}, t0);
+    backend.commits.clear();
+    const auto r =
+        run(state,
+            {sync(2, kEnd), sync(3, kAbort), sync(4, kBegin), sync(5, kBegin), add(6, "127.0.0.1"),
+             add(7, "198.51.100.7"), add(8, "203.0.113.0/24"), add(9, "192.0.2.60", kNow),
+             del(10, "192.0.2.50"), add(11, "192.0.2.61"), add(12, "192.0.2.61", kNow - 1),
+             add(13, "192.0.2.62"), simple(14, Verb::ping), sync(15, kEnd)},
+            t0);
+    BOOST_TEST(r[0] == "2 ERR syntax no SYNC in progress");
+    BOOST_TEST(r[1] == "3 ERR syntax no SYNC in progress");
+    BOOST_TEST(r[2] == "4 OK syncing");
+    BOOST_TEST(r[3] == "5 ERR syntax SYNC already in progress");
+    for (std::size_t i : {4, 5, 6, 7}) BOOST_TEST(r[i].find(" ERR refused ") != std::string::npos);
+    BOOST_TEST(r[8] == "10 ERR syntax DEL inside SYNC");
+    BOOST_TEST(r[9] == "11 OK staged");
+    BOOST_TEST(r[10].starts_with("12 ERR refused expiry"));  // and 192.0.2.61 is not staged
+    BOOST_TEST(r[11] == "13 OK staged");
+    BOOST_TEST(r[12] == "14 OK pong");
+    BOOST_TEST(r[13] == "15 OK added=1 updated=0 removed=1");
+    BOOST_TEST(backend.kernel.contains(net("192.0.2.62")));
+    BOOST_TEST(!backend.kernel.contains(net("192.0.2.61")));
+    BOOST_TEST(!backend.kernel.contains(net("192.0.2.50")));
+    BOOST_TEST(!backend.kernel.contains(net("127.0.0.1")));
+    BOOST_TEST(backend.kernel.contains(net("203.0.113.0/24")));
+    BOOST_TEST(logged_with("refused ADD net=127.0.0.1 code=refused"));
+    BOOST_TEST(logged_with("refused=5"));
+}
+
+BOOST_FIXTURE_TEST_CASE(sync_abort_and_closed_connection_discard, Fixture) {
+    policy.max_adds_per_minute = 100;
+    auto state = make();
+    state.start(kNow);
+    run(state, {add(1, "192.0.2.50")}, t0);
+    backend.commits.clear();
+    // Session 1 syncs while session 2 keeps working normally.
+    auto r = run_on(state,
+                    {{sync(2, kBegin), 1},
+                     {add(3, "192.0.2.51"), 1},
+                     {add(4, "192.0.2.52"), 2},
+                     {del(5, "192.0.2.50"), 2},
+                     {sync(6, kAbort), 1},
+                     {sync(7, kEnd), 1}},
+                    t0);
+    BOOST_TEST(r[1] == "3 OK staged");
+    BOOST_TEST(r[2] == "4 OK added");
+    BOOST_TEST(r[3] == "5 OK deleted");
+    BOOST_TEST(r[4] == "6 OK aborted");
+    BOOST_TEST(r[5] == "7 ERR syntax no SYNC in progress");
+    BOOST_TEST(!backend.kernel.contains(net("192.0.2.51")));
+    BOOST_TEST(backend.kernel.contains(net("192.0.2.52")));
+    BOOST_TEST(backend.commits.size() == 1u);
+
+    r = run_on(state, {{sync(8, kBegin), 1}, {add(9, "192.0.2.53"), 1}, {sync(10, kBegin), 2}}, t0);
+    BOOST_TEST(r[2] == "10 OK syncing");  // one sync per connection
+    BOOST_TEST(state.open_syncs() == 2u);
+    state.close_session(1);
+    state.close_session(7);  // no sync there: nothing happens
+    BOOST_TEST(state.open_syncs() == 1u);
+    BOOST_TEST(logged_with("sync discarded conn=1: connection closed with 1 staged entries"));
+    r = run_on(state, {{sync(11, kEnd), 1}, {add(12, "192.0.2.54"), 1}}, t0);
+    BOOST_TEST(r[0] == "11 ERR syntax no SYNC in progress");
+    BOOST_TEST(r[1] == "12 OK added");  // a normal ADD again
+    BOOST_TEST(!backend.kernel.contains(net("192.0.2.53")));
+    r = run_on(state, {{sync(13, kEnd), 2}}, t0);
+    BOOST_TEST(r[0] == "13 OK added=0 updated=0 removed=2");
+    BOOST_TEST(backend.kernel.size() == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(sync_limits, Fixture) {
+    policy.max_entries = 6;  // core + 5
+    policy.max_adds_per_minute = 3;
+    for (const char* n : {"192.0.2.50", "192.0.2.51", "192.0.2.52"})
+        backend.kernel[net(n)] = entry(n);  // adopted at start: present, no rate cost
+    auto state = make();
+    state.start(kNow);
+    auto r = run(state,
+                 {sync(1, kBegin), add(2, "192.0.2.50"), add(3, "192.0.2.51"), add(4, "192.0.2.52"),
+                  add(5, "192.0.2.60"), add(6, "192.0.2.61"), add(7, "192.0.2.62"),
+                  add(8, "192.0.2.61", 0, {"x"}), add(9, "192.0.2.63")},
+                 t0);
+    for (std::size_t i = 1; i <= 4; ++i) BOOST_TEST(r[i].ends_with(" OK staged"), r[i]);
+    BOOST_TEST(r[5] == "6 OK staged");
+    BOOST_TEST(r[6].starts_with("7 ERR limit max_entries 6 reached"));
+    BOOST_TEST(r[7] == "8 OK staged");  // already staged: no new room needed
+    BOOST_TEST(r[8].starts_with("9 ERR limit max_entries"));
+    r = run(state, {sync(10, kEnd)}, t0);
+    BOOST_TEST(r[0] == "10 OK added=2 updated=0 removed=0");
+
+    // Over the rate: present entries are free, new ones take tokens.
+    r = run(state,
+            {sync(11, kBegin), add(12, "192.0.2.50"), add(13, "192.0.2.70"), add(14, "192.0.2.71"),
+             sync(15, kEnd)},
+            t0);
+    BOOST_TEST(r[1] == "12 OK staged");
+    BOOST_TEST(r[2] == "13 OK staged");  // the third token
+    BOOST_TEST(r[3].starts_with("14 ERR limit more than 3 new entries per minute"));
+    BOOST_TEST(r[4] == "15 OK added=1 updated=0 removed=4");
+}
+
+BOOST_FIXTURE_TEST_CASE(sync_backend_failure_changes_nothing, Fixture) {
+    policy.max_adds_per_minute = 100;
+    auto state = make();
+    state.start(kNow);
+    run(state, {add(1, "192.0.2.50")}, t0);
+    auto r = run(state, {sync(2, kBegin), add(3, "192.0.2.51", kNow + 5)}, t0);
+    backend.broken = true;
+    r = run(state, {sync(4, kEnd)}, t0, kNow + 1);
+    BOOST_TEST(r[0].starts_with("4 ERR backend "));
+    BOOST_TEST(state.size() == 2u);
+    BOOST_TEST(state.open_syncs() == 0u);
+    backend.broken = false;
+    BOOST_TEST(backend.kernel.contains(net("192.0.2.50")));
+
+    // An entry that expires while staged is left out.
+    r = run(state, {sync(5, kBegin), add(6, "192.0.2.50", kNow + 5), add(7, "192.0.2.51")}, t0);
+    r = run(state, {sync(8, kEnd)}, t0, kNow + 5);
+    BOOST_TEST(r[0] == "8 OK added=1 updated=0 removed=1");
+    BOOST_TEST(!backend.kernel.contains(net("192.0.2.50")));
+    BOOST_TEST(logged_with("expired=1"));
 }
 
 BOOST_AUTO_TEST_CASE(core_networks_may_be_large_but_not_dangerous) {

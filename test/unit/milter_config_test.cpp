@@ -28,8 +28,13 @@ BOOST_AUTO_TEST_CASE(defaults_are_safe) {
     BOOST_TEST(cfg.milter.socket == "/run/smtpwall/milter.sock");
     BOOST_TEST(cfg.milter.user == "smtpwall");
     BOOST_TEST(cfg.checks.exempt_recipients == (std::vector<std::string>{"postmaster@", "abuse@"}));
-    BOOST_TEST(cfg.escalation.ban_on_first == std::vector<std::string>{"spamtrap"});
+    BOOST_REQUIRE(cfg.escalation.rules.size() == 2u);
+    BOOST_TEST(cfg.escalation.rules[0].text == "ban at first spamtrap");
+    BOOST_TEST(cfg.escalation.rules[1].text == "ban after 5 rejections in 1h");
     BOOST_TEST(cfg.escalation.ban_duration.count() == 7 * 86400);
+    BOOST_TEST(!cfg.milter.observe);
+    BOOST_TEST(cfg.aggregation.enabled);
+    BOOST_TEST(cfg.state.file == "/var/lib/smtpwall/state.db");
     BOOST_TEST(cfg.tally.ipv6_prefix == 64);
 }
 
@@ -50,11 +55,17 @@ addresses = ["192.0.2.1", "2001:db8::1"]
 spamtraps = ["trap@example.org", "@traps.example.org"]
 exempt_recipients = ["postmaster@"]
 allowlist = ["203.0.113.0/24"]
+[tally]
+window = "2h"
 [escalation]
-ban_on_first = ["spamtrap"]
-max_rejections = 3
-window = "30m"
+rules = ["ban at first spamtrap", "ban after 3 rejections in 30m if bad-helo"]
 ban_duration = "2d"
+repeat_growth = 1.5
+good_mail_ratio = 2
+[aggregation]
+enabled = false
+[state]
+file = ""
 )",
                                          "full.conf");
     BOOST_TEST(cfg.milter.socket == "/tmp/m.sock");
@@ -62,9 +73,13 @@ ban_duration = "2d"
     BOOST_TEST(cfg.identity.hostnames == std::vector<std::string>{"mx.example.org"});
     BOOST_TEST(cfg.identity.addresses.size() == 2u);
     BOOST_TEST(cfg.checks.allowlist.contains(*IpAddress::parse("203.0.113.5")));
-    BOOST_TEST(cfg.escalation.max_rejections == 3u);
-    BOOST_TEST(cfg.escalation.window.count() == 1800);
+    BOOST_TEST(cfg.escalation.rules.at(1).within.count() == 1800);
+    BOOST_TEST(cfg.escalation.rules.at(1).required_tags == std::vector<std::string>{"bad-helo"});
     BOOST_TEST(cfg.escalation.ban_duration.count() == 2 * 86400);
+    BOOST_TEST(cfg.escalation.repeat_growth == 1.5);
+    BOOST_TEST(cfg.escalation.good_mail_ratio == 2.0);
+    BOOST_TEST(!cfg.aggregation.enabled);
+    BOOST_TEST(cfg.state.file.empty());
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_file_line_and_key) {
@@ -72,14 +87,28 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_and_key) {
                "smtpwall.conf:2: unknown key \"milter.sokcet\"");
     BOOST_TEST(error_of("[checks]\n\nspamtraps = [\"nobody\"]\n")
                    .starts_with("smtpwall.conf:3: checks.spamtraps:"));
-    BOOST_TEST(error_of("[escalation]\nwindow = \"1 hour\"\n")
-                   .starts_with("smtpwall.conf:2: escalation.window:"));
+    BOOST_TEST(error_of("[escalation]\nban_duration = \"1 hour\"\n")
+                   .starts_with("smtpwall.conf:2: escalation.ban_duration:"));
+    BOOST_TEST(
+        error_of("[escalation]\nrules = [\n  \"ban at first spamtrap\",\n  \"ban after 5 in "
+                 "1h\",\n]\n") ==
+        "smtpwall.conf:4: escalation.rules: \"ban after 5 in 1h\": expected \"N rejections\"");
+    BOOST_TEST(error_of("[escalation]\nrules = [\"ban after 5 rejections in 2h\"]\n")
+                   .starts_with("smtpwall.conf:2:"));
+    BOOST_TEST(error_of("[escalation]\nrepeat_growth = 0.5\n")
+                   .starts_with("smtpwall.conf:2: escalation.repeat_growth:"));
+    BOOST_TEST(error_of("[aggregation]\nipv4_prefix = 8\n")
+                   .starts_with("smtpwall.conf:2: aggregation.ipv4_prefix:"));
+    BOOST_TEST(
+        error_of("[state]\nfile = \"state.db\"\n").starts_with("smtpwall.conf:2: state.file:"));
+    BOOST_TEST(
+        error_of("[milter]\nobserve = \"yes\"\n").starts_with("smtpwall.conf:2: milter.observe:"));
     BOOST_TEST(error_of("[milter]\nsocket = \"relative.sock\"\n")
                    .starts_with("smtpwall.conf:2: milter.socket:"));
     BOOST_TEST(error_of("[milter]\nsocket_mode = \"0777\"\n")
                    .starts_with("smtpwall.conf:2: milter.socket_mode:"));
-    BOOST_TEST(
-        error_of("[escalation]\nban_on_first = [\"Spam Trap\"]\n").starts_with("smtpwall.conf:2:"));
+    BOOST_TEST(error_of("[escalation]\nrules = [\"ban at first Spam Trap\"]\n")
+                   .starts_with("smtpwall.conf:2:"));
     BOOST_TEST(error_of("[identity]\naddresses = [\"mx\"]\n").starts_with("smtpwall.conf:2:"));
     BOOST_TEST(error_of("[tally]\nipv6_prefix = 200\n")
                    .starts_with("smtpwall.conf:2: tally.ipv6_prefix:"));

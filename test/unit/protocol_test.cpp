@@ -58,11 +58,36 @@ BOOST_AUTO_TEST_CASE(parses_every_verb) {
     BOOST_TEST(del.net.is_host());
 }
 
+BOOST_AUTO_TEST_CASE(parses_sync) {
+    auto begin = parse_ok("20 SYNC BEGIN");
+    BOOST_TEST((begin.verb == Verb::sync));
+    BOOST_TEST((begin.sync == SyncOp::begin));
+    BOOST_TEST((parse_ok("21 SYNC END").sync == SyncOp::end));
+    BOOST_TEST((parse_ok("22 SYNC ABORT").sync == SyncOp::abort));
+    BOOST_TEST(parse_bad("23 SYNC").id == 23u);
+    BOOST_TEST(parse_bad("23 SYNC begin").id == 23u);
+    BOOST_TEST(parse_bad("23 SYNC START").id == 23u);
+    BOOST_TEST(parse_bad("23 SYNC BEGIN END").id == 23u);
+    BOOST_TEST(parse_bad("23 SYNC BEGIN ").id == 0u);
+    BOOST_TEST(parse_bad("23 sync BEGIN").id == 23u);
+
+    Request r;
+    r.id = 4294967295u;
+    r.verb = Verb::sync;
+    r.sync = SyncOp::abort;
+    BOOST_TEST(format_request(r) == "4294967295 SYNC ABORT");
+    BOOST_TEST(parse_ok(format_request(r)).same_as(r));
+    r.sync = SyncOp::begin;
+    BOOST_TEST(!parse_ok("4294967295 SYNC END").same_as(r));
+}
+
 BOOST_AUTO_TEST_CASE(format_request_round_trips) {
     for (const char* line :
          {"1 HELLO 1", "2 PING", "3 LIST", "4 DEL 198.51.100.7", "5 ADD 192.0.2.0/24 0 -",
-          "6 ADD 2001:db8:1::/48 99 a,b-c,d9", "7 ADD 192.0.2.77 1767225600 cbl"}) {
+          "6 ADD 2001:db8:1::/48 99 a,b-c,d9", "7 ADD 192.0.2.77 1767225600 cbl", "8 SYNC BEGIN",
+          "9 SYNC END", "10 SYNC ABORT"}) {
         BOOST_TEST(format_request(parse_ok(line)) == line);
+        BOOST_TEST(parse_ok(format_request(parse_ok(line))).same_as(parse_ok(line)));
     }
     // A /32 is written as the bare address: one spelling on the wire.
     BOOST_TEST(format_request(parse_ok("8 DEL 192.0.2.1/32")) == "8 DEL 192.0.2.1");
@@ -226,16 +251,55 @@ BOOST_AUTO_TEST_CASE(reply_text_cannot_forge_lines) {
     BOOST_REQUIRE(parsed);
     BOOST_TEST(std::get<ErrReply>(*parsed).id == 5u);
     BOOST_TEST(format_err(5, "backend", std::string(2000, 'x')).size() < kMaxLine);
+    BOOST_TEST(format_err(5, "backend", std::string(2000, 'x')).size() == kMaxLine - 1);
+    BOOST_TEST(format_ok(4294967295u, std::string(2000, 'x')).size() == kMaxLine - 1);
     BOOST_TEST(format_ok(1, "") == "1 OK -");
+    BOOST_TEST(format_err(1, "", "x") == "1 ERR internal x");
+    BOOST_TEST(format_err(1, "two words", "x") == "1 ERR internal x");
+    BOOST_TEST(format_err(1, "refused", "") == "1 ERR refused -");
+}
+
+BOOST_AUTO_TEST_CASE(longest_reply_lines_round_trip) {
+    // Whatever a valid reply line holds, formatting it again gives the same line.
+    const std::string text(kMaxLine - 1 - std::string("4294967295 OK ").size(), 'y');
+    const std::string ok = "4294967295 OK " + text;
+    auto parsed = parse_reply_line(ok);
+    BOOST_REQUIRE(parsed);
+    BOOST_TEST(format_ok(4294967295u, std::get<OkReply>(*parsed).text) == ok);
+    const std::string err = "7 ERR limit " + std::string(kMaxLine - 1 - 12, 'z');
+    parsed = parse_reply_line(err);
+    BOOST_REQUIRE(parsed);
+    const auto& e = std::get<ErrReply>(*parsed);
+    BOOST_TEST(format_err(e.id, e.code, e.message) == err);
+    BOOST_TEST(!parse_reply_line(err + "z").has_value());
 }
 
 BOOST_AUTO_TEST_CASE(rejects_malformed_reply_lines) {
-    for (const char* bad :
-         {"", "OK", "1", "1 OK", "x OK fine", "01 OK x", "1 ERR", "1 ERR syntax", "1 ERR  x",
-          "1 MAYBE so", "1 ENTRY 192.0.2.1 1 2 dyn 0", "1 ENTRY 192.0.2.1 1 2 dyn 0 - x",
-          "1 ENTRY 192.0.2.1/24 1 2 dyn 0 -", "1 ENTRY 192.0.2.1 -1 2 dyn 0 -",
-          "1 ENTRY 192.0.2.1 1 2 static 0 -", "1 ENTRY 192.0.2.1 1 2 dyn -5 -",
-          "1 ENTRY 192.0.2.1 1 2 dyn 0 Bad", "1 ENTRY 192.0.2.1  1 2 dyn 0 -", "1 OK pong\r"}) {
+    for (const char* bad : {"",
+                            "OK",
+                            "1",
+                            "1 OK",
+                            "x OK fine",
+                            "01 OK x",
+                            "1 ERR",
+                            "1 ERR syntax",
+                            "1 ERR  x",
+                            "1 MAYBE so",
+                            "1 ENTRY 192.0.2.1 1 2 dyn 0",
+                            "1 ENTRY 192.0.2.1 1 2 dyn 0 - x",
+                            "1 ENTRY 192.0.2.1/24 1 2 dyn 0 -",
+                            "1 ENTRY 192.0.2.1 -1 2 dyn 0 -",
+                            "1 ENTRY 192.0.2.1 1 2 static 0 -",
+                            "1 ENTRY 192.0.2.1 1 2 dyn -5 -",
+                            "1 ENTRY 192.0.2.1 1 2 dyn 0 Bad",
+                            "1 ENTRY 192.0.2.1  1 2 dyn 0 -",
+                            "1 OK pong\r",
+                            "1 OK ",
+                            "1 ERR syntax ",
+                            "1 ERR Syntax x",
+                            "1 ERR syn-tax x",
+                            "1 ERR abcdefghijklmnopq x",
+                            "1 ERR 5 x"}) {
         BOOST_TEST_CONTEXT("line '" << bad << "'") {
             BOOST_TEST(!parse_reply_line(bad).has_value());
         }

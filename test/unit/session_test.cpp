@@ -120,4 +120,46 @@ BOOST_AUTO_TEST_CASE(banned_client_still_connected_is_refused) {
     BOOST_TEST((s.recipient("<postmaster@example.org>").action == Action::accept));
 }
 
+BOOST_AUTO_TEST_CASE(mta_rejections_by_either_mta) {
+    // Postfix: enhanced code in {rcpt_host}; Sendmail: the reply in {rcpt_addr}.
+    BOOST_TEST((classify_mta_rejection("5.1.1", "<x@example.org>: Recipient address rejected") ==
+                MtaRejection::permanent));
+    BOOST_TEST((classify_mta_rejection("4.7.1", "try later") == MtaRejection::temporary));
+    BOOST_TEST((classify_mta_rejection("", "550 5.1.1 User unknown") == MtaRejection::permanent));
+    BOOST_TEST(
+        (classify_mta_rejection("", "451 4.3.0 Temporary failure") == MtaRejection::temporary));
+    BOOST_TEST((classify_mta_rejection("", "5.7.1 Relaying denied") == MtaRejection::permanent));
+    BOOST_TEST((classify_mta_rejection("", "") == MtaRejection::unknown));
+    BOOST_TEST((classify_mta_rejection("x", "hello") == MtaRejection::unknown));
+    BOOST_TEST((classify_mta_rejection("local", "5") == MtaRejection::unknown));
+}
+
+BOOST_AUTO_TEST_CASE(mta_rejected_recipients_count_as_badrcpt) {
+    auto s = make_session();
+    s.helo("client.example.net");
+    s.mail_from("<a@example.net>", false);
+    const auto tags = s.mta_rejected_recipient("5.1.1", "User unknown");
+    BOOST_REQUIRE(tags);
+    BOOST_TEST(*tags == std::vector<std::string>{"badrcpt"});
+    BOOST_TEST(!s.mta_rejected_recipient("4.2.0", "greylisted"));
+    BOOST_TEST(s.record().mta_rejected_rcpts == 2u);
+    BOOST_TEST(s.record().tags.count("badrcpt") == 1u);
+
+    auto allowed = make_session("203.0.113.9");
+    BOOST_TEST(!allowed.mta_rejected_recipient("5.1.1", ""));  // allowlisted: never tallied
+}
+
+BOOST_AUTO_TEST_CASE(accepted_messages_are_reported) {
+    auto s = make_session();
+    s.helo("client.example.net");
+    s.mail_from("<a@example.net>", false);
+    BOOST_TEST(!s.end_transaction(true));  // no recipient accepted: nothing delivered
+    s.mail_from("<a@example.net>", false);
+    s.recipient("<user@example.org>");
+    BOOST_TEST(s.end_transaction(true));
+    s.mail_from("<a@example.net>", false);
+    s.recipient("<user@example.org>");
+    BOOST_TEST(!s.end_transaction(false));  // aborted
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -29,13 +29,32 @@ BOOST_AUTO_TEST_CASE(window_counts_recent_events_only) {
     BOOST_TEST(w.count(kT0 + 100000, window) == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(store_counts_sessions_rejections_and_tags) {
-    TallyStore store(seconds(3600));
+BOOST_AUTO_TEST_CASE(window_counts_shorter_spans) {
+    WindowCounter w;
+    const seconds window(1600);
+    w.add(kT0, window);
+    w.add(kT0 + 1000, window);
+    BOOST_TEST(w.count(kT0 + 1000, window, seconds(100)) == 1u);
+    BOOST_TEST(w.count(kT0 + 1000, window, seconds(1600)) == 2u);
+    BOOST_TEST(w.count(kT0 + 1000, window, seconds(99999)) == 2u);  // capped at the window
+}
+
+BOOST_AUTO_TEST_CASE(window_survives_a_round_trip) {
+    WindowCounter w;
+    w.add(kT0, seconds(3600), 7);
+    const auto copy = WindowCounter::restore(w.buckets(), w.newest_bucket());
+    BOOST_TEST(copy.count(kT0 + 10, seconds(3600)) == 7u);
+}
+
+BOOST_AUTO_TEST_CASE(store_counts_sessions_rejections_accepted_and_tags) {
+    TallyStore store(seconds(3600), 1000);
     store.record_session(kA, kT0);
+    store.record_accepted(kA, kT0);
     store.record_rejection(kA, kBadHelo, kT0 + 1);
     store.record_rejection(kA, kBadHelo, kT0 + 2);
     const auto& t = store.record_rejection(kA, kTrap, kT0 + 3);
     BOOST_TEST(t.sessions == 1u);
+    BOOST_TEST(t.accepted == 1u);
     BOOST_TEST(t.rejections == 3u);
     BOOST_TEST(t.first_seen == kT0);
     BOOST_TEST(t.last_seen == kT0 + 3);
@@ -43,11 +62,14 @@ BOOST_AUTO_TEST_CASE(store_counts_sessions_rejections_and_tags) {
     BOOST_TEST(names.size() == 2u);
     BOOST_TEST(names[0] == "bad-helo");  // most frequent first
     BOOST_TEST(names[1] == "spamtrap");
+    BOOST_TEST(store.tag_seen(t, "spamtrap", kT0 + 10, seconds(60)));
+    BOOST_TEST(!store.tag_seen(t, "spamtrap", kT0 + 100, seconds(60)));
+    BOOST_TEST(!store.tag_seen(t, "cbl", kT0 + 10, seconds(60)));
     BOOST_TEST(!store.find(kB));
 }
 
 BOOST_AUTO_TEST_CASE(top_orders_and_filters) {
-    TallyStore store(seconds(3600));
+    TallyStore store(seconds(3600), 1000);
     store.record_rejection(kA, kBadHelo, kT0);
     store.record_rejection(kB, kTrap, kT0);
     store.record_rejection(kB, kTrap, kT0);
@@ -60,62 +82,46 @@ BOOST_AUTO_TEST_CASE(top_orders_and_filters) {
     BOOST_TEST(rows.size() == 1u);
     BOOST_TEST(rows[0].key == kA);
     BOOST_TEST(store.top(1, "", kT0).size() == 1u);
+    BOOST_TEST(store.top(10, "no-such-tag", kT0).empty());
 }
 
-BOOST_AUTO_TEST_CASE(first_hit_tags_ban_at_once) {
-    TallyStore store(seconds(3600));
-    const EscalationRules rules{{"spamtrap"}, 5, seconds(7 * 86400)};
-    const auto& t = store.record_rejection(kA, kTrap, kT0);
-    const auto ban = decide_ban(kA, t, kTrap, store.tag_names(t), rules, store.window(), kT0);
-    BOOST_REQUIRE(ban);
-    BOOST_TEST(ban->rule == "first-hit:spamtrap");
-    BOOST_TEST(ban->expires == kT0 + 7 * 86400);
-    BOOST_TEST(ban->tags == kTrap);
+BOOST_AUTO_TEST_CASE(eviction_drops_the_coldest_and_spares_the_protected) {
+    TallyStore store(seconds(3600), 100);
+    for (std::uint32_t i = 0; i < 101; ++i)
+        store.record_session(Cidr::host(IpAddress::v4(0xC0000200 + i)), kT0 + i);
+    BOOST_TEST(store.over_capacity());
+    const Cidr oldest = Cidr::host(IpAddress::v4(0xC0000200));
+    const auto gone = store.evict([&](const Cidr& key) { return key == oldest; });
+    BOOST_TEST(gone.size() == 11u);  // down to 90% of the cap
+    BOOST_TEST(store.size() == 90u);
+    BOOST_TEST(store.find(oldest) != nullptr);  // protected (e.g. banned)
+    BOOST_TEST(store.find(Cidr::host(IpAddress::v4(0xC0000201))) == nullptr);
+    BOOST_TEST(store.find(Cidr::host(IpAddress::v4(0xC0000200 + 100))) != nullptr);
+    BOOST_TEST(!store.over_capacity());
 }
 
-BOOST_AUTO_TEST_CASE(threshold_within_window) {
-    TallyStore store(seconds(3600));
-    const EscalationRules rules{{"spamtrap"}, 3, seconds(86400)};
-    auto decide = [&](UnixTime now) {
-        const auto& t = store.record_rejection(kA, kBadHelo, now);
-        return decide_ban(kA, t, kBadHelo, store.tag_names(t), rules, store.window(), now);
-    };
-    BOOST_TEST(!decide(kT0));
-    BOOST_TEST(!decide(kT0 + 10));
-    // Two hours later the first two have left the window: no ban yet.
-    BOOST_TEST(!decide(kT0 + 7200));
-    BOOST_TEST(!decide(kT0 + 7210));
-    const auto ban = decide(kT0 + 7220);
-    BOOST_REQUIRE(ban);
-    BOOST_TEST(ban->rule == "threshold:3/3600s");
-    BOOST_TEST(ban->expires == kT0 + 7220 + 86400);
+BOOST_AUTO_TEST_CASE(rows_round_trip_through_restore) {
+    TallyStore store(seconds(3600), 1000);
+    store.record_rejection(kA, kTrap, kT0);
+    store.record_accepted(kA, kT0);
+    const auto rows = store.rows(kT0);
+    TallyStore copy(seconds(3600), 1000);
+    for (const auto& r : rows) copy.restore(r);
+    const auto row = copy.row(kA, kT0 + 1);
+    BOOST_REQUIRE(row);
+    BOOST_TEST(row->tally.rejections == 1u);
+    BOOST_TEST(row->tally.accepted == 1u);
+    BOOST_TEST(row->recent == 1u);
+    BOOST_TEST(row->tags.at(0).name == "spamtrap");
+    BOOST_TEST(row->tags.at(0).last == kT0);
 }
 
-BOOST_AUTO_TEST_CASE(threshold_zero_disables_the_rule) {
-    TallyStore store(seconds(3600));
-    const EscalationRules rules{{}, 0, seconds(60)};
-    for (int i = 0; i < 100; ++i) {
-        const auto& t = store.record_rejection(kA, kBadHelo, kT0 + i);
-        BOOST_TEST(!decide_ban(kA, t, kBadHelo, {}, rules, store.window(), kT0 + i));
-    }
-}
-
-BOOST_AUTO_TEST_CASE(ban_list_expiry_and_coverage) {
-    BanList bans;
-    BOOST_TEST(bans.add({kA, kTrap, kT0, kT0 + 100, "r"}));
-    BOOST_TEST(!bans.add({kA, kTrap, kT0, kT0 + 500, "r"}));  // already banned: unchanged
-    BOOST_TEST(bans.add({kB, kTrap, kT0, 0, "manual"}));      // no expiry
-    BOOST_TEST(bans.covers(*IpAddress::parse("192.0.2.7")));
-    BOOST_TEST(bans.covers(*IpAddress::parse("2001:db8::abcd")));
-    BOOST_TEST(bans.covers(*IpAddress::parse("::ffff:192.0.2.7")));
-    BOOST_TEST(!bans.covers(*IpAddress::parse("192.0.2.8")));
-    BOOST_TEST(bans.expire(kT0 + 99).empty());
-    const auto gone = bans.expire(kT0 + 100);
-    BOOST_TEST(gone.size() == 1u);
-    BOOST_TEST(gone[0].key == kA);
-    BOOST_TEST(bans.size() == 1u);
-    BOOST_TEST(bans.remove(kB));
-    BOOST_TEST(!bans.remove(kB));
+BOOST_AUTO_TEST_CASE(forgiving_clears_recent_rejections) {
+    TallyStore store(seconds(3600), 1000);
+    store.record_rejection(kA, kTrap, kT0);
+    store.forgive(kA);
+    BOOST_TEST(store.row(kA, kT0)->recent == 0u);
+    BOOST_TEST(store.row(kA, kT0)->tally.rejections == 1u);  // history stays
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,895 @@
+// Dynamic/residential PTR heuristics (tag `dialup`).
+//
+// A PTR name is split into a host part and a registered domain; only the host part is
+// examined, so an ISP or provider *called* "dyni.net" or "dsl-provider.com" does not
+// make its mail servers dynamic. Evidence is scored in tiers rather than matched by one
+// big regex, so each decision can be explained by its reasons:
+//
+//   address evidence (only the strongest one counts)
+//     +50  the client's own address spelled out in the host part: dotted, dashed, mixed,
+//          reversed, zero-padded, concatenated zero-padded (001002003004), 32-bit integer,
+//          hex (c0000207, c0-00-02-07); IPv6 as 32 hex digits, hextets, the interface
+//          identifier, or reversed nibbles. An ISP generates such a name per address,
+//          which is what access pools do; hosting and mail providers that do it are
+//          caught by the exemptions below. Enough on its own.
+//     +40  all four octets present but spread over separate runs (host12-34.56-78).
+//     +25  three octets in a row (either end, either order), or an IPv6 /64 prefix.
+//     +10  two octets in a row: weak, two small numbers occur by chance.
+//     +15  some other IPv4 address spelled out (exactly four octets): the name is
+//          generic but not about this client (NAT, stale DNS), so it counts little.
+//   access-technology tokens (whole words, word+digits, or two words run together)
+//     +35  first access token (dsl, dyn, dhcp, ppp, pool, cable, cpe, ftth, ...)
+//     +10  each further distinct access token, at most two more
+//     +15  any weak token (user, client, home, bb, nat; host/ip/cm only next to digits;
+//          telecom-style pN)
+//     +15  "numbered": a token plus digits anywhere in the host part. A bare "dsl" or
+//          "pool" host is a web page or an NTP pool; with digits it names a line.
+//   exemptions (only the strongest one counts, so several do not pile up)
+//    -100  static / server / mail words (static, dedicated, server, srv, mail, mx, smtp,
+//          mta, relay, outbound, bounce, sender, ...; out, gw, mo, msa only in the first
+//          label). A static residential line is not dynamic, and mail servers of large
+//          providers embed numbers (mail-pl1-f193.google.com, a8-30.smtp-out.amazonses.com)
+//          but always carry one of these words.
+//    -100  registered domain of a large outbound mail or cloud provider (backstop only).
+//     -60  hosting words (compute, cloud, vps, hosting, colo, web, www): cloud and hosting
+//          machines are not residential even when their names embed the address
+//          (ec2-3-4-5-6.compute-1.amazonaws.com is deliberately *not* dynamic).
+//   operator patterns
+//    +200  any operator-supplied PCRE2 pattern matching the host part: the operator's
+//          explicit word outweighs every built-in exemption.
+//
+//   dynamic  <=>  score >= 50 (DialupDetector::kThreshold)
+//
+// Cost: a handful of linear scans over at most 253 bytes, fixed-size arrays, no regex
+// unless the operator configured patterns (compiled once, JIT when available).
+
+#include "dnsbl/dialup.hpp"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <new>
+#include <stdexcept>
+
+namespace smtpwall::dns {
+
+namespace {
+
+// ---- weights (see the table above) ----
+constexpr int kWeightIpFull = 50;
+constexpr int kWeightIpSplit = 40;
+constexpr int kWeightIpPartial3 = 25;
+constexpr int kWeightIpPartial2 = 10;
+constexpr int kWeightIpOther = 15;
+constexpr int kWeightAccessToken = 35;
+constexpr int kWeightExtraAccessToken = 10;
+constexpr int kMaxExtraAccessTokens = 2;
+constexpr int kWeightWeakToken = 15;
+constexpr int kWeightNumbered = 15;
+constexpr int kWeightExempt = -100;
+constexpr int kWeightProvider = -100;
+constexpr int kWeightHosting = -60;
+constexpr int kWeightOperatorPattern = 200;
+
+constexpr std::size_t kMaxNameLength = 253;  // RFC 1035, without the trailing dot
+constexpr std::size_t kMaxLabelLength = 63;
+// A host part of at most 253 bytes has at most 127 segments or digit runs.
+constexpr std::size_t kMaxPieces = 128;
+
+// ---- character classes (the name is lower-cased ASCII by then) ----
+constexpr bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+constexpr bool is_alpha(char c) {
+    return c >= 'a' && c <= 'z';
+}
+constexpr bool is_hex(char c) {
+    return is_digit(c) || (c >= 'a' && c <= 'f');
+}
+constexpr bool is_sep(char c) {
+    return c == '.' || c == '-' || c == '_';
+}
+
+// ---- vocabulary ----
+enum class Kind : std::uint8_t {
+    access,              // access technology or subscriber wording
+    weak,                // generic wording residential names often use
+    weak_numbered,       // weak, but only counts next to digits (host7, ip-1-2-3-4)
+    exempt,              // static line or server: never dynamic
+    exempt_first_label,  // too short to trust anywhere but the first label (out-3, gw1)
+    hosting,             // cloud/hosting machine: not residential
+};
+
+struct Word {
+    std::string_view text;
+    Kind kind;
+};
+
+// Sorted by text (checked below); looked up by binary search.
+constexpr auto kWords = std::to_array<Word>({
+    {"abo", Kind::access},  // French abonné, German Abo: subscriber (Orange, Free)
+    {"abonne", Kind::access},
+    {"access", Kind::weak},
+    {"adsl", Kind::access},
+    {"apn", Kind::access},  // mobile access point name
+    {"bb", Kind::weak},
+    {"bng", Kind::weak},
+    {"bounce", Kind::exempt},
+    {"bounces", Kind::exempt},
+    {"bras", Kind::weak},
+    {"bredband", Kind::access},
+    {"broad", Kind::access},
+    {"broadband", Kind::access},
+    {"cable", Kind::access},
+    {"cablemodem", Kind::access},
+    {"catv", Kind::access},
+    {"cgnat", Kind::weak},
+    {"client", Kind::weak},
+    {"cliente", Kind::access},
+    {"clientes", Kind::access},
+    {"clients", Kind::weak},
+    {"cloud", Kind::hosting},
+    {"cm", Kind::weak_numbered},  // cable modem
+    {"colo", Kind::hosting},
+    {"colocation", Kind::hosting},
+    {"compute", Kind::hosting},
+    {"cpe", Kind::access},
+    {"cust", Kind::access},
+    {"customer", Kind::access},
+    {"customers", Kind::access},
+    {"datacenter", Kind::hosting},
+    {"datacentre", Kind::hosting},
+    {"dedi", Kind::exempt},
+    {"dedicated", Kind::exempt},
+    {"dhcp", Kind::access},
+    {"dial", Kind::access},
+    {"dialin", Kind::access},
+    {"dialup", Kind::access},
+    {"dinamic", Kind::access},
+    {"dinamica", Kind::access},
+    {"dinamico", Kind::access},
+    {"dip", Kind::access},  // dial-in pool (Deutsche Telekom)
+    {"docsis", Kind::access},
+    {"dsl", Kind::access},
+    {"dyn", Kind::access},
+    {"dynamic", Kind::access},
+    {"dynamique", Kind::access},
+    {"dynip", Kind::access},
+    {"esmtp", Kind::exempt},
+    {"estatica", Kind::exempt},
+    {"estatico", Kind::exempt},
+    {"fiber", Kind::access},
+    {"fibra", Kind::access},
+    {"fibre", Kind::access},
+    {"fios", Kind::access},
+    {"fixa", Kind::exempt},
+    {"fixe", Kind::exempt},
+    {"fixed", Kind::exempt},
+    {"flets", Kind::access},
+    {"fttb", Kind::access},
+    {"fttc", Kind::access},
+    {"ftth", Kind::access},
+    {"fttp", Kind::access},
+    {"fttx", Kind::access},
+    {"gateway", Kind::exempt},
+    {"gprs", Kind::access},
+    {"gw", Kind::exempt_first_label},
+    {"hdsl", Kind::access},
+    {"home", Kind::weak},
+    {"host", Kind::weak_numbered},
+    {"hosted", Kind::hosting},
+    {"hosting", Kind::hosting},
+    {"hsd", Kind::access},  // high-speed data (Comcast)
+    {"hsdpa", Kind::access},
+    {"ip", Kind::weak_numbered},
+    {"ipngn", Kind::access},  // NTT access network (OCN)
+    {"kunde", Kind::access},
+    {"kunden", Kind::access},
+    {"lns", Kind::weak},
+    {"lte", Kind::access},
+    {"mail", Kind::exempt},
+    {"mailer", Kind::exempt},
+    {"mailhost", Kind::exempt},
+    {"mailout", Kind::exempt},
+    {"mo", Kind::exempt_first_label},  // mail-out
+    {"mobile", Kind::access},
+    {"msa", Kind::exempt_first_label},
+    {"mta", Kind::exempt},
+    {"mx", Kind::exempt},
+    {"nat", Kind::weak},
+    {"newsletter", Kind::exempt},
+    {"out", Kind::exempt_first_label},
+    {"outbound", Kind::exempt},
+    {"outgoing", Kind::exempt},
+    {"pool", Kind::access},
+    {"pools", Kind::access},
+    {"ppp", Kind::access},
+    {"pppoa", Kind::access},
+    {"pppoe", Kind::access},
+    {"relay", Kind::exempt},
+    {"res", Kind::access},
+    {"resi", Kind::access},
+    {"residential", Kind::access},
+    {"sdsl", Kind::access},
+    {"sender", Kind::exempt},
+    {"server", Kind::exempt},
+    {"servers", Kind::exempt},
+    {"smtp", Kind::exempt},
+    {"srv", Kind::exempt},
+    {"static", Kind::exempt},
+    {"statik", Kind::exempt},
+    {"statique", Kind::exempt},
+    {"subs", Kind::weak},
+    {"subscriber", Kind::access},
+    {"subscribers", Kind::access},
+    {"umts", Kind::access},
+    {"unassigned", Kind::access},
+    {"unknown", Kind::access},
+    {"user", Kind::weak},
+    {"users", Kind::weak},
+    {"vds", Kind::hosting},
+    {"vdsl", Kind::access},
+    {"vps", Kind::hosting},
+    {"web", Kind::hosting},
+    {"wifi", Kind::access},
+    {"wimax", Kind::access},
+    {"wireless", Kind::access},
+    {"wlan", Kind::access},
+    {"www", Kind::hosting},
+    {"xdsl", Kind::access},
+});
+static_assert(std::ranges::is_sorted(kWords, {}, &Word::text), "kWords must stay sorted");
+
+// Exemption words that still count inside longer words (gmail, contaboserver, ipstatic):
+// wrongly exempting costs one missed tag, wrongly tagging a mail server costs mail.
+constexpr std::array<std::string_view, 7> kExemptInside = {"mail",     "smtp",   "relay", "static",
+                                                           "outbound", "bounce", "server"};
+
+// Second-level labels under a two-letter ccTLD that are public suffixes themselves
+// (example.co.uk, example.com.au, ocn.ne.jp). Sorted.
+constexpr auto kPublicSecondLevels =
+    std::to_array<std::string_view>({"ac", "ad", "co", "com", "ed", "edu", "go", "gob", "gov", "gr",
+                                     "lg", "ltd", "mil", "ne", "net", "nom", "or", "org", "plc"});
+static_assert(std::ranges::is_sorted(kPublicSecondLevels));
+
+// Registered domains of large outbound mail and cloud providers. A backstop only: their
+// names are already exempted by mail/smtp/outbound/compute words in nearly every case.
+constexpr auto kProviderDomains = std::to_array<std::string_view>({
+    "amazonaws.com",     "amazonses.com", "apple.com",           "exacttarget.com",
+    "facebook.com",      "google.com",    "googlemail.com",      "googleusercontent.com",
+    "hotmail.com",       "icloud.com",    "linkedin.com",        "linode.com",
+    "mailgun.net",       "mailgun.org",   "mailjet.com",         "mandrillapp.com",
+    "mcdlv.net",         "mcsv.net",      "messagingengine.com", "mimecast.com",
+    "mtasv.net",         "outlook.com",   "postmarkapp.com",     "pphosted.com",
+    "protonmail.ch",     "rsgsv.net",     "salesforce.com",      "sendgrid.net",
+    "sparkpostmail.com", "yahoo.com",     "yahoodns.net",        "zoho.com",
+});
+static_assert(std::ranges::is_sorted(kProviderDomains));
+
+const Word* find_word(std::string_view text) {
+    const auto it = std::ranges::lower_bound(kWords, text, {}, &Word::text);
+    return it != kWords.end() && it->text == text ? &*it : nullptr;
+}
+
+template <std::size_t N>
+bool contains(const std::array<std::string_view, N>& sorted, std::string_view text) {
+    return std::ranges::binary_search(sorted, text);
+}
+
+// ---- name normalisation and split ----
+
+struct Name {
+    std::array<char, kMaxNameLength> buf{};
+    std::size_t size = 0;
+    std::string_view view() const { return {buf.data(), size}; }
+};
+
+// Lower-cases and drops one trailing dot. False for anything that cannot be a DNS host
+// name: empty, empty labels, over-long names or labels, bytes outside [a-z0-9._-].
+bool normalize(std::string_view in, Name& out) {
+    if (!in.empty() && in.back() == '.') in.remove_suffix(1);
+    if (in.empty() || in.size() > kMaxNameLength) return false;
+    std::size_t label = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        if (c == '.') {
+            if (label == 0) return false;
+            label = 0;
+        } else if (is_alpha(c) || is_digit(c) || c == '-' || c == '_') {
+            if (++label > kMaxLabelLength) return false;
+        } else {
+            return false;
+        }
+        out.buf[i] = c;
+    }
+    if (label == 0) return false;
+    out.size = in.size();
+    return true;
+}
+
+// Length of the host part: everything before the registered domain, which is the last
+// two labels, or the last three under a public second level of a ccTLD. 0 if none.
+std::size_t host_length(std::string_view name) {
+    const std::size_t last = name.rfind('.');
+    if (last == std::string_view::npos) return 0;
+    const std::size_t second = name.rfind('.', last - 1);
+    if (second == std::string_view::npos) return 0;
+    std::size_t cut = second;
+    const std::string_view tld = name.substr(last + 1);
+    const std::string_view sld = name.substr(second + 1, last - second - 1);
+    if (tld.size() == 2 && is_alpha(tld[0]) && is_alpha(tld[1]) &&
+        contains(kPublicSecondLevels, sld)) {
+        if (second == 0) return 0;
+        const std::size_t third = name.rfind('.', second - 1);
+        if (third == std::string_view::npos) return 0;
+        cut = third;
+    }
+    return cut;
+}
+
+// ---- accumulating the verdict ----
+
+struct Scorer {
+    DialupVerdict verdict;
+    int address = 0;  // strongest address evidence
+    std::string address_reason;
+    std::array<std::string_view, 8> access{};  // distinct access tokens seen
+    std::size_t access_count = 0;
+    bool weak = false;
+    int exemption = 0;  // strongest (most negative) exemption
+
+    void reason(std::string text) {
+        if (std::ranges::find(verdict.reasons, text) == verdict.reasons.end())
+            verdict.reasons.push_back(std::move(text));
+    }
+    void address_evidence(int weight, std::string_view form) {
+        if (weight <= address) return;
+        address = weight;
+        address_reason = "ip-in-name:";
+        address_reason += form;
+    }
+    void exempt(int weight, std::string_view prefix, std::string_view word) {
+        exemption = std::min(exemption, weight);
+        reason(std::string(prefix) + std::string(word));
+    }
+};
+
+// ---- tokens ----
+
+// A word counts as "numbered" when digits touch it, directly or across one separator:
+// host86, ip-1-2-3-4, 4.ip.example.
+bool numbered(std::string_view host, std::size_t begin, std::size_t end) {
+    if (end < host.size()) {
+        if (is_digit(host[end])) return true;
+        if (is_sep(host[end]) && end + 1 < host.size() && is_digit(host[end + 1])) return true;
+    }
+    if (begin > 0) {
+        if (is_digit(host[begin - 1])) return true;
+        if (is_sep(host[begin - 1]) && begin > 1 && is_digit(host[begin - 2])) return true;
+    }
+    return false;
+}
+
+// Letters that are part of a hex blob (5b0a7c2e, bbe4a1b2) are not words.
+bool inside_hex_blob(std::string_view host, std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i)
+        if (!is_hex(host[i])) return false;
+    std::size_t lo = begin;
+    std::size_t hi = end;
+    bool digit = false;
+    while (lo > 0 && is_hex(host[lo - 1])) digit |= is_digit(host[--lo]);
+    while (hi < host.size() && is_hex(host[hi])) digit |= is_digit(host[hi++]);
+    return digit && hi - lo >= 8;
+}
+
+void apply_word(Scorer& s, const Word& w, bool is_numbered, bool in_first_label) {
+    switch (w.kind) {
+        case Kind::access:
+            if (s.access_count < s.access.size() &&
+                std::ranges::find(s.access.begin(), s.access.begin() + s.access_count, w.text) ==
+                    s.access.begin() + s.access_count)
+                s.access[s.access_count++] = w.text;
+            s.reason("token:" + std::string(w.text));
+            break;
+        case Kind::weak_numbered:
+            if (!is_numbered) break;
+            [[fallthrough]];
+        case Kind::weak:
+            s.weak = true;
+            s.reason("token:" + std::string(w.text));
+            break;
+        case Kind::exempt_first_label:
+            if (!in_first_label) break;
+            [[fallthrough]];
+        case Kind::exempt:
+            s.exempt(kWeightExempt, "exempt:", w.text);
+            break;
+        case Kind::hosting:
+            s.exempt(kWeightHosting, "hosting:", w.text);
+            break;
+    }
+}
+
+void scan_words(std::string_view host, Scorer& s) {
+    const std::size_t first_dot = std::min(host.find('.'), host.size());
+    std::size_t i = 0;
+    while (i < host.size()) {
+        if (!is_alpha(host[i])) {
+            ++i;
+            continue;
+        }
+        const std::size_t begin = i;
+        while (i < host.size() && is_alpha(host[i])) ++i;
+        const std::size_t end = i;
+        const std::string_view word = host.substr(begin, end - begin);
+        const bool first_label = begin < first_dot;
+        const bool is_numbered = numbered(host, begin, end);
+
+        // 3g/4g/5g: the only tokens that start with a digit.
+        if (word == "g" && begin >= 1 && host[begin - 1] >= '3' && host[begin - 1] <= '5' &&
+            (begin < 2 || !is_digit(host[begin - 2]))) {
+            static constexpr std::array<std::string_view, 3> kGenerations = {"3g", "4g", "5g"};
+            const Word w{kGenerations[static_cast<std::size_t>(host[begin - 1] - '3')],
+                         Kind::access};
+            apply_word(s, w, true, first_label);
+            continue;
+        }
+        // Telecom-style pN (p5b0a7c2e, p1234567-ipngn): a lone p glued to digits.
+        if (word == "p" && end < host.size() && is_digit(host[end])) {
+            s.weak = true;
+            s.reason("token:p");
+            continue;
+        }
+        if (inside_hex_blob(host, begin, end)) continue;
+
+        if (const Word* w = find_word(word)) {
+            apply_word(s, *w, is_numbered, first_label);
+            continue;
+        }
+        // Two words run together: dynamicip, staticip, adslpool, smtpout, clientmail.
+        // Both halves must be words, so customercare and poolside stay plain words.
+        bool split = false;
+        for (std::size_t k = 2; k + 2 <= word.size() && !split; ++k) {
+            const Word* left = find_word(word.substr(0, k));
+            const Word* right = left ? find_word(word.substr(k)) : nullptr;
+            if (left && right) {
+                apply_word(s, *left, is_numbered, first_label);
+                apply_word(s, *right, is_numbered, first_label);
+                split = true;
+            }
+        }
+        if (split) continue;
+        for (const std::string_view inside : kExemptInside) {
+            if (word.find(inside) != std::string_view::npos) {
+                s.exempt(kWeightExempt, "exempt:", inside);
+                break;
+            }
+        }
+    }
+}
+
+// ---- address evidence ----
+
+struct Segment {  // a piece of the host part between separators; may be empty
+    std::uint16_t begin = 0;
+    std::uint16_t end = 0;
+    std::size_t size() const { return end - begin; }
+};
+
+struct DigitRun {
+    std::uint16_t begin = 0;
+    std::uint16_t end = 0;
+    int octet = -1;       // value if it can be an octet (<= 3 digits, <= 255)
+    bool padded = false;  // leading zero (007)
+    bool linked = false;  // follows the previous run across exactly one separator
+};
+
+template <typename T>
+struct Pieces {
+    std::array<T, kMaxPieces> items{};
+    std::size_t count = 0;
+    void push(const T& t) {
+        if (count < items.size()) items[count++] = t;
+    }
+    const T& operator[](std::size_t i) const { return items[i]; }
+};
+
+Pieces<Segment> split_segments(std::string_view host) {
+    Pieces<Segment> out;
+    std::size_t begin = 0;
+    for (std::size_t i = 0; i <= host.size(); ++i) {
+        if (i == host.size() || is_sep(host[i])) {
+            out.push({static_cast<std::uint16_t>(begin), static_cast<std::uint16_t>(i)});
+            begin = i + 1;
+        }
+    }
+    return out;
+}
+
+Pieces<DigitRun> digit_runs(std::string_view host) {
+    Pieces<DigitRun> out;
+    std::size_t i = 0;
+    while (i < host.size()) {
+        if (!is_digit(host[i])) {
+            ++i;
+            continue;
+        }
+        DigitRun run;
+        run.begin = static_cast<std::uint16_t>(i);
+        int value = 0;
+        while (i < host.size() && is_digit(host[i])) {
+            if (i - run.begin < 3) value = value * 10 + (host[i] - '0');
+            ++i;
+        }
+        run.end = static_cast<std::uint16_t>(i);
+        if (run.end - run.begin <= 3 && value <= 255) run.octet = value;
+        run.padded = run.end - run.begin > 1 && host[run.begin] == '0';
+        if (out.count > 0) {
+            const DigitRun& prev = out.items[out.count - 1];
+            run.linked = run.begin == prev.end + 1 && is_sep(host[prev.end]);
+        }
+        out.push(run);
+    }
+    return out;
+}
+
+std::uint64_t decimal_value(std::string_view digits) {
+    std::uint64_t v = 0;
+    for (const char c : digits) v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    return v;
+}
+
+// Three-digit chunks of a zero-padded concatenation (126012034056), or nothing.
+template <std::size_t N>
+bool padded_chunks(std::string_view digits, std::array<int, N>& out) {
+    if (digits.size() != 3 * N) return false;
+    for (std::size_t i = 0; i < N; ++i) {
+        out[i] = static_cast<int>(decimal_value(digits.substr(3 * i, 3)));
+        if (out[i] > 255) return false;
+    }
+    return true;
+}
+
+// Where `hex` occurs in the segment as a whole hex number: not followed by another hex
+// digit and not preceded by a decimal digit (a letter prefix like the p of p5b0a7c2e is
+// fine).
+bool segment_has_hex(std::string_view host, const Segment& seg, std::string_view hex,
+                     bool at_end_only = false) {
+    const std::string_view text = host.substr(seg.begin, seg.size());
+    for (std::size_t pos = text.find(hex); pos != std::string_view::npos;
+         pos = text.find(hex, pos + 1)) {
+        const std::size_t end = pos + hex.size();
+        if (end < text.size() && (at_end_only || is_hex(text[end]))) continue;
+        if (pos > 0 && (is_digit(text[pos - 1]) || (at_end_only && is_hex(text[pos - 1]))))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+std::string_view separator_form(std::string_view host, const DigitRun* runs, std::size_t n) {
+    char sep = 0;
+    for (std::size_t i = 1; i < n; ++i) {
+        const char c = host[runs[i - 1].end];
+        if (sep == 0) sep = c;
+        if (c != sep) return "mixed";
+    }
+    return sep == '.' ? "dotted" : sep == '-' ? "dashed" : "mixed";
+}
+
+template <std::size_t N>
+bool same(const int* got, const std::array<int, N>& want, std::size_t from, std::size_t n,
+          bool reversed) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const int w = reversed ? want[from + n - 1 - i] : want[from + i];
+        if (got[i] != w) return false;
+    }
+    return true;
+}
+
+void find_v4(std::string_view host, const IpAddress& client, const Pieces<Segment>& segments,
+             Scorer& s) {
+    const std::array<int, 4> o = {client.bytes[0], client.bytes[1], client.bytes[2],
+                                  client.bytes[3]};
+    const Pieces<DigitRun> runs = digit_runs(host);
+
+    // Runs of numbers joined by single separators: 1-2-3-4, 4.3.2.1, mar92-1-82-65-12-34.
+    std::array<int, kMaxPieces> vals{};
+    for (std::size_t g = 0; g < runs.count;) {
+        std::size_t ge = g + 1;
+        while (ge < runs.count && runs[ge].linked) ++ge;
+        const std::size_t n = ge - g;
+        for (std::size_t i = 0; i < n; ++i) vals[i] = runs[g + i].octet;
+        for (std::size_t w = 0; w + 2 <= n; ++w) {
+            const int* v = vals.data() + w;
+            for (const bool rev : {false, true}) {
+                if (w + 4 <= n && same(v, o, 0, 4, rev)) {
+                    bool padded = false;
+                    for (std::size_t i = 0; i < 4; ++i) padded |= runs[g + w + i].padded;
+                    std::string form = rev ? "reversed-" : "";
+                    if (padded) form += "padded-";
+                    form += separator_form(host, &runs.items[g + w], 4);
+                    s.address_evidence(kWeightIpFull, form);
+                }
+                // Three in a row from either end: the host's /24 or its last three octets.
+                if (w + 3 <= n && (same(v, o, 1, 3, rev) || same(v, o, 0, 3, rev)))
+                    s.address_evidence(kWeightIpPartial3, "partial3");
+                for (std::size_t k = 0; k + 2 <= 4; ++k)
+                    if (same(v, o, k, 2, rev)) s.address_evidence(kWeightIpPartial2, "partial2");
+            }
+        }
+        // A different address: exactly four octets, the first one plausible.
+        if (n == 4 && vals[0] >= 1 && vals[0] <= 223 &&
+            std::all_of(vals.begin(), vals.begin() + 4, [](int x) { return x >= 0; }))
+            s.address_evidence(kWeightIpOther, "other");
+        g = ge;
+    }
+
+    // Single digit runs: concatenated zero-padded octets and the 32-bit integer.
+    const std::uint32_t as_integer =
+        (static_cast<std::uint32_t>(o[0]) << 24) | (static_cast<std::uint32_t>(o[1]) << 16) |
+        (static_cast<std::uint32_t>(o[2]) << 8) | static_cast<std::uint32_t>(o[3]);
+    for (std::size_t r = 0; r < runs.count; ++r) {
+        const std::string_view digits = host.substr(runs[r].begin, runs[r].end - runs[r].begin);
+        std::array<int, 4> four{};
+        std::array<int, 3> three{};
+        if (padded_chunks(digits, four)) {
+            if (same(four.data(), o, 0, 4, false))
+                s.address_evidence(kWeightIpFull, "padded-concat");
+            else if (same(four.data(), o, 0, 4, true))
+                s.address_evidence(kWeightIpFull, "reversed-padded-concat");
+            else if (four[0] >= 1 && four[0] <= 223)
+                s.address_evidence(kWeightIpOther, "other");
+        } else if (padded_chunks(digits, three)) {
+            if (same(three.data(), o, 1, 3, false) || same(three.data(), o, 1, 3, true))
+                s.address_evidence(kWeightIpPartial3, "partial3");
+        } else if (digits.size() >= 8 && digits.size() <= 10 && digits[0] != '0' &&
+                   decimal_value(digits) == as_integer) {
+            s.address_evidence(kWeightIpFull, "integer");
+        }
+    }
+
+    // All four octets in order, but spread over separate runs: host12-34-dynamic.56-79.
+    std::array<int, kMaxPieces> all{};
+    for (std::size_t r = 0; r < runs.count; ++r) all[r] = runs[r].octet;
+    for (std::size_t w = 0; w + 4 <= runs.count; ++w)
+        if (same(all.data() + w, o, 0, 4, false) || same(all.data() + w, o, 0, 4, true))
+            s.address_evidence(kWeightIpSplit, "split");
+
+    // Hex: c0000207, p5b0a7c2e, and the byte-reversed form.
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::array<char, 8> fwd{};
+    std::array<char, 8> rev{};
+    for (std::size_t i = 0; i < 4; ++i) {
+        const auto b = static_cast<unsigned>(o[i]);
+        fwd[2 * i] = kHex[b >> 4];
+        fwd[2 * i + 1] = kHex[b & 15];
+        rev[6 - 2 * i] = kHex[b >> 4];
+        rev[7 - 2 * i] = kHex[b & 15];
+    }
+    // Two-hex-digit segments in a row: c0-00-02-07.
+    std::array<int, kMaxPieces> hexbytes{};
+    std::size_t hex_run = 0;
+    for (std::size_t i = 0; i < segments.count; ++i) {
+        const Segment& seg = segments[i];
+        if (seg.size() >= 8) {
+            if (segment_has_hex(host, seg, {fwd.data(), fwd.size()}))
+                s.address_evidence(kWeightIpFull, "hex");
+            else if (segment_has_hex(host, seg, {rev.data(), rev.size()}))
+                s.address_evidence(kWeightIpFull, "reversed-hex");
+        }
+        const bool byte = seg.size() == 2 && is_hex(host[seg.begin]) && is_hex(host[seg.begin + 1]);
+        if (!byte) {
+            hex_run = 0;
+            continue;
+        }
+        const auto nibble = [](char c) { return is_digit(c) ? c - '0' : c - 'a' + 10; };
+        hexbytes[hex_run++] = nibble(host[seg.begin]) * 16 + nibble(host[seg.begin + 1]);
+        if (hex_run >= 4) {
+            const int* v = hexbytes.data() + hex_run - 4;
+            if (same(v, o, 0, 4, false) || same(v, o, 0, 4, true))
+                s.address_evidence(kWeightIpFull, "hex-dashed");
+        }
+    }
+}
+
+void find_v6(std::string_view host, const IpAddress& client, const Pieces<Segment>& segments,
+             Scorer& s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::array<char, 32> hex{};
+    for (std::size_t i = 0; i < 16; ++i) {
+        hex[2 * i] = kHex[client.bytes[i] >> 4];
+        hex[2 * i + 1] = kHex[client.bytes[i] & 15];
+    }
+    const std::string_view full{hex.data(), hex.size()};
+    const std::string_view iid = full.substr(16);
+    std::array<int, 8> h{};
+    for (std::size_t i = 0; i < 8; ++i) h[i] = (client.bytes[2 * i] << 8) | client.bytes[2 * i + 1];
+
+    // Hextets joined by single separators (2001-db8-1-2-3-4-5-6, with one -- for ::), and
+    // one-nibble labels (reversed nibble names like ip6.arpa: d.8.c.7.b.6...).
+    std::array<int, kMaxPieces> group{};
+    std::size_t n = 0;
+    std::size_t gap = SIZE_MAX;  // index in group where an empty segment stood
+    std::array<char, kMaxPieces> nibbles{};
+    std::size_t nibble_count = 0;
+
+    const auto check_group = [&] {
+        if (gap != SIZE_MAX && n < 8) {  // expand "::" to the zeros it stands for
+            std::array<int, 8> expanded{};
+            const std::size_t zeros = 8 - n;
+            for (std::size_t i = 0, j = 0; i < n; ++i) {
+                if (i == gap) j += zeros;
+                expanded[j++] = group[i];
+            }
+            if (same(expanded.data(), h, 0, 8, false))
+                s.address_evidence(kWeightIpFull, "v6-hextets");
+        }
+        for (std::size_t w = 0; w < n; ++w) {
+            const int* v = group.data() + w;
+            const std::size_t left = n - w;
+            if (left >= 8 && same(v, h, 0, 8, false))
+                s.address_evidence(kWeightIpFull, "v6-hextets");
+            if (left >= 4 && same(v, h, 4, 4, false)) s.address_evidence(kWeightIpFull, "v6-iid");
+            if (left >= 4 && same(v, h, 0, 4, false))
+                s.address_evidence(kWeightIpPartial3, "v6-prefix");
+            if (left >= 3 && same(v, h, 5, 3, false))
+                s.address_evidence(kWeightIpPartial3, "partial3");
+            if (left >= 2 && same(v, h, 6, 2, false))
+                s.address_evidence(kWeightIpPartial2, "partial2");
+        }
+        n = 0;
+        gap = SIZE_MAX;
+    };
+    const auto check_nibbles = [&] {
+        // Reversed nibbles, least significant first: at least the interface identifier.
+        std::size_t matched = 0;
+        while (matched < nibble_count && matched < 32 && nibbles[matched] == hex[31 - matched])
+            ++matched;
+        if (matched >= 16) s.address_evidence(kWeightIpFull, "v6-nibbles");
+        nibble_count = 0;
+    };
+
+    for (std::size_t i = 0; i < segments.count; ++i) {
+        const Segment& seg = segments[i];
+        const std::string_view text = host.substr(seg.begin, seg.size());
+        if (text.size() >= 16) {
+            if (segment_has_hex(host, seg, full))
+                s.address_evidence(kWeightIpFull, "v6-hex");
+            else if (segment_has_hex(host, seg, iid, true))
+                s.address_evidence(kWeightIpFull, "v6-iid");
+        }
+        const bool hextet = !text.empty() && text.size() <= 4 && std::ranges::all_of(text, is_hex);
+        if (hextet) {
+            int v = 0;
+            for (const char c : text) v = v * 16 + (is_digit(c) ? c - '0' : c - 'a' + 10);
+            group[n++] = v;
+        } else if (text.empty() && n > 0 && gap == SIZE_MAX && seg.end < host.size() &&
+                   host[seg.end] == '-') {
+            gap = n;  // "--" inside a run of hextets stands for "::"
+        } else {
+            check_group();
+        }
+        const bool nibble =
+            text.size() == 1 && is_hex(text[0]) && (seg.end == host.size() || host[seg.end] == '.');
+        if (nibble && nibble_count < nibbles.size())
+            nibbles[nibble_count++] = text[0];
+        else if (!nibble)
+            check_nibbles();
+    }
+    check_group();
+    check_nibbles();
+}
+
+}  // namespace
+
+// ---- operator patterns ----
+
+struct DialupDetector::Patterns {
+    struct Entry {
+        std::string text;
+        pcre2_code* code = nullptr;
+    };
+    std::vector<Entry> entries;
+    pcre2_match_context* context = nullptr;
+
+    Patterns() = default;
+    Patterns(const Patterns&) = delete;
+    Patterns& operator=(const Patterns&) = delete;
+    ~Patterns() {
+        for (Entry& e : entries) pcre2_code_free(e.code);
+        pcre2_match_context_free(context);
+    }
+};
+
+DialupDetector::DialupDetector(std::vector<std::string> extra_patterns) {
+    if (extra_patterns.empty()) return;
+    auto patterns = std::make_shared<Patterns>();
+    patterns->context = pcre2_match_context_create(nullptr);
+    if (patterns->context == nullptr) throw std::bad_alloc();
+    // Names are at most 253 bytes, but a pathological operator pattern must still not
+    // stall a milter thread.
+    pcre2_set_match_limit(patterns->context, 100000);
+    pcre2_set_depth_limit(patterns->context, 1000);
+    for (std::string& text : extra_patterns) {
+        int error = 0;
+        PCRE2_SIZE offset = 0;
+        pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(),
+                                         PCRE2_CASELESS, &error, &offset, nullptr);
+        if (code == nullptr) {
+            std::array<PCRE2_UCHAR, 256> message{};
+            pcre2_get_error_message(error, message.data(), message.size());
+            throw std::invalid_argument("invalid dialup pattern '" + text + "' at offset " +
+                                        std::to_string(offset) + ": " +
+                                        reinterpret_cast<const char*>(message.data()));
+        }
+        patterns->entries.push_back({std::move(text), code});
+        // Best effort: without JIT (e.g. W^X memory policies) PCRE2 interprets.
+        (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+    }
+    patterns_ = std::move(patterns);
+}
+
+DialupVerdict DialupDetector::classify(const IpAddress& client_in,
+                                       std::string_view ptr_name) const {
+    Name name;
+    if (!normalize(ptr_name, name)) return {false, 0, {"invalid-name"}};
+    const std::string_view full = name.view();
+    const std::size_t host_len = host_length(full);
+    if (host_len == 0) return {false, 0, {"no-host-part"}};
+    const std::string_view host = full.substr(0, host_len);
+    const std::string_view domain = full.substr(host_len + 1);
+
+    Scorer s;
+    s.verdict.reasons.reserve(8);
+    const IpAddress client = client_in.unmapped();
+    const Pieces<Segment> segments = split_segments(host);
+    if (client.family == Family::v4)
+        find_v4(host, client, segments, s);
+    else
+        find_v6(host, client, segments, s);
+    if (s.address > 0) s.reason(s.address_reason);
+
+    scan_words(host, s);
+    if (contains(kProviderDomains, domain)) s.exempt(kWeightProvider, "provider:", domain);
+
+    int score = s.address;
+    if (s.access_count > 0)
+        score += kWeightAccessToken +
+                 kWeightExtraAccessToken *
+                     std::min<int>(static_cast<int>(s.access_count) - 1, kMaxExtraAccessTokens);
+    if (s.weak) score += kWeightWeakToken;
+    if ((s.access_count > 0 || s.weak) && std::ranges::any_of(host, is_digit)) {
+        score += kWeightNumbered;
+        s.reason("numbered");
+    }
+    score += s.exemption;
+
+    if (patterns_) {
+        using MatchData = std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)>;
+        const MatchData md(pcre2_match_data_create(1, nullptr), &pcre2_match_data_free);
+        if (md == nullptr) throw std::bad_alloc();
+        bool matched = false;
+        for (const Patterns::Entry& e : patterns_->entries) {
+            const int rc = pcre2_match(e.code, reinterpret_cast<PCRE2_SPTR>(host.data()),
+                                       host.size(), 0, 0, md.get(), patterns_->context);
+            if (rc >= 0) {
+                matched = true;
+                s.reason("pattern:" + e.text);
+            } else if (rc != PCRE2_ERROR_NOMATCH) {
+                s.reason("pattern-error:" + e.text);  // e.g. match limit hit: no match
+            }
+        }
+        if (matched) score += kWeightOperatorPattern;
+    }
+
+    s.verdict.score = score;
+    s.verdict.dynamic = score >= kThreshold;
+    return std::move(s.verdict);
+}
+
+}  // namespace smtpwall::dns

@@ -1,0 +1,48 @@
+// Dynamic/residential PTR heuristics: does a client's forward-confirmed PTR name look
+// like an access-network address (tag `dialup`, DESIGN.md §3)?
+//
+// Pure code: no I/O, no clock, no threads. classify() is const and safe to call from
+// several threads at once. The weights, the threshold and the reasoning behind them
+// are documented at the top of dialup.cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/net.hpp"
+
+namespace smtpwall::dns {
+
+struct DialupVerdict {
+    bool dynamic = false;  // score >= DialupDetector::kThreshold
+    int score = 0;
+    // Every signal that contributed, in the order found, e.g. "ip-in-name:dashed",
+    // "token:dsl", "numbered", "exempt:mail", "hosting:compute", "provider:google.com",
+    // "pattern:<regex>". An unusable name yields just "invalid-name"; a name that is
+    // only a registered domain yields just "no-host-part".
+    std::vector<std::string> reasons;
+};
+
+class DialupDetector {
+  public:
+    static constexpr int kThreshold = 50;
+
+    // extra_patterns: operator-supplied PCRE2 regexes, matched case-insensitively
+    // against the host part (the name minus its registered domain, lower-cased, no
+    // trailing dot). A match outweighs every built-in exemption. An invalid pattern
+    // throws std::invalid_argument naming the pattern and PCRE2's message.
+    explicit DialupDetector(std::vector<std::string> extra_patterns = {});
+
+    // ptr_name: the forward-confirmed PTR of `client`, any case, optional trailing dot.
+    // Names that cannot be DNS host names (empty labels, >253 characters, bytes outside
+    // [A-Za-z0-9._-]) are never dynamic.
+    DialupVerdict classify(const IpAddress& client, std::string_view ptr_name) const;
+
+  private:
+    struct Patterns;
+    std::shared_ptr<const Patterns> patterns_;  // shared: copies stay cheap and immutable
+};
+
+}  // namespace smtpwall::dns

@@ -1,0 +1,214 @@
+#include "dnsbl/lookups.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace smtpwall::dns {
+
+SessionLookups::SessionLookups(std::shared_ptr<const LookupServices> services,
+                               const IpAddress& client, Deadline deadline)
+    : services_(std::move(services)), client_(client.unmapped()), deadline_(deadline) {}
+
+std::shared_ptr<SessionLookups> SessionLookups::start(
+    std::shared_ptr<const LookupServices> services, const IpAddress& client, Deadline deadline) {
+    std::shared_ptr<SessionLookups> s(new SessionLookups(std::move(services), client, deadline));
+    s->begin();
+    return s;
+}
+
+// Every lookup the verdict waits for goes through here, with the mutex held. The
+// resolver never calls back from inside lookup(), so holding the mutex is safe;
+// the handler runs with the mutex held again.
+void SessionLookups::lookup(std::string name, RType type, std::function<void(const Result&)> then) {
+    ++outstanding_;
+    services_->resolver->lookup(
+        std::move(name), type,
+        [self = shared_from_this(), then = std::move(then)](const Result& r) {
+            std::unique_lock lock(self->mutex_);
+            then(r);
+            --self->outstanding_;
+            self->notify_if_complete(lock);
+        });
+}
+
+void SessionLookups::notify_if_complete(std::unique_lock<std::mutex>& lock) {
+    if (outstanding_ != 0) return;
+    changed_.notify_all();
+    if (waiters_.empty()) return;
+    auto waiters = std::move(waiters_);
+    waiters_.clear();
+    const DnsFacts facts = facts_;
+    lock.unlock();
+    for (auto& w : waiters) w(facts);
+    lock.lock();
+}
+
+void SessionLookups::begin() {
+    std::unique_lock lock(mutex_);
+    facts_.ptr.progress = Progress::pending;
+    lookup(reverse_name(client_), RType::PTR, [this](const Result& r) {
+        auto& ptr = facts_.ptr;
+        if (r.negative() || (r.status == Status::ok && r.names.empty())) {
+            ptr.outcome = PtrFacts::Outcome::no_ptr;
+            ptr.progress = Progress::done;
+            return;
+        }
+        if (r.status != Status::ok) {
+            ptr.outcome = PtrFacts::Outcome::temp_error;
+            ptr.progress = Progress::done;
+            return;
+        }
+        const auto n = std::min(r.names.size(), services_->max_ptr_names);
+        ptr.names.assign(r.names.begin(), r.names.begin() + static_cast<std::ptrdiff_t>(n));
+        const RType forward = client_.family == Family::v4 ? RType::A : RType::AAAA;
+        ptr_forward_pending_ = static_cast<int>(n);
+        for (const auto& name : ptr.names) {
+            lookup(name, forward, [this, name](const Result& fwd) {
+                --ptr_forward_pending_;
+                if (fwd.temporary()) ptr_forward_temp_ = true;
+                const bool back_to_client =
+                    fwd.status == Status::ok &&
+                    std::any_of(fwd.addresses.begin(), fwd.addresses.end(),
+                                [&](const IpAddress& a) { return a.unmapped() == client_; });
+                if (back_to_client && facts_.ptr.confirmed_name.empty())
+                    facts_.ptr.confirmed_name = name;
+                confirm_ptr();
+            });
+        }
+    });
+
+    const auto now = services_->clock ? services_->clock() : 0;
+    for (const auto& zone : services_->zones) {
+        if (!zone_applies(zone, client_)) continue;
+        ZoneFact fact{zone.tag, zone.zone, zone.weight, Progress::pending, ZoneVerdict::failed, {},
+                      {},       {},        false};
+        if (services_->health && !services_->health->usable(zone.zone, now)) {
+            fact.progress = Progress::done;
+            fact.skipped = true;
+            fact.why = "zone suspended or dead";
+            facts_.zones.push_back(std::move(fact));
+            continue;
+        }
+        const std::size_t index = facts_.zones.size();
+        facts_.zones.push_back(std::move(fact));
+        lookup(zone_query_name(zone, client_), RType::A, [this, index, &zone](const Result& r) {
+            auto& f = facts_.zones[index];
+            const ZoneAnswer answer = interpret(zone, r);
+            f.progress = Progress::done;
+            f.verdict = answer.verdict;
+            f.codes = answer.codes;
+            f.why = answer.why;
+            if (answer.verdict == ZoneVerdict::refused && services_->health) {
+                services_->health->suspend(zone.zone, services_->clock ? services_->clock() : 0,
+                                           services_->suspend_for, answer.why);
+                if (services_->log)
+                    services_->log(fmt::format("zone {} suspended for {}s: {}", zone.zone,
+                                               services_->suspend_for.count(), answer.why));
+            }
+            if (answer.verdict == ZoneVerdict::listed && zone.txt) {
+                // For the log only: the verdict does not wait for it.
+                services_->resolver->lookup(zone_query_name(zone, client_), RType::TXT,
+                                            [self = shared_from_this(), index](const Result& txt) {
+                                                std::lock_guard relock(self->mutex_);
+                                                if (txt.status == Status::ok && !txt.texts.empty())
+                                                    self->facts_.zones[index].txt =
+                                                        txt.texts.front();
+                                            });
+            }
+        });
+    }
+}
+
+void SessionLookups::confirm_ptr() {
+    auto& ptr = facts_.ptr;
+    if (ptr.progress == Progress::done) return;
+    if (!ptr.confirmed_name.empty()) {
+        ptr.outcome = PtrFacts::Outcome::confirmed;  // no need to wait for the other names
+        ptr.progress = Progress::done;
+        return;
+    }
+    if (ptr_forward_pending_ > 0) return;
+    // A name that failed to resolve for now might still have confirmed: not proven bad.
+    ptr.outcome =
+        ptr_forward_temp_ ? PtrFacts::Outcome::temp_error : PtrFacts::Outcome::unconfirmed;
+    ptr.progress = Progress::done;
+}
+
+void SessionLookups::helo(const std::string& name) {
+    std::unique_lock lock(mutex_);
+    helo_name_ = name;
+    const unsigned generation = ++helo_generation_;
+    facts_.helo = HeloFacts{Progress::pending, HeloFacts::Outcome::temp_error, {}, false};
+    helo_pending_ = 3;
+    helo_temp_ = helo_positive_ = false;
+    for (const RType type : {RType::A, RType::AAAA, RType::MX}) {
+        lookup(name, type, [this, generation, type](const Result& r) {
+            if (generation != helo_generation_) return;  // an older EHLO's answer
+            --helo_pending_;
+            if (r.temporary()) helo_temp_ = true;
+            if (r.status == Status::ok) {
+                helo_positive_ = true;
+                if (type == RType::MX) {
+                    facts_.helo.has_mx = !r.names.empty();
+                } else {
+                    facts_.helo.addresses.insert(facts_.helo.addresses.end(), r.addresses.begin(),
+                                                 r.addresses.end());
+                }
+            }
+            settle_helo();
+        });
+    }
+}
+
+void SessionLookups::settle_helo() {
+    if (helo_pending_ > 0) return;
+    facts_.helo.outcome = helo_positive_ ? HeloFacts::Outcome::resolves
+                          : helo_temp_   ? HeloFacts::Outcome::temp_error
+                                         : HeloFacts::Outcome::does_not_resolve;
+    facts_.helo.progress = Progress::done;
+}
+
+void SessionLookups::mail_from(const std::string& sender) {
+    if (!services_->spf) return;
+    std::string helo;
+    {
+        std::lock_guard lock(mutex_);
+        facts_.spf = SpfFacts{Progress::pending, SpfResult::none, {}, {}};
+        ++outstanding_;
+        helo = helo_name_;
+    }
+    services_->spf(client_, helo, sender, [self = shared_from_this()](SpfFacts result) {
+        std::unique_lock lock(self->mutex_);
+        self->facts_.spf = std::move(result);
+        self->facts_.spf.progress = Progress::done;
+        --self->outstanding_;
+        self->notify_if_complete(lock);
+    });
+}
+
+DnsFacts SessionLookups::wait() {
+    std::unique_lock lock(mutex_);
+    changed_.wait_until(lock, deadline_, [this] { return outstanding_ == 0; });
+    DnsFacts out = facts_;
+    out.deadline_passed = outstanding_ != 0;
+    return out;
+}
+
+void SessionLookups::when_done(std::function<void(DnsFacts)> done) {
+    std::unique_lock lock(mutex_);
+    if (outstanding_ == 0) {
+        const DnsFacts facts = facts_;
+        lock.unlock();
+        done(facts);
+        return;
+    }
+    waiters_.push_back(std::move(done));
+}
+
+DnsFacts SessionLookups::snapshot() const {
+    std::lock_guard lock(mutex_);
+    return facts_;
+}
+
+}  // namespace smtpwall::dns

@@ -1,0 +1,85 @@
+// The DNS lookups of one SMTP session. All of them start as early as their
+// inputs exist, in parallel: PTR (then forward confirmation) and every DNSBL/DNSWL
+// zone at connect, the HELO name's A/AAAA/MX at HELO, SPF at MAIL FROM. A verdict
+// waits only until what was started is done or the session's deadline passes; a
+// slow name delays only the sessions that need it, never the others.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "dnsbl/facts.hpp"
+#include "dnsbl/resolver.hpp"
+#include "dnsbl/zones.hpp"
+
+namespace smtpwall::dns {
+
+// Shared by all sessions; outlives them (sessions hold a shared_ptr).
+struct LookupServices {
+    Resolver* resolver = nullptr;
+    std::vector<ZoneSpec> zones;
+    ZoneHealth* health = nullptr;
+    std::chrono::seconds suspend_for{600};
+    std::size_t max_ptr_names = 5;
+    // SPF (may be empty: no SPF checks). Must not block; calls back once.
+    std::function<void(const IpAddress& client, const std::string& helo, const std::string& sender,
+                       std::function<void(SpfFacts)> done)>
+        spf;
+    std::function<std::int64_t()> clock;          // unix seconds, for zone health
+    std::function<void(const std::string&)> log;  // zone suspensions and the like
+};
+
+class SessionLookups : public std::enable_shared_from_this<SessionLookups> {
+  public:
+    using Deadline = std::chrono::steady_clock::time_point;
+
+    // Starts PTR/FCrDNS and the zone lookups for `client`.
+    static std::shared_ptr<SessionLookups> start(std::shared_ptr<const LookupServices> services,
+                                                 const IpAddress& client, Deadline deadline);
+
+    // Starts A/AAAA/MX lookups of a syntactically valid HELO name (call again after
+    // a second EHLO: the latest name counts).
+    void helo(const std::string& name);
+    // Starts SPF for this sender (without angle brackets; empty for the null sender).
+    void mail_from(const std::string& sender);
+
+    // Blocks until everything started so far is done, or the deadline passed.
+    DnsFacts wait();
+    // Calls `done` once everything started so far is done or the deadline passed;
+    // on a resolver thread, or at once in the caller if already complete.
+    void when_done(std::function<void(DnsFacts)> done);
+    DnsFacts snapshot() const;
+
+  private:
+    SessionLookups(std::shared_ptr<const LookupServices> services, const IpAddress& client,
+                   Deadline deadline);
+    void begin();  // the connect-time lookups
+    // Starts a lookup the verdict waits for; mutex held. `then` runs with it held too.
+    void lookup(std::string name, RType type, std::function<void(const Result&)> then);
+    void notify_if_complete(std::unique_lock<std::mutex>& lock);
+    void confirm_ptr();  // mutex held
+    void settle_helo();  // mutex held
+
+    const std::shared_ptr<const LookupServices> services_;
+    const IpAddress client_;
+    const Deadline deadline_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    int outstanding_ = 0;  // lookups the verdict waits for
+    DnsFacts facts_;
+    std::string helo_name_;
+    unsigned helo_generation_ = 0;
+    int ptr_forward_pending_ = 0;
+    bool ptr_forward_temp_ = false;
+    int helo_pending_ = 0;
+    bool helo_temp_ = false, helo_positive_ = false;
+    std::vector<std::function<void(DnsFacts)>> waiters_;
+};
+
+}  // namespace smtpwall::dns

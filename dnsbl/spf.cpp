@@ -1,0 +1,255 @@
+#include "dnsbl/spf.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "dnsbl/resolver.hpp"
+#include "dnsbl/spf_eval.hpp"
+
+namespace smtpwall {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Job {
+    IpAddress client;
+    std::string helo;
+    std::string sender;
+    SpfChecker::Done done;
+    Clock::time_point accepted;
+    Clock::time_point deadline;
+};
+
+// Where a worker waits for the answer to its current question. Shared with the
+// resolver's callback, which may run after the worker gave up (deadline) or even
+// after the checker is gone: the generation tells a late answer from the current one.
+struct Waiter {
+    std::mutex m;
+    std::condition_variable cv;
+    std::uint64_t generation = 0;
+    std::optional<dns::Result> answer;
+    bool cancelled = false;  // the checker is stopping: give up at once
+};
+
+enum class Wait { answered, deadline, cancelled };
+
+SpfOutcome refusal(SpfResult result, std::string why) {
+    SpfOutcome out;
+    out.result = result;
+    out.explanation = std::move(why);
+    return out;
+}
+
+}  // namespace
+
+class SpfChecker::Impl {
+  public:
+    Impl(AsyncLookup lookup, SpfConfig config)
+        : lookup_(std::move(lookup)), config_(std::move(config)) {
+        if (!lookup_) throw std::invalid_argument("SpfChecker: no DNS lookup function");
+        if (config_.workers < 1) throw std::invalid_argument("SpfChecker: workers must be >= 1");
+        if (config_.deadline <= std::chrono::milliseconds::zero()) {
+            throw std::invalid_argument("SpfChecker: deadline must be positive");
+        }
+        if (config_.max_queue == 0)
+            throw std::invalid_argument("SpfChecker: max_queue must be >= 1");
+        // libspf2 server objects are made here, so a failure reaches the caller rather
+        // than terminating a thread; each is then used by its own worker only.
+        std::vector<std::unique_ptr<spf_detail::Evaluator>> evaluators;
+        for (int i = 0; i < config_.workers; ++i) {
+            evaluators.push_back(std::make_unique<spf_detail::Evaluator>(config_.local_hostname));
+            waiters_.push_back(std::make_shared<Waiter>());
+        }
+        try {
+            for (std::size_t i = 0; i < evaluators.size(); ++i) {
+                threads_.emplace_back([this, i, evaluator = std::move(evaluators[i])] {
+                    run(*evaluator, waiters_[i]);
+                });
+            }
+        } catch (...) {
+            stop();
+            throw;
+        }
+    }
+
+    ~Impl() { stop(); }
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+
+    bool check(IpAddress client, std::string helo, std::string sender, Done done) {
+        const auto now = Clock::now();
+        {
+            const std::lock_guard lock(m_);
+            if (stopping_ || queue_.size() >= config_.max_queue) {
+                ++refused_;
+                return false;
+            }
+            queue_.push_back(Job{client, std::move(helo), std::move(sender), std::move(done), now,
+                                 now + config_.deadline});
+            ++accepted_;
+        }
+        cv_.notify_one();
+        return true;
+    }
+
+    SpfStats stats() const {
+        SpfStats s;
+        s.accepted = accepted_;
+        s.refused = refused_;
+        s.completed = completed_;
+        s.deadline_exceeded = deadline_exceeded_;
+        s.dns_lookups = dns_lookups_;
+        for (std::size_t i = 0; i < spf_result_count; ++i) s.by_result[i] = by_result_[i];
+        const std::lock_guard lock(m_);
+        s.queued = queue_.size();
+        return s;
+    }
+
+  private:
+    void stop() {
+        {
+            const std::lock_guard lock(m_);
+            if (stopping_) return;
+            stopping_ = true;
+        }
+        for (const auto& w : waiters_) {
+            const std::lock_guard lock(w->m);
+            w->cancelled = true;
+            w->cv.notify_all();
+        }
+        cv_.notify_all();
+        for (auto& t : threads_) t.join();
+    }
+
+    void run(spf_detail::Evaluator& evaluator, const std::shared_ptr<Waiter>& waiter) {
+        for (;;) {
+            Job job;
+            bool stopping = false;
+            {
+                std::unique_lock lock(m_);
+                cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+                if (queue_.empty()) return;  // stopping and drained
+                job = std::move(queue_.front());
+                queue_.pop_front();
+                stopping = stopping_;
+            }
+            SpfOutcome out;
+            bool expired = false;
+            if (stopping) {
+                out = refusal(SpfResult::temperror, "SPF checker stopping before the check ran");
+            } else if (Clock::now() >= job.deadline) {
+                out = refusal(SpfResult::temperror,
+                              "SPF deadline passed while the check waited for a worker");
+                expired = true;
+            } else {
+                Wait gave_up = Wait::answered;
+                const spf_detail::BlockingLookup lookup = [&](const std::string& name,
+                                                              dns::RType type) {
+                    auto answer = wait_for_answer(waiter, name, type, job.deadline, gave_up);
+                    return answer;
+                };
+                try {
+                    out = evaluator.evaluate(job.client, job.helo, job.sender, lookup);
+                } catch (const std::exception& e) {
+                    out =
+                        refusal(SpfResult::temperror, std::string("SPF check failed: ") + e.what());
+                }
+                if (gave_up == Wait::deadline) {
+                    expired = true;
+                    out.explanation = "SPF deadline of " +
+                                      std::to_string(config_.deadline.count()) + " ms exceeded; " +
+                                      out.explanation;
+                } else if (gave_up == Wait::cancelled) {
+                    out.explanation = "SPF checker stopping; " + out.explanation;
+                }
+            }
+            out.elapsed =
+                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - job.accepted);
+            dns_lookups_ += static_cast<std::uint64_t>(out.dns_lookups);
+            if (expired) ++deadline_exceeded_;
+            ++by_result_[static_cast<std::size_t>(out.result)];
+            ++completed_;
+            try {
+                if (job.done) job.done(std::move(out));
+            } catch (...) {
+                // Documented: a throwing callback loses its exception, not the worker.
+            }
+        }
+    }
+
+    // Asks the resolver and blocks this worker until the answer, the deadline or
+    // shutdown. nullopt unless an answer arrived in time.
+    std::optional<dns::Result> wait_for_answer(const std::shared_ptr<Waiter>& w,
+                                               const std::string& name, dns::RType type,
+                                               Clock::time_point deadline, Wait& gave_up) {
+        std::uint64_t generation = 0;
+        {
+            const std::lock_guard lock(w->m);
+            if (w->cancelled) {
+                gave_up = Wait::cancelled;
+                return std::nullopt;
+            }
+            generation = ++w->generation;
+            w->answer.reset();
+        }
+        // Not under the waiter's lock: the callback may run inside this call.
+        lookup_(name, type, [w, generation](const dns::Result& r) {
+            const std::lock_guard lock(w->m);
+            if (w->generation != generation || w->answer) return;  // too late
+            w->answer = r;
+            w->cv.notify_all();
+        });
+        std::unique_lock lock(w->m);
+        w->cv.wait_until(lock, deadline, [&] { return w->answer.has_value() || w->cancelled; });
+        if (!w->answer) {
+            ++w->generation;  // a late answer must not be taken for the next question's
+            gave_up = w->cancelled ? Wait::cancelled : Wait::deadline;
+            return std::nullopt;
+        }
+        std::optional<dns::Result> answer = std::move(w->answer);
+        w->answer.reset();
+        return answer;
+    }
+
+    AsyncLookup lookup_;
+    const SpfConfig config_;
+    mutable std::mutex m_;
+    std::condition_variable cv_;
+    std::deque<Job> queue_;
+    bool stopping_ = false;
+    std::vector<std::shared_ptr<Waiter>> waiters_;
+    std::vector<std::thread> threads_;
+    std::atomic<std::uint64_t> accepted_{0}, refused_{0}, completed_{0}, deadline_exceeded_{0},
+        dns_lookups_{0};
+    std::array<std::atomic<std::uint64_t>, spf_result_count> by_result_{};
+};
+
+SpfChecker::SpfChecker(dns::Resolver& resolver, SpfConfig config)
+    : SpfChecker(
+          [&resolver](std::string name, dns::RType type,
+                      std::function<void(const dns::Result&)> done) {
+              resolver.lookup(std::move(name), type, std::move(done));
+          },
+          std::move(config)) {}
+
+SpfChecker::SpfChecker(AsyncLookup lookup, SpfConfig config)
+    : impl_(std::make_unique<Impl>(std::move(lookup), std::move(config))) {}
+
+SpfChecker::~SpfChecker() = default;
+
+bool SpfChecker::check(IpAddress client, std::string helo, std::string sender, Done done) {
+    return impl_->check(client, std::move(helo), std::move(sender), std::move(done));
+}
+
+SpfStats SpfChecker::stats() const {
+    return impl_->stats();
+}
+
+}  // namespace smtpwall

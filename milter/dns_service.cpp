@@ -1,0 +1,132 @@
+#include "milter/dns_service.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "milter/logging.hpp"
+
+namespace smtpwall {
+
+namespace asio = boost::asio;
+
+dns::ResolverConfig resolver_config(const conf::MilterConfig& config) {
+    dns::ResolverConfig rc;
+    for (const auto& text : config.dns.servers) {
+        const auto server = conf::parse_dns_server(text);  // validated with the config
+        if (!server) continue;
+        const auto address = asio::ip::make_address(server->first.to_string());
+        rc.servers.emplace_back(address, server->second);
+    }
+    if (rc.servers.empty()) {
+        std::ifstream in("/etc/resolv.conf");
+        std::stringstream text;
+        text << in.rdbuf();
+        rc.servers = dns::parse_resolv_conf(text.str());
+    }
+    if (rc.servers.empty())
+        throw std::runtime_error("no DNS server: set [dns] servers or fix /etc/resolv.conf");
+    rc.timeout = config.dns.timeout;
+    rc.attempts = config.dns.attempts;
+    rc.min_ttl = config.dns.min_ttl;
+    rc.max_ttl = config.dns.max_ttl;
+    rc.max_negative_ttl = config.dns.max_negative_ttl;
+    rc.max_entries = config.dns.cache_entries;
+    return rc;
+}
+
+std::vector<dns::ZoneSpec> zone_specs(const conf::MilterConfig& config) {
+    std::vector<dns::ZoneSpec> zones;
+    for (const auto& z : config.zones)
+        zones.push_back(
+            {z.tag, z.zone, *dns::CodeFilter::parse(z.codes), z.weight, z.ipv4, z.ipv6, z.txt});
+    return zones;
+}
+
+DnsService::DnsService(const conf::MilterConfig& config, Clock clock)
+    : deadline_(config.dns.deadline),
+      probe_interval_(config.dns.probe_interval),
+      work_(asio::make_work_guard(io_)),
+      resolver_(std::make_unique<dns::Resolver>(io_, resolver_config(config))),
+      services_(std::make_shared<dns::LookupServices>()) {
+    services_->resolver = resolver_.get();
+    services_->zones = zone_specs(config);
+    services_->health = &health_;
+    services_->suspend_for = config.dns.zone_suspension;
+    services_->clock = std::move(clock);
+    services_->log = [](const std::string& line) { log_warning(line); };
+    if (probe_interval_.count() > 0 && !services_->zones.empty())
+        asio::co_spawn(io_, probe_loop(), asio::detached);
+    thread_ = std::thread([this] {
+        try {
+            io_.run();
+        } catch (const std::exception& e) {
+            log_error(fmt::format("DNS event loop stopped {}", kv("error", e.what())));
+        }
+    });
+}
+
+DnsService::~DnsService() {
+    resolver_->shutdown();
+    work_.reset();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+}
+
+void DnsService::set_spf(SpfHook spf) {
+    services_->spf = std::move(spf);
+}
+
+std::shared_ptr<dns::SessionLookups> DnsService::start_session(const IpAddress& client) {
+    return dns::SessionLookups::start(services_, client,
+                                      std::chrono::steady_clock::now() + deadline_);
+}
+
+// RFC 5782 test points: 127.0.0.2 must be listed and 127.0.0.1 must not. A zone
+// that fails this is dead or answers everything; its listings are not believed.
+void DnsService::probe(const dns::ZoneSpec& zone) {
+    const auto test_point = dns::zone_query_name(zone, *IpAddress::parse("127.0.0.2"));
+    const auto loopback = dns::zone_query_name(zone, *IpAddress::parse("127.0.0.1"));
+    auto results =
+        std::make_shared<std::pair<std::optional<dns::Result>, std::optional<dns::Result>>>();
+    auto settle = [this, results, name = zone.zone]() {
+        if (!results->first || !results->second) return;
+        const auto& listed = *results->first;
+        const auto& clean = *results->second;
+        const bool answered = !listed.temporary() && !clean.temporary();
+        const bool test_point_listed =
+            listed.status == dns::Status::ok && !listed.addresses.empty();
+        const bool loopback_listed = clean.status == dns::Status::ok && !clean.addresses.empty();
+        if (health_.record_probe(name, test_point_listed, loopback_listed, answered)) {
+            const auto state = health_.snapshot()[name];
+            if (state.dead) {
+                log_warning(fmt::format("zone {} marked dead: {}", name, state.why));
+            } else {
+                log_info(fmt::format("zone {} answers its test points again", name));
+            }
+        }
+    };
+    resolver_->lookup(test_point, dns::RType::A, [results, settle](const dns::Result& r) {
+        results->first = r;
+        settle();
+    });
+    resolver_->lookup(loopback, dns::RType::A, [results, settle](const dns::Result& r) {
+        results->second = r;
+        settle();
+    });
+}
+
+asio::awaitable<void> DnsService::probe_loop() {
+    asio::steady_timer timer(io_);
+    while (true) {
+        for (const auto& zone : services_->zones)
+            if (zone.ipv4) probe(zone);
+        timer.expires_after(probe_interval_);
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+    }
+}
+
+}  // namespace smtpwall

@@ -1,0 +1,122 @@
+#include "milter/escalation.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace smtpwall {
+
+std::string_view origin_name(BanOrigin origin) {
+    switch (origin) {
+        case BanOrigin::policy:
+            return "policy";
+        case BanOrigin::manual:
+            return "manual";
+        case BanOrigin::netblock:
+            return "netblock";
+    }
+    return "policy";
+}
+
+std::optional<BanOrigin> origin_from_name(std::string_view name) {
+    if (name == "policy") return BanOrigin::policy;
+    if (name == "manual") return BanOrigin::manual;
+    if (name == "netblock") return BanOrigin::netblock;
+    return std::nullopt;
+}
+
+std::chrono::seconds ban_duration_for(std::chrono::seconds base, const EscalationPolicy& policy,
+                                      unsigned nth) {
+    const double factor = std::pow(std::max(1.0, policy.repeat_growth), nth > 0 ? nth - 1 : 0);
+    const double seconds = static_cast<double>(base.count()) * factor;
+    const double cap = static_cast<double>(std::max(policy.max_ban_duration, base).count());
+    return std::chrono::seconds(static_cast<std::int64_t>(std::min(seconds, cap)));
+}
+
+const EscalationRule* firing_rule(const EscalationPolicy& policy, const TallyStore& store,
+                                  const Tally& tally, std::span<const std::string> new_tags,
+                                  UnixTime now) {
+    for (const auto& rule : policy.rules) {
+        if (rule.kind == EscalationRule::Kind::first_hit) {
+            if (std::find(new_tags.begin(), new_tags.end(), rule.tag) != new_tags.end())
+                return &rule;
+            continue;
+        }
+        const auto recent = tally.recent_rejections.count(now, store.window(), rule.within);
+        if (recent < rule.rejections) continue;
+        const bool tags_met = std::all_of(
+            rule.required_tags.begin(), rule.required_tags.end(),
+            [&](const std::string& t) { return store.tag_seen(tally, t, now, rule.within); });
+        if (!tags_met) continue;
+        if (policy.good_mail_ratio > 0) {
+            const auto accepted = tally.recent_accepted.count(now, store.window(), rule.within);
+            if (static_cast<double>(accepted) >= policy.good_mail_ratio * recent) continue;
+        }
+        return &rule;
+    }
+    return nullptr;
+}
+
+bool BanList::add(Ban ban) {
+    const auto key = ban.key;
+    return bans_.try_emplace(key, std::move(ban)).second;
+}
+
+bool BanList::remove(const Cidr& key) {
+    return bans_.erase(key) > 0;
+}
+
+const Ban* BanList::find(const Cidr& key) const {
+    const auto it = bans_.find(key);
+    return it == bans_.end() ? nullptr : &it->second;
+}
+
+const Ban* BanList::covering(const IpAddress& addr) const {
+    const IpAddress a = addr.unmapped();
+    for (const auto& [key, ban] : bans_)
+        if (key.contains(a)) return &ban;
+    return nullptr;
+}
+
+std::vector<Ban> BanList::expire(UnixTime now) {
+    std::vector<Ban> gone;
+    for (auto it = bans_.begin(); it != bans_.end();) {
+        if (it->second.expires != 0 && it->second.expires <= now) {
+            gone.push_back(std::move(it->second));
+            it = bans_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return gone;
+}
+
+std::vector<Ban> BanList::all() const {
+    std::vector<Ban> out;
+    out.reserve(bans_.size());
+    for (const auto& [key, ban] : bans_) out.push_back(ban);
+    std::sort(out.begin(), out.end(), [](const Ban& a, const Ban& b) { return a.key < b.key; });
+    return out;
+}
+
+std::vector<Ban> BanList::inside(const Cidr& block) const {
+    std::vector<Ban> out;
+    for (const auto& [key, ban] : bans_)
+        if (key != block && block.contains(key)) out.push_back(ban);
+    return out;
+}
+
+std::optional<Cidr> block_to_ban(const Cidr& key, const BanList& bans,
+                                 const AggregationPolicy& policy, const CidrList& allowlist) {
+    if (!policy.enabled) return std::nullopt;
+    const int prefix = key.family() == Family::v4 ? policy.ipv4_prefix : policy.ipv6_prefix;
+    if (key.prefix <= prefix) return std::nullopt;
+    const Cidr block{key.base.masked(prefix), prefix};
+    if (bans.find(block) != nullptr || allowlist.overlaps(block)) return std::nullopt;
+    const auto members = bans.inside(block);
+    if (members.size() < policy.min_banned) return std::nullopt;
+    return block;
+}
+
+}  // namespace smtpwall

@@ -1,0 +1,28 @@
+// `check` on the control socket: classify a client the way a real session would,
+// with live DNS, and describe what was found. Runs the same Session code.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "milter/control_protocol.hpp"
+#include "milter/dns_service.hpp"
+#include "milter/session.hpp"
+
+namespace smtpwall {
+
+class LiveCheck {
+  public:
+    LiveCheck(std::shared_ptr<const SessionPolicy> policy, int threshold, DnsService* dns)
+        : policy_(std::move(policy)), threshold_(threshold), dns_(dns) {}
+    // `done` gets the framed reply; it may run on a DNS thread.
+    void run(const control::Request& request, std::function<void(std::string)> done) const;
+
+  private:
+    std::shared_ptr<const SessionPolicy> policy_;
+    int threshold_;
+    DnsService* dns_;
+};
+
+}  // namespace smtpwall

@@ -1,0 +1,384 @@
+#include "milter/state_store.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstring>
+
+#include "milter/logging.hpp"
+
+namespace smtpwall {
+
+namespace {
+
+constexpr const char* kSchema = R"(
+CREATE TABLE IF NOT EXISTS tallies (
+    key TEXT PRIMARY KEY,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    sessions INTEGER NOT NULL,
+    rejections INTEGER NOT NULL,
+    accepted INTEGER NOT NULL,
+    bans INTEGER NOT NULL,
+    window_seconds INTEGER NOT NULL,
+    rejected_window BLOB NOT NULL,
+    accepted_window BLOB NOT NULL,
+    tags TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bans (
+    key TEXT PRIMARY KEY,
+    tags TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    observed INTEGER NOT NULL
+) WITHOUT ROWID;
+)";
+
+// A prepared statement that finalizes itself.
+class Statement {
+  public:
+    Statement(sqlite3* db, const char* sql) : db_(db) {
+        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+            throw StateError(fmt::format("prepare: {}", sqlite3_errmsg(db)));
+    }
+    ~Statement() { sqlite3_finalize(stmt_); }
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+
+    Statement& bind(int i, std::int64_t v) {
+        check(sqlite3_bind_int64(stmt_, i, v));
+        return *this;
+    }
+    Statement& bind(int i, const std::string& v) {
+        check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+        return *this;
+    }
+    Statement& bind_blob(int i, const std::string& v) {
+        check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+        return *this;
+    }
+    // True while there is a row.
+    bool step() {
+        const int rc = sqlite3_step(stmt_);
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) return false;
+        throw StateError(sqlite3_errmsg(db_));
+    }
+    void run() {
+        step();
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+    }
+    std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+    std::string text(int col) const {
+        const auto* p = sqlite3_column_text(stmt_, col);
+        return p == nullptr
+                   ? std::string{}
+                   : std::string(reinterpret_cast<const char*>(p),
+                                 static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+    }
+    std::string blob(int col) const {
+        const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+        return p == nullptr
+                   ? std::string{}
+                   : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+    }
+
+  private:
+    void check(int rc) const {
+        if (rc != SQLITE_OK) throw StateError(fmt::format("bind: {}", sqlite3_errmsg(db_)));
+    }
+    sqlite3* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+// 16 little-endian u16 buckets, then the newest bucket number as u32.
+std::string encode_window(const WindowCounter& w) {
+    std::string out;
+    for (auto c : w.buckets()) {
+        out.push_back(static_cast<char>(c & 0xff));
+        out.push_back(static_cast<char>(c >> 8));
+    }
+    const auto n = w.newest_bucket();
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+    return out;
+}
+
+WindowCounter decode_window(const std::string& blob) {
+    if (blob.size() != WindowCounter::kBuckets * 2 + 4) return {};
+    const auto* b = reinterpret_cast<const unsigned char*>(blob.data());
+    WindowCounter::Buckets counts{};
+    for (int i = 0; i < WindowCounter::kBuckets; ++i)
+        counts[static_cast<std::size_t>(i)] =
+            static_cast<std::uint16_t>(b[2 * i] | (b[2 * i + 1] << 8));
+    std::uint32_t newest = 0;
+    for (int i = 0; i < 4; ++i) newest |= static_cast<std::uint32_t>(b[32 + i]) << (8 * i);
+    return WindowCounter::restore(counts, newest);
+}
+
+// "bad-helo:3:1800000000,spamtrap:1:1800000100"
+std::string encode_tags(const std::vector<TallyRow::Tag>& tags) {
+    std::string out;
+    for (const auto& t : tags) {
+        if (!out.empty()) out += ',';
+        out += fmt::format("{}:{}:{}", t.name, t.count, t.last);
+    }
+    return out;
+}
+
+std::vector<TallyRow::Tag> decode_tags(std::string_view text) {
+    std::vector<TallyRow::Tag> out;
+    while (!text.empty()) {
+        const auto comma = text.find(',');
+        const auto item = text.substr(0, comma);
+        text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+        const auto c1 = item.find(':');
+        const auto c2 = item.rfind(':');
+        if (c1 == std::string_view::npos || c1 == c2) continue;
+        TallyRow::Tag tag{std::string(item.substr(0, c1)), 0, 0};
+        const auto count = item.substr(c1 + 1, c2 - c1 - 1);
+        const auto last = item.substr(c2 + 1);
+        std::from_chars(count.data(), count.data() + count.size(), tag.count);
+        std::from_chars(last.data(), last.data() + last.size(), tag.last);
+        out.push_back(std::move(tag));
+    }
+    return out;
+}
+
+std::string join(const std::vector<std::string>& v) {
+    return fmt::format("{}", fmt::join(v, ","));
+}
+
+std::vector<std::string> split(std::string_view text) {
+    std::vector<std::string> out;
+    while (!text.empty()) {
+        const auto comma = text.find(',');
+        out.emplace_back(text.substr(0, comma));
+        text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    }
+    return out;
+}
+
+}  // namespace
+
+StateStore::StateStore(const std::string& path, std::chrono::seconds tally_window)
+    : path_(path), window_(tally_window) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK)
+        fail("cannot open");
+    sqlite3_busy_timeout(db_, 2000);
+    // Exclusive: two milters must never write one state file.
+    exec("PRAGMA locking_mode = EXCLUSIVE");
+    int version = -1;
+    {
+        // The first read takes the lock and tells a database from anything else.
+        const int rc = sqlite3_exec(
+            db_, "PRAGMA user_version",
+            [](void* out, int, char** values, char**) {
+                *static_cast<int*>(out) = values[0] ? std::atoi(values[0]) : 0;
+                return 0;
+            },
+            &version, nullptr);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            throw StateError(
+                fmt::format("state file {} is locked by another process (is another "
+                            "smtpwall-milter running?)",
+                            path));
+        if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+            throw StateError(
+                fmt::format("state file {} is not a valid smtpwall state file ({}); it was "
+                            "left untouched: move it aside to start afresh",
+                            path, sqlite3_errmsg(db_)));
+        if (rc != SQLITE_OK) fail("cannot read");
+    }
+    if (version > kSchemaVersion)
+        throw StateError(
+            fmt::format("state file {} has schema version {}, newer than this smtpwall ({}); "
+                        "it was left untouched",
+                        path, version, kSchemaVersion));
+    {
+        std::string check;
+        sqlite3_exec(
+            db_, "PRAGMA quick_check",
+            [](void* out, int, char** values, char**) {
+                auto& s = *static_cast<std::string*>(out);
+                if (s.empty() && values[0]) s = values[0];
+                return 0;
+            },
+            &check, nullptr);
+        if (check != "ok")
+            throw StateError(
+                fmt::format("state file {} is corrupt ({}); it was left untouched: move it "
+                            "aside to start afresh",
+                            path, check.empty() ? sqlite3_errmsg(db_) : check));
+    }
+    exec("PRAGMA journal_mode = WAL");
+    exec("PRAGMA synchronous = NORMAL");
+    exec("PRAGMA cache_size = -32768");  // 32 MiB: random-key upserts thrash the default 2 MiB
+    if (version == 0) {
+        exec("BEGIN");
+        exec(kSchema);
+        exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str());
+        exec("COMMIT");
+    }
+}
+
+StateStore::~StateStore() {
+    sqlite3_close(db_);
+}
+
+void StateStore::fail(const std::string& what) {
+    throw StateError(fmt::format("state file {}: {}: {}", path_, what,
+                                 db_ ? sqlite3_errmsg(db_) : "out of memory"));
+}
+
+void StateStore::exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+        const std::string message = err ? err : "unknown error";
+        sqlite3_free(err);
+        throw StateError(fmt::format("state file {}: {}", path_, message));
+    }
+}
+
+StateStore::Contents StateStore::load() {
+    Contents out;
+    Statement tallies(db_,
+                      "SELECT key, first_seen, last_seen, sessions, rejections, accepted, bans, "
+                      "window_seconds, rejected_window, accepted_window, tags FROM tallies");
+    while (tallies.step()) {
+        const auto key = Cidr::parse(tallies.text(0));
+        if (!key) continue;  // not ours to interpret: leave it
+        TallyRow row;
+        row.key = *key;
+        row.tally.first_seen = tallies.integer(1);
+        row.tally.last_seen = tallies.integer(2);
+        row.tally.sessions = static_cast<std::uint32_t>(tallies.integer(3));
+        row.tally.rejections = static_cast<std::uint32_t>(tallies.integer(4));
+        row.tally.accepted = static_cast<std::uint32_t>(tallies.integer(5));
+        row.tally.bans = static_cast<std::uint16_t>(tallies.integer(6));
+        // Buckets mean nothing under a different window length: start those afresh.
+        if (tallies.integer(7) == window_.count()) {
+            row.tally.recent_rejections = decode_window(tallies.blob(8));
+            row.tally.recent_accepted = decode_window(tallies.blob(9));
+        }
+        row.tags = decode_tags(tallies.text(10));
+        out.tallies.push_back(std::move(row));
+    }
+    Statement bans(db_, "SELECT key, tags, since, expires, rule, origin, observed FROM bans");
+    while (bans.step()) {
+        const auto key = Cidr::parse(bans.text(0));
+        if (!key) continue;
+        Ban ban;
+        ban.key = *key;
+        ban.tags = split(bans.text(1));
+        ban.since = bans.integer(2);
+        ban.expires = bans.integer(3);
+        ban.rule = bans.text(4);
+        ban.origin = origin_from_name(bans.text(5)).value_or(BanOrigin::policy);
+        ban.observed = bans.integer(6) != 0;
+        out.bans.push_back(std::move(ban));
+    }
+    return out;
+}
+
+void StateStore::write(const StateChanges& changes) {
+    if (changes.empty()) return;
+    exec("BEGIN");
+    try {
+        Statement put_tally(
+            db_,
+            "INSERT OR REPLACE INTO tallies (key, first_seen, last_seen, sessions, rejections, "
+            "accepted, bans, window_seconds, rejected_window, accepted_window, tags) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+        for (const auto& row : changes.tallies) {
+            const Tally& t = row.tally;
+            put_tally.bind(1, row.key.to_string())
+                .bind(2, t.first_seen)
+                .bind(3, t.last_seen)
+                .bind(4, t.sessions)
+                .bind(5, t.rejections)
+                .bind(6, t.accepted)
+                .bind(7, t.bans)
+                .bind(8, window_.count())
+                .bind_blob(9, encode_window(t.recent_rejections))
+                .bind_blob(10, encode_window(t.recent_accepted))
+                .bind(11, encode_tags(row.tags))
+                .run();
+        }
+        Statement drop_tally(db_, "DELETE FROM tallies WHERE key = ?1");
+        for (const auto& key : changes.tallies_removed) drop_tally.bind(1, key.to_string()).run();
+        Statement put_ban(
+            db_,
+            "INSERT OR REPLACE INTO bans (key, tags, since, expires, rule, origin, observed) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        Statement drop_ban(db_, "DELETE FROM bans WHERE key = ?1");
+        for (const auto& change : changes.bans) {
+            const Ban& b = change.ban;
+            if (!change.added) {
+                drop_ban.bind(1, b.key.to_string()).run();
+                continue;
+            }
+            put_ban.bind(1, b.key.to_string())
+                .bind(2, join(b.tags))
+                .bind(3, b.since)
+                .bind(4, b.expires)
+                .bind(5, b.rule)
+                .bind(6, std::string(origin_name(b.origin)))
+                .bind(7, b.observed ? 1 : 0)
+                .run();
+        }
+        exec("COMMIT");
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+StateWriter::StateWriter(StateStore& store, Enforcement& enforcement, std::chrono::seconds interval,
+                         Clock clock)
+    : store_(store), enforcement_(enforcement), interval_(interval), clock_(std::move(clock)) {
+    thread_ = std::thread([this] { run(); });
+}
+
+StateWriter::~StateWriter() {
+    stop();
+}
+
+void StateWriter::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+bool StateWriter::flush() {
+    unwritten_.merge(enforcement_.take_changes(clock_()));
+    try {
+        store_.write(unwritten_);
+        unwritten_ = {};
+        return true;
+    } catch (const std::exception& e) {
+        log_error(fmt::format("state not saved, will retry {}", kv("error", e.what())));
+        return false;
+    }
+}
+
+void StateWriter::run() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        wake_.wait_for(lock, interval_, [this] { return stopping_; });
+        lock.unlock();
+        flush();
+        lock.lock();
+    }
+    lock.unlock();
+    flush();  // whatever changed while the last write ran
+}
+
+}  // namespace smtpwall

@@ -1,0 +1,80 @@
+// Durable state: tallies and bans in an SQLite file (WAL mode), so a restart or
+// a reboot brings them back. Written behind the hot path by StateWriter's own
+// thread; libmilter callbacks never wait on disk.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "milter/enforcement.hpp"
+
+namespace smtpwall {
+
+class StateError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+class StateStore {
+  public:
+    static constexpr int kSchemaVersion = 1;
+
+    // Opens or creates the file and takes it for this process alone. Throws
+    // StateError with what to do when the file is corrupt, locked by another
+    // process or written by a newer smtpwall; the file is never modified then.
+    StateStore(const std::string& path, std::chrono::seconds tally_window);
+    ~StateStore();
+    StateStore(const StateStore&) = delete;
+    StateStore& operator=(const StateStore&) = delete;
+
+    struct Contents {
+        std::vector<TallyRow> tallies;
+        std::vector<Ban> bans;
+    };
+    Contents load();
+    // All of it in one transaction, or nothing (throws StateError).
+    void write(const StateChanges& changes);
+
+  private:
+    void exec(const char* sql);
+    [[noreturn]] void fail(const std::string& what);
+
+    std::string path_;
+    std::chrono::seconds window_;
+    sqlite3* db_ = nullptr;
+};
+
+// Every flush_interval, moves what changed in the Enforcement into the store.
+// Failed writes are kept and retried; a final flush happens at stop().
+class StateWriter {
+  public:
+    using Clock = std::function<UnixTime()>;
+    StateWriter(StateStore& store, Enforcement& enforcement, std::chrono::seconds interval,
+                Clock clock);
+    ~StateWriter();
+    void stop();
+
+  private:
+    void run();
+    bool flush();
+
+    StateStore& store_;
+    Enforcement& enforcement_;
+    const std::chrono::seconds interval_;
+    Clock clock_;
+    StateChanges unwritten_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace smtpwall

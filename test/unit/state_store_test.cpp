@@ -1,0 +1,149 @@
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "milter/state_store.hpp"
+
+using namespace smtpwall;
+using std::chrono::seconds;
+
+namespace {
+
+constexpr UnixTime kT0 = 1'800'000'000;
+
+struct TempDir {
+    std::filesystem::path path;
+    TempDir() {
+        char tmpl[] = "/tmp/smtpwall-state-test.XXXXXX";
+        path = ::mkdtemp(tmpl);
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    std::string file(const char* name) const { return (path / name).string(); }
+};
+
+struct NoFirewall : FirewallLink {
+    void ban(const Ban&, Done done) override {
+        if (done) done(Result::applied);
+    }
+    void unban(const Cidr&) override {}
+    void sync(const std::vector<Ban>&) override {}
+};
+
+std::string error_opening(const std::string& path) {
+    try {
+        StateStore store(path, seconds(3600));
+    } catch (const StateError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(state_store)
+
+BOOST_AUTO_TEST_CASE(tallies_and_bans_survive_a_restart) {
+    TempDir dir;
+    const auto path = dir.file("state.db");
+    const auto cfg = conf::parse_milter_config("", "t.conf");
+    NoFirewall fw;
+    {
+        Enforcement e(cfg, fw);
+        StateStore store(path, cfg.tally.window);
+        e.record_session(*IpAddress::parse("192.0.2.7"), kT0);
+        const std::vector<std::string> tags = {"spamtrap"};
+        e.record_rejection(*IpAddress::parse("192.0.2.7"), tags, kT0);
+        e.record_rejection(*IpAddress::parse("2001:db8::1"), std::vector<std::string>{"bad-helo"},
+                           kT0);
+        store.write(e.take_changes(kT0));
+    }
+    Enforcement restored(cfg, fw);
+    StateStore store(path, cfg.tally.window);
+    const auto saved = store.load();
+    BOOST_TEST(saved.tallies.size() == 2u);
+    BOOST_TEST(saved.bans.size() == 1u);
+    restored.restore(saved.tallies, saved.bans, kT0 + 5);
+    BOOST_TEST(restored.is_banned(*IpAddress::parse("192.0.2.7")));
+    const auto row = restored.tally_of(*Cidr::parse("192.0.2.7"), kT0 + 5);
+    BOOST_REQUIRE(row);
+    BOOST_TEST(row->tally.sessions == 1u);
+    BOOST_TEST(row->recent == 1u);  // the window came back too
+    BOOST_TEST(row->tags.at(0).name == "spamtrap");
+    BOOST_TEST(restored.ban_covering(*IpAddress::parse("192.0.2.7"))->rule ==
+               "ban at first spamtrap");
+}
+
+BOOST_AUTO_TEST_CASE(removed_bans_stay_removed) {
+    TempDir dir;
+    const auto path = dir.file("state.db");
+    StateStore store(path, seconds(3600));
+    StateChanges c;
+    Ban ban{*Cidr::parse("192.0.2.7"), {"x"}, kT0, kT0 + 10, "r", BanOrigin::policy, false};
+    c.bans.push_back({true, ban});
+    c.bans.push_back({false, ban});  // banned and lifted within one flush
+    c.bans.push_back(
+        {true, Ban{*Cidr::parse("192.0.2.8"), {}, kT0, 0, "manual", BanOrigin::manual, false}});
+    store.write(c);
+    const auto saved = store.load();
+    BOOST_REQUIRE(saved.bans.size() == 1u);
+    BOOST_TEST(saved.bans[0].key.to_string() == "192.0.2.8");
+    BOOST_TEST((saved.bans[0].origin == BanOrigin::manual));
+}
+
+BOOST_AUTO_TEST_CASE(a_corrupt_file_is_reported_and_left_untouched) {
+    TempDir dir;
+    const auto path = dir.file("state.db");
+    {
+        std::ofstream out(path);
+        out << "this is not a database, it is somebody's notes\n";
+    }
+    const auto err = error_opening(path);
+    BOOST_TEST(err.find("not a valid smtpwall state file") != std::string::npos, err);
+    BOOST_TEST(err.find("move it aside") != std::string::npos, err);
+    std::ifstream in(path);
+    std::string first;
+    std::getline(in, first);
+    BOOST_TEST(first == "this is not a database, it is somebody's notes");
+}
+
+BOOST_AUTO_TEST_CASE(a_second_process_is_refused) {
+    TempDir dir;
+    const auto path = dir.file("state.db");
+    StateStore first(path, seconds(3600));
+    const auto err = error_opening(path);
+    BOOST_TEST(err.find("locked by another process") != std::string::npos, err);
+}
+
+BOOST_AUTO_TEST_CASE(a_newer_schema_is_refused) {
+    TempDir dir;
+    const auto path = dir.file("state.db");
+    {
+        sqlite3* db = nullptr;
+        sqlite3_open(path.c_str(), &db);
+        sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    }
+    const auto err = error_opening(path);
+    BOOST_TEST(err.find("schema version 99") != std::string::npos, err);
+}
+
+BOOST_AUTO_TEST_CASE(writer_flushes_on_stop) {
+    TempDir dir;
+    const auto path = dir.file("state.db");
+    const auto cfg = conf::parse_milter_config("", "t.conf");
+    NoFirewall fw;
+    Enforcement e(cfg, fw);
+    {
+        StateStore store(path, cfg.tally.window);
+        StateWriter writer(store, e, seconds(60), [] { return kT0; });
+        e.record_session(*IpAddress::parse("192.0.2.7"), kT0);
+        writer.stop();
+    }
+    StateStore store(path, cfg.tally.window);
+    BOOST_TEST(store.load().tallies.size() == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
