@@ -64,6 +64,16 @@ MilterConfig from_table(const toml::table& root, const std::string& name) {
         cfg.control.socket = socket_path(*c, "socket", cfg.control.socket);
         cfg.control.socket_mode = file_mode(*c, "socket_mode", cfg.control.socket_mode);
         cfg.control.socket_group = c->string("socket_group", "");
+        cfg.control.admin_users = c->strings("admin_users", {});
+        cfg.control.admin_group = c->string("admin_group", "");
+        cfg.control.metrics_listen = c->string("metrics_listen", "");
+        if (!cfg.control.metrics_listen.empty()) {
+            const auto where = parse_dns_server(cfg.control.metrics_listen);
+            if (!where || !where->first.is_loopback() ||
+                cfg.control.metrics_listen.find(':') == std::string::npos)
+                c->fail("metrics_listen",
+                        "must be a loopback address with a port, e.g. \"127.0.0.1:9253\"");
+        }
         c->reject_unknown_keys();
     }
     if (auto h = top.table("helper")) {
@@ -260,6 +270,43 @@ std::optional<std::pair<IpAddress, std::uint16_t>> parse_dns_server(std::string_
     const auto addr = IpAddress::parse(host);
     if (!addr) return std::nullopt;
     return std::make_pair(*addr, port);
+}
+
+std::vector<std::string> restart_only_changes(const MilterConfig& a, const MilterConfig& b) {
+    std::vector<std::string> out;
+    auto check = [&](bool same, const char* name) {
+        if (!same) out.emplace_back(name);
+    };
+    check(a.milter.socket == b.milter.socket && a.milter.socket_mode == b.milter.socket_mode &&
+              a.milter.socket_group == b.milter.socket_group,
+          "milter.socket");
+    check(a.milter.user == b.milter.user, "milter.user");
+    check(a.milter.timeout == b.milter.timeout, "milter.timeout");
+    check(a.milter.observe == b.milter.observe, "milter.observe");
+    check(a.control.socket == b.control.socket && a.control.socket_mode == b.control.socket_mode &&
+              a.control.socket_group == b.control.socket_group &&
+              a.control.metrics_listen == b.control.metrics_listen,
+          "control");
+    check(a.control.admin_users == b.control.admin_users &&
+              a.control.admin_group == b.control.admin_group,
+          "control.admins");
+    check(a.helper.socket == b.helper.socket, "helper.socket");
+    check(a.tally.ipv4_prefix == b.tally.ipv4_prefix &&
+              a.tally.ipv6_prefix == b.tally.ipv6_prefix && a.tally.window == b.tally.window &&
+              a.tally.max_entries == b.tally.max_entries,
+          "tally");
+    check(a.state.file == b.state.file && a.state.flush_interval == b.state.flush_interval,
+          "state");
+    check(a.dns.enabled == b.dns.enabled && a.dns.servers == b.dns.servers &&
+              a.dns.timeout == b.dns.timeout && a.dns.attempts == b.dns.attempts &&
+              a.dns.deadline == b.dns.deadline && a.dns.min_ttl == b.dns.min_ttl &&
+              a.dns.max_ttl == b.dns.max_ttl && a.dns.max_negative_ttl == b.dns.max_negative_ttl &&
+              a.dns.cache_entries == b.dns.cache_entries &&
+              a.dns.zone_suspension == b.dns.zone_suspension &&
+              a.dns.probe_interval == b.dns.probe_interval,
+          "dns");
+    check(a.spf.enabled == b.spf.enabled && a.spf.workers == b.spf.workers, "spf");
+    return out;
 }
 
 MilterConfig load_milter_config(const std::string& path) {

@@ -31,6 +31,11 @@ struct MilterConfig {
         std::string socket = "/run/smtpwall/control.sock";
         unsigned socket_mode = 0660;
         std::string socket_group;
+        // Who may ban, unban, allow and reload (root always may). Everyone who can
+        // open the socket may read.
+        std::vector<std::string> admin_users;
+        std::string admin_group;
+        std::string metrics_listen;  // "127.0.0.1:9253": HTTP /metrics on loopback; empty: off
     } control;
 
     struct Helper {
@@ -116,6 +121,11 @@ struct MilterConfig {
 
 // "192.0.2.53", "192.0.2.53:5353", "::1", "[::1]:5353" -> address and port.
 std::optional<std::pair<IpAddress, std::uint16_t>> parse_dns_server(std::string_view text);
+
+// The settings that differ between two configs but are read only at start
+// ("milter.socket", "dns", ...): a reload names them instead of applying them.
+std::vector<std::string> restart_only_changes(const MilterConfig& running,
+                                              const MilterConfig& file);
 
 // Throws ConfigError ("file:line: ...") on any problem.
 MilterConfig load_milter_config(const std::string& path);

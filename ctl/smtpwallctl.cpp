@@ -1,7 +1,8 @@
 // smtpwallctl: the operator's command line. Talks only to the milter's control
 // socket (protocol: milter/control_server.cpp); never to the helper or the
-// firewall. It holds no privileges: what it may do is decided by the socket's
-// permissions and the milter.
+// firewall. `check --offline` needs no daemon at all: it runs the milter's own
+// classification on facts given on the command line. It holds no privileges: what it may do is
+// decided by the socket's permissions and the milter.
 //
 // Exit codes: 0 success, 1 the milter answered with an error, 2 usage error,
 // 3 the milter could not be reached or broke the protocol.
@@ -12,13 +13,19 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
+#include "conf/config_reader.hpp"
+#include "conf/milter_config.hpp"
 #include "milter/control_protocol.hpp"
+#include "milter/report.hpp"
+#include "milter/session.hpp"
 
 namespace {
 
@@ -47,6 +54,79 @@ int connect_to(const std::string& path) {
         throw Failure{kExitUnreachable, "cannot reach the milter at " + path + ": " + why};
     }
     return fd;
+}
+
+struct OfflineFacts {
+    bool enabled = false;
+    std::string ptr;
+    std::vector<std::string> listed;
+};
+
+// Offline classification: the same Session code as the milter, fed the facts the
+// operator gives instead of DNS answers. Needs neither the daemon nor DNS.
+int check_offline(const Request& request, const OfflineFacts& given,
+                  const std::string& config_path) {
+    using namespace smtpwall;
+    conf::MilterConfig config;
+    if (::access(config_path.c_str(), R_OK) == 0) {
+        try {
+            config = conf::load_milter_config(config_path);
+        } catch (const conf::ConfigError& e) {
+            std::fprintf(stderr, "smtpwallctl: %s\n", e.what());
+            return kExitUsage;
+        }
+    } else {
+        std::fprintf(stderr, "smtpwallctl: %s not readable: using built-in weights\n",
+                     config_path.c_str());
+    }
+    const auto ip = IpAddress::parse(request.ip);
+    if (!ip) {
+        std::fprintf(stderr, "smtpwallctl: --ip: \"%s\" is not an IP address\n",
+                     request.ip.c_str());
+        return kExitUsage;
+    }
+    dns::DnsFacts facts;
+    facts.ptr.progress = dns::Progress::done;
+    facts.ptr.outcome =
+        given.ptr.empty() ? dns::PtrFacts::Outcome::no_ptr : dns::PtrFacts::Outcome::confirmed;
+    if (!given.ptr.empty()) {
+        facts.ptr.names = {given.ptr};
+        facts.ptr.confirmed_name = given.ptr;
+    }
+    for (const auto& tag : given.listed) {
+        const auto zone = std::find_if(config.zones.begin(), config.zones.end(),
+                                       [&](const auto& z) { return z.tag == tag; });
+        if (zone == config.zones.end()) {
+            std::fprintf(stderr, "smtpwallctl: --listed %s: no [[zone]] with that tag in %s\n",
+                         tag.c_str(), config_path.c_str());
+            return kExitUsage;
+        }
+        dns::ZoneFact z;
+        z.tag = zone->tag;
+        z.zone = zone->zone;
+        z.weight = zone->weight;
+        z.progress = dns::Progress::done;
+        z.verdict = dns::ZoneVerdict::listed;
+        z.codes = {*IpAddress::parse("127.0.0.2")};
+        facts.zones.push_back(std::move(z));
+    }
+    std::shared_ptr<const SessionPolicy> policy;
+    try {
+        policy = std::make_shared<const SessionPolicy>(config);
+    } catch (const std::invalid_argument& e) {  // a bad [dialup] pattern
+        std::fprintf(stderr, "smtpwallctl: %s: %s\n", config_path.c_str(), e.what());
+        return kExitUsage;
+    }
+    Session session(policy, *ip, "");
+    if (!request.helo.empty()) session.helo(request.helo);
+    if (!request.from.empty()) session.mail_from(request.from, false);
+    session.set_dns(std::move(facts));
+    const auto& c = session.classification();
+    const std::string out = request.json
+                                ? check_json(c, config.scoring.threshold, nullptr).dump() + "\n"
+                                : render_check(c, config.scoring.threshold, nullptr);
+    std::fputs(out.c_str(), stdout);
+    return kExitOk;
 }
 
 ReplyReader converse(const std::string& path, const std::string& request) {
@@ -89,7 +169,7 @@ ReplyReader converse(const std::string& path, const std::string& request) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"smtpwallctl: inspect smtpwall's tallies and bans"};
+    CLI::App app{"smtpwallctl: inspect and steer smtpwall (tallies, bans, the kernel's counters)"};
     app.footer("Exit codes: 0 ok, 1 refused by the milter, 2 usage, 3 milter unreachable.");
     std::string socket_path = "/run/smtpwall/control.sock";
     if (const char* env = std::getenv("SMTPWALL_CONTROL")) socket_path = env;
@@ -107,7 +187,48 @@ int main(int argc, char** argv) {
     tallies->add_option("-t,--tag", request.tag, "only addresses with this tag");
     auto* bans =
         app.add_subcommand("bans", "active bans with the kernel's packet and byte counters");
-    for (auto* sub : {ping, tallies, bans}) {
+    auto* status =
+        app.add_subcommand("status", "uptime, sessions, bans, helper and DNS health, mode");
+    auto* top = app.add_subcommand(
+        "top", "the kernel's top sources of dropped packets (the weekly report)");
+    top->add_option("count", request.top, "how many entries (default 20)")
+        ->check(CLI::Range(1, 100000));
+    top->add_flag("--exact", request.exact, "exact numbers instead of K/M/G");
+    auto* show = app.add_subcommand("show", "everything known about an address");
+    show->add_option("address", request.target, "an address or network")->required();
+    auto* metrics = app.add_subcommand("metrics", "Prometheus text exposition");
+    std::string ban_for;
+    auto* ban = app.add_subcommand("ban", "ban an address or network by hand (admin)");
+    ban->add_option("address", request.target, "an address or network")->required();
+    ban->add_option("--for", ban_for,
+                    "how long, e.g. 90m, 12h, 7d (default: the configured ban_duration)");
+    ban->add_option("--reason", request.reason, "a tag shown in reports, e.g. abuse-report");
+    auto* unban = app.add_subcommand("unban", "lift a ban (admin)");
+    unban->add_option("address", request.target, "an address or network")->required();
+    auto* allow =
+        app.add_subcommand("allow", "never reject or ban an address or network again (admin)");
+    allow->add_option("address", request.target, "an address or network")->required();
+    auto* reload = app.add_subcommand(
+        "reload", "re-read the configuration; a bad file changes nothing (admin)");
+    auto* check =
+        app.add_subcommand("check", "classify a client: live DNS through the milter, or --offline");
+    check->add_option("--ip", request.ip, "the client's address")->required();
+    check->add_option("--helo", request.helo, "the HELO/EHLO name it gives");
+    check->add_option("--from", request.from, "the MAIL FROM address (for SPF)");
+    OfflineFacts offline;
+    check->add_flag(
+        "--offline", offline.enabled,
+        "no daemon, no DNS: judge the facts given (--ptr is taken as forward-confirmed)");
+    check->add_option("--ptr", offline.ptr, "offline: the client's forward-confirmed PTR name");
+    check->add_option("--listed", offline.listed,
+                      "offline: a zone tag the client is listed in (repeatable)");
+    std::string config_path = "/etc/smtpwall/smtpwall.conf";
+    check
+        ->add_option("-c,--config", config_path,
+                     "offline: weights, threshold and zones from this file")
+        ->capture_default_str();
+    for (auto* sub :
+         {ping, tallies, bans, check, status, top, show, metrics, ban, unban, allow, reload}) {
         sub->add_flag("--json", json, "machine-readable output");
         sub->callback([&request, sub] { request.verb = sub->get_name(); });
     }
@@ -121,6 +242,22 @@ int main(int argc, char** argv) {
         return kExitUsage;
     }
     request.json = json;
+    if (!ban_for.empty()) {
+        request.duration = smtpwall::conf::parse_duration(ban_for);
+        if (!request.duration || request.duration->count() == 0) {
+            std::fprintf(stderr,
+                         "smtpwallctl: --for: \"%s\" is not a duration such as 90m, 12h or 7d\n",
+                         ban_for.c_str());
+            return kExitUsage;
+        }
+    }
+    if (request.verb == "check" && offline.enabled)
+        return check_offline(request, offline, config_path);
+    if (request.verb == "check" && (!offline.ptr.empty() || !offline.listed.empty())) {
+        std::fprintf(stderr,
+                     "smtpwallctl: --ptr and --listed need --offline (live checks ask DNS)\n");
+        return kExitUsage;
+    }
 
     try {
         const auto reply = converse(socket_path, smtpwall::control::format_request(request));
@@ -128,7 +265,9 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "smtpwallctl: %s\n", reply.status_message().c_str());
             return kExitRefused;
         }
-        if (request.verb == "ping") std::printf("%s\n", reply.status_message().c_str());
+        // ping and the admin commands say what happened in the status line.
+        if (!reply.status_message().empty() && !request.json)
+            std::printf("%s\n", reply.status_message().c_str());
         std::fputs(reply.body().c_str(), stdout);
         return kExitOk;
     } catch (const Failure& f) {

@@ -87,6 +87,7 @@ void SessionLookups::begin() {
             fact.progress = Progress::done;
             fact.skipped = true;
             fact.why = "zone suspended or dead";
+            if (services_->observe_zone) services_->observe_zone(zone.tag, "skipped", {});
             facts_.zones.push_back(std::move(fact));
             continue;
         }
@@ -99,6 +100,12 @@ void SessionLookups::begin() {
             f.verdict = answer.verdict;
             f.codes = answer.codes;
             f.why = answer.why;
+            if (services_->observe_zone) {
+                static constexpr std::string_view kNames[] = {"listed", "not-listed", "refused",
+                                                              "failed"};
+                services_->observe_zone(zone.tag, kNames[static_cast<int>(answer.verdict)],
+                                        r.latency);
+            }
             if (answer.verdict == ZoneVerdict::refused && services_->health) {
                 services_->health->suspend(zone.zone, services_->clock ? services_->clock() : 0,
                                            services_->suspend_for, answer.why);

@@ -32,6 +32,9 @@ struct LookupServices {
         spf;
     std::function<std::int64_t()> clock;          // unix seconds, for zone health
     std::function<void(const std::string&)> log;  // zone suspensions and the like
+    // Every zone answer (for metrics): tag, outcome name, latency (0 when not asked).
+    std::function<void(const std::string&, std::string_view, std::chrono::microseconds)>
+        observe_zone;
 };
 
 class SessionLookups : public std::enable_shared_from_this<SessionLookups> {

@@ -2,14 +2,55 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 
 #include "common/net.hpp"
 #include "common/tag.hpp"
+#include "conf/config_reader.hpp"
 
 namespace smtpwall::control {
 
 namespace {
+
+struct VerbSpec {
+    std::string_view name;
+    bool needs_target;  // a positional ADDR/CIDR
+    std::string_view usage;
+};
+
+constexpr std::array kVerbs = {
+    VerbSpec{"ping", false, "ping                                   is the milter alive"},
+    VerbSpec{
+        "status", false,
+        "status                                 uptime, sessions, bans, helper and DNS health"},
+    VerbSpec{"tallies", false,
+             "tallies [--top N] [--tag TAG]          worst offenders by recent rejections"},
+    VerbSpec{"bans", false,
+             "bans                                   active bans with the kernel's counters"},
+    VerbSpec{
+        "top", false,
+        "top [N] [--exact]                      the kernel's top N sources of dropped packets"},
+    VerbSpec{"show", true,
+             "show ADDR                              everything known about an address"},
+    VerbSpec{"check", false,
+             "check --ip A [--helo H] [--from S]     classify a client with live DNS"},
+    VerbSpec{"metrics", false, "metrics                                Prometheus text exposition"},
+    VerbSpec{"ban", true, "ban ADDR|CIDR [--for D] [--reason TAG] ban by hand (admin)"},
+    VerbSpec{"unban", true, "unban ADDR|CIDR                        lift a ban (admin)"},
+    VerbSpec{"allow", true,
+             "allow ADDR|CIDR                        never reject or ban it again (admin)"},
+    VerbSpec{"reload", false,
+             "reload                                 re-read the configuration (admin)"},
+    VerbSpec{"help", false, "help                                   this text"},
+};
+
+const VerbSpec* find_verb(std::string_view name) {
+    const auto it = std::find_if(kVerbs.begin(), kVerbs.end(),
+                                 [&](const VerbSpec& v) { return v.name == name; });
+    return it == kVerbs.end() ? nullptr : &*it;
+}
 
 std::vector<std::string_view> words_of(std::string_view line) {
     std::vector<std::string_view> words;
@@ -23,12 +64,19 @@ std::vector<std::string_view> words_of(std::string_view line) {
     return words;
 }
 
-bool known_verb(std::string_view verb) {
-    return verb == "ping" || verb == "tallies" || verb == "bans" || verb == "check" ||
-           verb == "help";
+std::optional<std::size_t> count(std::string_view v) {
+    std::size_t n = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc{} || end != v.data() + v.size() || n == 0 || n > 100000)
+        return std::nullopt;
+    return n;
 }
 
 }  // namespace
+
+bool mutating(std::string_view verb) {
+    return verb == "ban" || verb == "unban" || verb == "allow" || verb == "reload";
+}
 
 std::variant<Request, RequestError> parse_request(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // socat/telnet users
@@ -38,29 +86,46 @@ std::variant<Request, RequestError> parse_request(std::string_view line) {
             return RequestError{"request contains non-printable bytes"};
     const auto words = words_of(line);
     if (words.empty()) return RequestError{"empty request (try \"help\")"};
+    const VerbSpec* spec = find_verb(words[0]);
+    if (spec == nullptr)
+        return RequestError{fmt::format("unknown command \"{}\" (try \"help\")", words[0])};
     Request req;
-    req.verb = std::string(words[0]);
-    if (!known_verb(req.verb))
-        return RequestError{fmt::format("unknown command \"{}\" (try \"help\")", req.verb)};
+    req.verb = std::string(spec->name);
     for (std::size_t i = 1; i < words.size(); ++i) {
         const auto w = words[i];
         auto value = [&]() -> std::string_view {
             return i + 1 < words.size() ? words[++i] : std::string_view{};
         };
+        const bool positional = !w.starts_with("--");
         if (w == "--json") {
             req.json = true;
+        } else if (positional && spec->needs_target && req.target.empty()) {
+            req.target = std::string(w);
+        } else if (positional && req.verb == "top" && req.top == 20) {
+            const auto n = count(w);
+            if (!n) return RequestError{"top takes a number from 1 to 100000"};
+            req.top = *n;
         } else if (w == "--top" && req.verb == "tallies") {
-            const auto v = value();
-            std::size_t n = 0;
-            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-            if (v.empty() || ec != std::errc{} || end != v.data() + v.size() || n == 0 ||
-                n > 100000)
-                return RequestError{"--top takes a number from 1 to 100000"};
-            req.top = n;
+            const auto n = count(value());
+            if (!n) return RequestError{"--top takes a number from 1 to 100000"};
+            req.top = *n;
         } else if (w == "--tag" && req.verb == "tallies") {
             const auto v = value();
             if (!valid_tag(v)) return RequestError{"--tag takes a tag name such as spamtrap"};
             req.tag = std::string(v);
+        } else if (w == "--exact" && req.verb == "top") {
+            req.exact = true;
+        } else if (w == "--for" && req.verb == "ban") {
+            const auto v = value();
+            const auto d = conf::parse_duration(v);
+            if (!d || d->count() == 0)
+                return RequestError{"--for takes a duration such as 90m, 12h or 7d"};
+            req.duration = *d;
+        } else if (w == "--reason" && req.verb == "ban") {
+            const auto v = value();
+            if (!valid_tag(v))
+                return RequestError{"--reason takes a tag such as manual or abuse-report"};
+            req.reason = std::string(v);
         } else if ((w == "--ip" || w == "--helo" || w == "--from") && req.verb == "check") {
             const auto v = value();
             if (v.empty()) return RequestError{fmt::format("{} needs a value", w)};
@@ -69,6 +134,9 @@ std::variant<Request, RequestError> parse_request(std::string_view line) {
             return RequestError{fmt::format("unexpected argument \"{}\" for {}", w, req.verb)};
         }
     }
+    if (spec->needs_target && !Cidr::parse(req.target, true))
+        return RequestError{fmt::format(
+            "{} needs an address or network (a.b.c.d, a.b.c.d/len, x::y/len)", req.verb)};
     if (req.verb == "check" && !IpAddress::parse(req.ip))
         return RequestError{"check needs --ip ADDRESS"};
     return req;
@@ -76,9 +144,18 @@ std::variant<Request, RequestError> parse_request(std::string_view line) {
 
 std::string format_request(const Request& r) {
     std::string out = r.verb;
+    if (!r.target.empty()) out += " " + r.target;
     if (r.verb == "tallies") {
         out += fmt::format(" --top {}", r.top);
         if (!r.tag.empty()) out += " --tag " + r.tag;
+    }
+    if (r.verb == "top") {
+        out += fmt::format(" {}", r.top);
+        if (r.exact) out += " --exact";
+    }
+    if (r.verb == "ban") {
+        if (r.duration) out += fmt::format(" --for {}s", r.duration->count());
+        if (!r.reason.empty()) out += " --reason " + r.reason;
     }
     if (r.verb == "check") {
         out += " --ip " + r.ip;
@@ -135,11 +212,10 @@ void ReplyReader::feed(std::string_view line) {
 }
 
 std::string help_text() {
-    return "ping                                  is the milter alive\n"
-           "tallies [--top N] [--tag TAG] [--json] worst offenders by recent rejections\n"
-           "bans [--json]                         active bans with the kernel's counters\n"
-           "check --ip A [--helo H] [--from S] [--json]  classify a client with live DNS\n"
-           "help                                  this text\n";
+    std::string out;
+    for (const auto& v : kVerbs) out += fmt::format("{}\n", v.usage);
+    out += "Every command takes --json. (admin): only root and the configured admins.\n";
+    return out;
 }
 
 }  // namespace smtpwall::control

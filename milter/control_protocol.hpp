@@ -3,7 +3,9 @@
 // milter/control_server.cpp, where they are served.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -14,12 +16,19 @@ namespace smtpwall::control {
 inline constexpr std::size_t kMaxRequestLine = 1024;
 
 struct Request {
-    std::string verb;  // "ping", "tallies", "bans", "check", "help"
+    std::string verb;  // see help_text()
     bool json = false;
-    std::size_t top = 20;
-    std::string tag;
-    std::string ip, helo, from;  // check
+    std::size_t top = 20;                          // tallies --top N, top N
+    std::string tag;                               // tallies --tag
+    bool exact = false;                            // top --exact
+    std::string target;                            // show, ban, unban, allow: an address or network
+    std::optional<std::chrono::seconds> duration;  // ban --for
+    std::string reason;                            // ban --reason: a tag
+    std::string ip, helo, from;                    // check
 };
+
+// Commands that change state: only root and the configured admins may send them.
+bool mutating(std::string_view verb);
 
 struct RequestError {
     std::string message;

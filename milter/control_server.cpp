@@ -3,27 +3,36 @@
 //   Transport  unix stream socket (config [control] socket, mode socket_mode,
 //              group socket_group). Usable by hand:
 //              socat - UNIX-CONNECT:/run/smtpwall/control.sock
-//   Request    one line: VERB [OPTIONS], at most 1024 bytes, "\n" or "\r\n".
-//              ping | tallies [--top N] [--tag TAG] [--json] | bans [--json] |
-//              check --ip ADDR [--helo NAME] [--from ADDR] [--json] | help
-//   Reply      a status line "OK" or "ERR <why>", then the body, then a line
-//              holding a single "."; body lines starting with "." get another
-//              "." in front (SMTP dot-stuffing). --json bodies are one JSON
-//              document. Several requests may follow on one connection.
-//   Limits     an over-long or non-printable request gets ERR and the
-//              connection is closed; idle connections close after 60 s.
+//   Request    one line: VERB [ARGS] [--json], at most 1024 bytes, "\n" or "\r\n".
+//              Verbs (see `help`): ping, status, tallies, bans, top, show, check,
+//              metrics, ban, unban, allow, reload, help.
+//   Reply      a status line "OK [message]" or "ERR <why>", then the body, then a
+//              line holding a single "."; body lines starting with "." get another
+//              "." in front (SMTP dot-stuffing). --json bodies are one JSON document.
+//              Several requests may follow on one connection.
+//   Rights     the peer is identified with SO_PEERCRED. Everyone who can open the
+//              socket may read; ban, unban, allow and reload need root, a user in
+//              [control] admin_users or a member of admin_group.
+//   Limits     an over-long request gets ERR and the connection is closed; a
+//              malformed one gets ERR; idle connections close after 60 s.
 //
-// Every command here only reads; nothing a client sends changes tallies or bans.
-// `check` classifies a client with live DNS as a session would, and tallies nothing.
+// The optional [control] metrics_listen serves the `metrics` text over HTTP/1.0
+// (GET /metrics) on a loopback address, for Prometheus to scrape.
 
 #include "milter/control_server.hpp"
 
 #include <fmt/format.h>
 #include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
+#include "conf/config_reader.hpp"
 #include "milter/logging.hpp"
+#include "milter/metrics.hpp"
 #include "milter/report.hpp"
 
 namespace smtpwall {
@@ -36,18 +45,24 @@ namespace {
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 constexpr auto kHelperTimeout = std::chrono::seconds(5);
 constexpr auto kCheckTimeout = std::chrono::seconds(30);
+constexpr std::size_t kMaxHttpRequest = 8192;
+
+std::string framed(bool json, const nlohmann::json& doc, const std::string& text) {
+    return control::frame_reply(true, "", json ? doc.dump() + "\n" : text);
+}
+
+std::string duration_text(std::int64_t seconds) {
+    if (seconds >= 86400) return fmt::format("{}d{}h", seconds / 86400, seconds % 86400 / 3600);
+    if (seconds >= 3600) return fmt::format("{}h{:02}m", seconds / 3600, seconds % 3600 / 60);
+    if (seconds >= 60) return fmt::format("{}m{:02}s", seconds / 60, seconds % 60);
+    return fmt::format("{}s", seconds);
+}
+
 }  // namespace
 
 ControlServer::ControlServer(asio::io_context& io, const conf::MilterConfig::Control& config,
-                             Enforcement& enforcement, HelperClient& helper, Clock clock,
-                             Checker checker)
-    : io_(io),
-      config_(config),
-      enforcement_(enforcement),
-      helper_(helper),
-      clock_(std::move(clock)),
-      checker_(std::move(checker)),
-      acceptor_(io) {}
+                             ControlContext ctx)
+    : io_(io), config_(config), ctx_(std::move(ctx)), acceptor_(io), metrics_acceptor_(io) {}
 
 void ControlServer::start() {
     ::unlink(config_.socket.c_str());
@@ -70,14 +85,55 @@ void ControlServer::start() {
     if (::chmod(config_.socket.c_str(), config_.socket_mode) != 0)
         throw std::runtime_error(fmt::format("control socket: chmod {}", config_.socket));
     asio::co_spawn(io_, accept_loop(), asio::detached);
+
+    if (!config_.metrics_listen.empty()) {
+        const auto where =
+            conf::parse_dns_server(config_.metrics_listen);  // validated with the config
+        const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(where->first.to_string()),
+                                               where->second);
+        metrics_acceptor_.open(endpoint.protocol());
+        metrics_acceptor_.set_option(asio::socket_base::reuse_address(true));
+        metrics_acceptor_.bind(endpoint);
+        metrics_acceptor_.listen();
+        asio::co_spawn(io_, metrics_accept_loop(), asio::detached);
+    }
 }
 
 void ControlServer::stop() {
     asio::post(io_, [this] {
         boost::system::error_code ignored;
         acceptor_.close(ignored);
+        metrics_acceptor_.close(ignored);
         ::unlink(config_.socket.c_str());
     });
+}
+
+ControlServer::Peer ControlServer::identify(Socket& socket) const {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    Peer peer;
+    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        peer.uid = static_cast<unsigned>(-1);  // unknown: read-only
+        return peer;
+    }
+    peer.uid = cred.uid;
+    if (cred.uid == 0) {
+        peer.admin = true;
+        return peer;
+    }
+    const passwd* pw = ::getpwuid(cred.uid);
+    const std::string name = pw != nullptr ? pw->pw_name : "";
+    if (!name.empty() && std::find(config_.admin_users.begin(), config_.admin_users.end(), name) !=
+                             config_.admin_users.end())
+        peer.admin = true;
+    if (!peer.admin && !config_.admin_group.empty()) {
+        if (const group* gr = ::getgrnam(config_.admin_group.c_str())) {
+            if (pw != nullptr && pw->pw_gid == gr->gr_gid) peer.admin = true;
+            for (char** m = gr->gr_mem; !peer.admin && m != nullptr && *m != nullptr; ++m)
+                if (name == *m) peer.admin = true;
+        }
+    }
+    return peer;
 }
 
 awaitable<void> ControlServer::accept_loop() {
@@ -88,11 +144,12 @@ awaitable<void> ControlServer::accept_loop() {
             if (ec == asio::error::operation_aborted) co_return;
             continue;
         }
-        asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+        const Peer peer = identify(socket);
+        asio::co_spawn(io_, serve(std::move(socket), peer), asio::detached);
     }
 }
 
-awaitable<void> ControlServer::serve(Socket socket) {
+awaitable<void> ControlServer::serve(Socket socket, Peer peer) {
     std::string buffer;
     asio::steady_timer idle(io_);
     try {
@@ -117,18 +174,16 @@ awaitable<void> ControlServer::serve(Socket socket) {
             buffer.erase(0, n);
 
             const auto parsed = control::parse_request(line);
-            if (const auto* err = std::get_if<control::RequestError>(&parsed)) {
-                co_await asio::async_write(
-                    socket, asio::buffer(control::frame_reply(false, err->message, "")),
-                    use_awaitable);
-                continue;
-            }
             std::string reply;
-            try {
-                reply = co_await execute(std::get<control::Request>(parsed));
-            } catch (const std::exception& e) {
-                log_error(fmt::format("control command failed {}", kv("error", e.what())));
-                reply = control::frame_reply(false, "internal error", "");
+            if (const auto* err = std::get_if<control::RequestError>(&parsed)) {
+                reply = control::frame_reply(false, err->message, "");
+            } else {
+                try {
+                    reply = co_await execute(std::get<control::Request>(parsed), peer);
+                } catch (const std::exception& e) {
+                    log_error(fmt::format("control command failed {}", kv("error", e.what())));
+                    reply = control::frame_reply(false, "internal error", "");
+                }
             }
             co_await asio::async_write(socket, asio::buffer(reply), use_awaitable);
         }
@@ -141,7 +196,7 @@ awaitable<std::optional<HelperClient::Entries>> ControlServer::kernel_entries() 
     // The helper answers on this same thread; a timer doubles as the wake-up signal.
     auto result = std::make_shared<std::optional<std::optional<HelperClient::Entries>>>();
     auto timer = std::make_shared<asio::steady_timer>(io_, kHelperTimeout);
-    helper_.list([result, timer](std::optional<HelperClient::Entries> entries) {
+    ctx_.helper.list([result, timer](std::optional<HelperClient::Entries> entries) {
         *result = std::move(entries);
         timer->cancel();
     });
@@ -155,7 +210,7 @@ awaitable<std::string> ControlServer::live_check(const control::Request& req) {
     // DNS answers on its own thread; the reply is handed back to this one.
     auto reply = std::make_shared<std::optional<std::string>>();
     auto timer = std::make_shared<asio::steady_timer>(io_, kCheckTimeout);
-    checker_(req, [reply, timer, &io = io_](std::string text) {
+    ctx_.checker(req, [reply, timer, &io = io_](std::string text) {
         asio::post(io, [reply, timer, text = std::move(text)]() mutable {
             *reply = std::move(text);
             timer->cancel();
@@ -168,28 +223,300 @@ awaitable<std::string> ControlServer::live_check(const control::Request& req) {
     co_return std::move(**reply);
 }
 
-awaitable<std::string> ControlServer::execute(const control::Request& req) {
-    const UnixTime now = clock_();
+Gauges ControlServer::gauges() const {
+    Gauges g;
+    const auto config = ctx_.runtime.config();
+    g.uptime_seconds = static_cast<double>(ctx_.clock() - ctx_.runtime.started());
+    g.bans_active = ctx_.enforcement.bans().size();
+    g.tracked_addresses = ctx_.enforcement.tracked();
+    g.helper_connected = ctx_.helper.connected();
+    g.observe = ctx_.enforcement.observing();
+    if (ctx_.dns != nullptr) {
+        const auto s = ctx_.dns->stats();
+        g.dns = {s.lookups,  s.cache_hits,    s.queries_sent, s.timeouts,
+                 s.failures, s.tcp_fallbacks, s.in_flight,    s.cache_entries};
+        const auto now = ctx_.clock();
+        for (const auto& z : config->zones) g.zones[z.zone] = {};
+        for (const auto& [zone, state] : ctx_.dns->health().snapshot())
+            g.zones[zone] = {state.dead, state.suspended_until > now, state.suspensions};
+    }
+    return g;
+}
+
+std::string ControlServer::status(bool json) const {
+    const auto g = gauges();
+    const auto m = metrics().snapshot();
+    const auto config = ctx_.runtime.config();
+    const auto bans = ctx_.enforcement.bans();
+    const auto manual = std::count_if(bans.begin(), bans.end(),
+                                      [](const Ban& b) { return b.origin == BanOrigin::manual; });
+    const auto sessions = [&](const char* verdict) { return m.sessions.at(verdict); };
+    nlohmann::json doc = {
+        {"version", SMTPWALL_VERSION},
+        {"uptime_seconds", static_cast<std::int64_t>(g.uptime_seconds)},
+        {"started", ctx_.runtime.started()},
+        {"mode", g.observe ? "observe" : "enforce"},
+        {"sessions", m.sessions},
+        {"tracked_addresses", g.tracked_addresses},
+        {"bans", {{"active", g.bans_active}, {"manual", manual}}},
+        {"helper", {{"connected", g.helper_connected}, {"socket", config->helper.socket}}},
+        {"config", ctx_.runtime.config_path()},
+        {"state_file", config->state.file},
+    };
+    std::string text =
+        fmt::format("smtpwall-milter {}, up {} (since {}), mode {}\n", SMTPWALL_VERSION,
+                    duration_text(static_cast<std::int64_t>(g.uptime_seconds)),
+                    format_time(ctx_.runtime.started()), g.observe ? "observe" : "enforce");
+    text += g.observe ? fmt::format(
+                            "sessions: {} accepted, {} would have been rejected, {} would have "
+                            "been tempfailed\n",
+                            sessions("accept-observe"), sessions("would-reject"),
+                            sessions("would-tempfail"))
+                      : fmt::format("sessions: {} accepted, {} rejected, {} tempfailed\n",
+                                    sessions("accept"), sessions("reject"), sessions("tempfail"));
+    text += fmt::format("tallies: {} addresses tracked\n", g.tracked_addresses);
+    text += fmt::format("bans: {} active ({} by hand)\n", g.bans_active, manual);
+    text +=
+        fmt::format("firewall helper: {}\n", g.helper_connected ? "connected" : "NOT CONNECTED");
+    if (ctx_.dns != nullptr) {
+        const auto& d = g.dns;
+        const double hit_rate = d.lookups == 0 ? 0.0
+                                               : 100.0 * static_cast<double>(d.cache_hits) /
+                                                     static_cast<double>(d.lookups);
+        text += fmt::format("dns: {} lookups, {:.0f}% from cache, {} timeouts, {} failed\n",
+                            d.lookups, hit_rate, d.timeouts, d.failures);
+        nlohmann::json zones = nlohmann::json::array();
+        const auto health = ctx_.dns->health().snapshot();
+        for (const auto& z : config->zones) {
+            const auto it = health.find(z.zone);
+            std::string state = "ok";
+            std::string why;
+            std::int64_t until = 0;
+            if (it != health.end()) {
+                if (it->second.dead) {
+                    state = "dead";
+                    why = it->second.why;
+                } else if (it->second.suspended_until > ctx_.clock()) {
+                    state = "suspended";
+                    why = it->second.why;
+                    until = it->second.suspended_until;
+                }
+            }
+            text += fmt::format("zone {} ({}, weight {}): {}{}\n", z.zone, z.tag, z.weight, state,
+                                state == "suspended"
+                                    ? fmt::format(" until {}: {}", format_time(until), why)
+                                : state == "dead" ? ": " + why
+                                                  : std::string{});
+            zones.push_back({{"zone", z.zone},
+                             {"tag", z.tag},
+                             {"weight", z.weight},
+                             {"state", state},
+                             {"why", why},
+                             {"suspended_until", until}});
+        }
+        doc["dns"] = {{"lookups", d.lookups},
+                      {"cache_hits", d.cache_hits},
+                      {"timeouts", d.timeouts},
+                      {"failures", d.failures},
+                      {"zones", zones}};
+    } else {
+        text += "dns: disabled\n";
+        doc["dns"] = nullptr;
+    }
+    text += fmt::format("config: {}\nstate: {}\n", ctx_.runtime.config_path(),
+                        config->state.file.empty() ? "(not kept)" : config->state.file);
+    return framed(json, doc, text);
+}
+
+awaitable<std::string> ControlServer::show(const control::Request& req) {
+    const auto net = *Cidr::parse(req.target, true);
+    const UnixTime now = ctx_.clock();
+    // A host address is shown under the key it is tallied with (/64 for IPv6).
+    const Cidr key = net.is_host() ? ctx_.enforcement.key_of(net.base) : net;
+    const auto tally = ctx_.enforcement.tally_of(key, now);
+    const auto ban = ctx_.enforcement.ban_covering(net.base);
+    const auto last = ctx_.recent.last(key);
+    const auto kernel = co_await kernel_entries();
+
+    nlohmann::json doc = {{"address", req.target}, {"key", key.to_string()}};
+    std::string text = fmt::format("{} (tallied as {})\n", req.target, key.to_string());
+    if (tally) {
+        doc["tally"] = tallies_json({*tally}, ctx_.enforcement.window()).front();
+        doc["tally"]["bans"] = tally->tally.bans;
+        text += fmt::format(
+            "tally: {} rejections ({} recent), {} sessions, {} accepted messages, banned {} "
+            "times\n",
+            tally->tally.rejections, tally->recent, tally->tally.sessions, tally->tally.accepted,
+            tally->tally.bans);
+        text += fmt::format("seen: first {}, last {}\n", format_time(tally->tally.first_seen),
+                            format_time(tally->tally.last_seen));
+        for (const auto& t : tally->tags)
+            text += fmt::format("  {}: {} (last {})\n", t.name, t.count, format_time(t.last));
+    } else {
+        doc["tally"] = nullptr;
+        text += "tally: none\n";
+    }
+    if (ban) {
+        doc["ban"] = {{"host", ban->key.to_string()},
+                      {"tags", ban->tags},
+                      {"since", ban->since},
+                      {"expires", ban->expires},
+                      {"rule", ban->rule},
+                      {"origin", origin_name(ban->origin)},
+                      {"observed", ban->observed}};
+        text += fmt::format("ban: {} {} since {}, expires {}, rule \"{}\"{}\n",
+                            ban->key.to_string(), origin_name(ban->origin), format_time(ban->since),
+                            ban->expires == 0 ? "never" : format_time(ban->expires), ban->rule,
+                            ban->observed ? " (observe mode: not enforced)" : "");
+    } else {
+        doc["ban"] = nullptr;
+        text += "ban: none\n";
+    }
+    doc["kernel"] = nlohmann::json::array();
+    if (kernel) {
+        for (const auto& e : *kernel) {
+            if (!e.net.contains(net.base)) continue;
+            doc["kernel"].push_back({{"host", e.net.to_string()},
+                                     {"packets", e.packets},
+                                     {"bytes", e.bytes},
+                                     {"dynamic", e.origin == helperproto::Origin::dynamic},
+                                     {"tags", e.tags}});
+            text += fmt::format("kernel: {} {} packets, {} bytes\n", e.net.to_string(), e.packets,
+                                e.bytes);
+        }
+    } else {
+        text += "kernel: (firewall helper unreachable)\n";
+    }
+    if (last) {
+        doc["last_session"] = {{"when", last->when},
+                               {"helo", last->helo},
+                               {"verdict", last->verdict},
+                               {"score", last->score},
+                               {"tags", last->tags}};
+        text += fmt::format(
+            "last session: {} helo={} verdict={} score={} tags={}\n", format_time(last->when),
+            last->helo.empty() ? "-" : kv_value(last->helo), last->verdict, last->score,
+            last->tags.empty() ? "-" : fmt::format("{}", fmt::join(last->tags, ",")));
+        if (last->dns) {
+            Classification none;
+            doc["last_session"]["dns"] = check_json(none, 0, &*last->dns)["dns"];
+            const auto facts = render_check(none, 0, &*last->dns);
+            // Only the DNS lines of that rendering: the score line belongs to `check`.
+            std::size_t pos = facts.find('\n');
+            text += pos == std::string::npos ? std::string{} : facts.substr(pos + 1);
+        }
+    } else {
+        doc["last_session"] = nullptr;
+    }
+    co_return framed(req.json, doc, text);
+}
+
+awaitable<std::string> ControlServer::top(const control::Request& req) {
+    const auto kernel = co_await kernel_entries();
+    if (!kernel) co_return control::frame_reply(false, "the firewall helper is unreachable", "");
+    auto entries = *kernel;
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const auto& a, const auto& b) { return a.packets > b.packets; });
+    if (entries.size() > req.top) entries.resize(req.top);
+    co_return framed(req.json, top_json(entries), render_top(entries, req.exact));
+}
+
+awaitable<std::string> ControlServer::execute(const control::Request& req, const Peer& peer) {
+    if (control::mutating(req.verb) && !peer.admin) {
+        log_warning(fmt::format("control: refused {} from uid {}", req.verb, peer.uid));
+        co_return control::frame_reply(
+            false,
+            fmt::format(
+                "permission denied: {} needs root or an admin ([control] admin_users, admin_group)",
+                req.verb),
+            "");
+    }
+    const UnixTime now = ctx_.clock();
+    auto action = [&](const Enforcement::ActionResult& r) {
+        nlohmann::json doc = {{"ok", r.ok}, {"message", r.message}};
+        if (!r.ok) return control::frame_reply(false, r.message, "");
+        return control::frame_reply(true, r.message, req.json ? doc.dump() + "\n" : std::string{});
+    };
     if (req.verb == "ping") co_return control::frame_reply(true, "pong", "");
     if (req.verb == "help") co_return control::frame_reply(true, "", control::help_text());
+    if (req.verb == "status") co_return status(req.json);
+    if (req.verb == "metrics")
+        co_return control::frame_reply(true, "", render_prometheus(metrics().snapshot(), gauges()));
     if (req.verb == "tallies") {
-        const auto rows = enforcement_.top(req.top, req.tag, now);
-        if (req.json)
-            co_return control::frame_reply(true, "",
-                                           tallies_json(rows, enforcement_.window()).dump() + "\n");
-        co_return control::frame_reply(true, "", render_tallies(rows, enforcement_.window()));
+        const auto rows = ctx_.enforcement.top(req.top, req.tag, now);
+        co_return framed(req.json, tallies_json(rows, ctx_.enforcement.window()),
+                         render_tallies(rows, ctx_.enforcement.window()));
     }
     if (req.verb == "bans") {
         const auto kernel = co_await kernel_entries();
-        const auto views = join_bans(enforcement_.bans(), kernel);
-        if (req.json) {
-            nlohmann::json doc = {{"kernel_known", kernel.has_value()}, {"bans", bans_json(views)}};
-            co_return control::frame_reply(true, "", doc.dump() + "\n");
-        }
-        co_return control::frame_reply(true, "", render_bans(views, kernel.has_value()));
+        const auto views = join_bans(ctx_.enforcement.bans(), kernel);
+        co_return framed(req.json,
+                         {{"kernel_known", kernel.has_value()}, {"bans", bans_json(views)}},
+                         render_bans(views, kernel.has_value()));
     }
+    if (req.verb == "top") co_return co_await top(req);
+    if (req.verb == "show") co_return co_await show(req);
     if (req.verb == "check") co_return co_await live_check(req);
+    if (req.verb == "ban") {
+        const auto net = *Cidr::parse(req.target, true);
+        const auto duration = req.duration.value_or(ctx_.enforcement.default_ban_duration());
+        log_info(
+            fmt::format("control: ban {} by uid {}", kv("network", net.to_string()), peer.uid));
+        co_return action(ctx_.enforcement.manual_ban(
+            net, duration, req.reason.empty() ? "manual" : req.reason, now));
+    }
+    if (req.verb == "unban") {
+        log_info(fmt::format("control: unban {} by uid {}", kv("network", req.target), peer.uid));
+        co_return action(ctx_.enforcement.manual_unban(*Cidr::parse(req.target, true)));
+    }
+    if (req.verb == "allow") {
+        log_info(fmt::format("control: allow {} by uid {}", kv("network", req.target), peer.uid));
+        co_return action(ctx_.runtime.allow(*Cidr::parse(req.target, true)));
+    }
+    if (req.verb == "reload") {
+        log_info(fmt::format("control: reload by uid {}", peer.uid));
+        co_return action(ctx_.runtime.reload());
+    }
     co_return control::frame_reply(false, "unknown command", "");
+}
+
+awaitable<void> ControlServer::metrics_accept_loop() {
+    while (metrics_acceptor_.is_open()) {
+        boost::system::error_code ec;
+        auto socket =
+            co_await metrics_acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+            if (ec == asio::error::operation_aborted) co_return;
+            continue;
+        }
+        asio::co_spawn(io_, serve_metrics(std::move(socket)), asio::detached);
+    }
+}
+
+// One short request per connection; a slow or silly client only wastes its own.
+awaitable<void> ControlServer::serve_metrics(asio::ip::tcp::socket socket) {
+    std::string request;
+    boost::system::error_code ec;
+    asio::steady_timer deadline(io_, std::chrono::seconds(5));
+    deadline.async_wait([&socket](boost::system::error_code e) {
+        if (!e) socket.close(e);
+    });
+    co_await asio::async_read_until(socket, asio::dynamic_buffer(request, kMaxHttpRequest),
+                                    "\r\n\r\n", asio::redirect_error(use_awaitable, ec));
+    deadline.cancel();
+    if (ec) co_return;
+    std::string response;
+    if (request.starts_with("GET /metrics ") || request.starts_with("GET /metrics?")) {
+        const auto body = render_prometheus(metrics().snapshot(), gauges());
+        response = fmt::format(
+            "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n"
+            "Connection: close\r\n\r\n{}",
+            body.size(), body);
+    } else {
+        response = "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    }
+    co_await asio::async_write(socket, asio::buffer(response),
+                               asio::redirect_error(use_awaitable, ec));
 }
 
 }  // namespace smtpwall

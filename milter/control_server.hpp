@@ -1,8 +1,8 @@
-// The milter's control socket, served on its Asio thread (protocol documented
-// in control_server.cpp).
+// The milter's control socket (and the optional HTTP /metrics listener), served
+// on its Asio thread. Protocol documented in control_server.cpp.
 #pragma once
 
-#include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange without it
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs it
 
 #include <boost/asio.hpp>
 
@@ -11,37 +11,58 @@
 
 #include "conf/milter_config.hpp"
 #include "milter/control_protocol.hpp"
+#include "milter/dns_service.hpp"
 #include "milter/enforcement.hpp"
 #include "milter/helper_client.hpp"
+#include "milter/metrics.hpp"
+#include "milter/recent.hpp"
+#include "milter/runtime.hpp"
 
 namespace smtpwall {
 
+struct ControlContext {
+    Enforcement& enforcement;
+    HelperClient& helper;
+    Runtime& runtime;
+    RecentSessions& recent;
+    DnsService* dns = nullptr;
+    std::function<UnixTime()> clock;
+    // Answers `check`: gets the request and a callback for the framed reply (any thread).
+    std::function<void(const control::Request&, std::function<void(std::string)>)> checker;
+};
+
 class ControlServer {
   public:
-    using Clock = std::function<UnixTime()>;
-    // Answers `check`: gets the request and a callback for the framed reply (any thread).
-    using Checker = std::function<void(const control::Request&, std::function<void(std::string)>)>;
     ControlServer(boost::asio::io_context& io, const conf::MilterConfig::Control& config,
-                  Enforcement& enforcement, HelperClient& helper, Clock clock, Checker checker);
-    // Binds the socket (replacing a stale one) and starts accepting. Throws on failure.
+                  ControlContext context);
+    // Binds the socket(s) and starts accepting. Throws on failure.
     void start();
     void stop();
 
   private:
     using Socket = boost::asio::local::stream_protocol::socket;
+    struct Peer {
+        unsigned uid = 0;
+        bool admin = false;
+    };
     boost::asio::awaitable<void> accept_loop();
-    boost::asio::awaitable<void> serve(Socket socket);
-    boost::asio::awaitable<std::string> execute(const control::Request& request);
+    boost::asio::awaitable<void> serve(Socket socket, Peer peer);
+    boost::asio::awaitable<std::string> execute(const control::Request& request, const Peer& peer);
     boost::asio::awaitable<std::optional<HelperClient::Entries>> kernel_entries();
     boost::asio::awaitable<std::string> live_check(const control::Request& request);
+    boost::asio::awaitable<void> metrics_accept_loop();
+    boost::asio::awaitable<void> serve_metrics(boost::asio::ip::tcp::socket socket);
+    Peer identify(Socket& socket) const;
+    Gauges gauges() const;
+    std::string status(bool json) const;
+    boost::asio::awaitable<std::string> show(const control::Request& request);
+    boost::asio::awaitable<std::string> top(const control::Request& request);
 
     boost::asio::io_context& io_;
     const conf::MilterConfig::Control config_;
-    Enforcement& enforcement_;
-    HelperClient& helper_;
-    Clock clock_;
-    Checker checker_;
+    ControlContext ctx_;
     boost::asio::local::stream_protocol::acceptor acceptor_;
+    boost::asio::ip::tcp::acceptor metrics_acceptor_;
 };
 
 }  // namespace smtpwall

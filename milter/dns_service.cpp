@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "milter/logging.hpp"
+#include "milter/metrics.hpp"
 
 namespace smtpwall {
 
@@ -48,16 +49,21 @@ DnsService::DnsService(const conf::MilterConfig& config, Clock clock)
     : deadline_(config.dns.deadline),
       probe_interval_(config.dns.probe_interval),
       work_(asio::make_work_guard(io_)),
-      resolver_(std::make_unique<dns::Resolver>(io_, resolver_config(config))),
-      services_(std::make_shared<dns::LookupServices>()) {
-    services_->resolver = resolver_.get();
-    services_->zones = zone_specs(config);
-    services_->health = &health_;
-    services_->suspend_for = config.dns.zone_suspension;
-    services_->clock = std::move(clock);
-    services_->log = [](const std::string& line) { log_warning(line); };
-    if (probe_interval_.count() > 0 && !services_->zones.empty())
-        asio::co_spawn(io_, probe_loop(), asio::detached);
+
+      resolver_(std::make_unique<dns::Resolver>(io_, resolver_config(config))) {
+    auto services = std::make_shared<dns::LookupServices>();
+    services->resolver = resolver_.get();
+    services->zones = zone_specs(config);
+    services->health = &health_;
+    services->suspend_for = config.dns.zone_suspension;
+    services->clock = std::move(clock);
+    services->log = [](const std::string& line) { log_warning(line); };
+    services->observe_zone = [](const std::string& tag, std::string_view outcome,
+                                std::chrono::microseconds latency) {
+        metrics().zone_answer(tag, outcome, latency);
+    };
+    services_.store(std::move(services));
+    if (probe_interval_.count() > 0) asio::co_spawn(io_, probe_loop(), asio::detached);
     thread_ = std::thread([this] {
         try {
             io_.run();
@@ -75,11 +81,19 @@ DnsService::~DnsService() {
 }
 
 void DnsService::set_spf(SpfHook spf) {
-    services_->spf = std::move(spf);
+    auto next = std::make_shared<dns::LookupServices>(*services_.load());
+    next->spf = std::move(spf);
+    services_.store(std::move(next));
+}
+
+void DnsService::set_zones(std::vector<dns::ZoneSpec> zones) {
+    auto next = std::make_shared<dns::LookupServices>(*services_.load());
+    next->zones = std::move(zones);
+    services_.store(std::move(next));
 }
 
 std::shared_ptr<dns::SessionLookups> DnsService::start_session(const IpAddress& client) {
-    return dns::SessionLookups::start(services_, client,
+    return dns::SessionLookups::start(services_.load(), client,
                                       std::chrono::steady_clock::now() + deadline_);
 }
 
@@ -120,7 +134,8 @@ void DnsService::probe(const dns::ZoneSpec& zone) {
 asio::awaitable<void> DnsService::probe_loop() {
     asio::steady_timer timer(io_);
     while (true) {
-        for (const auto& zone : services_->zones)
+        const auto services = services_.load();  // the zones as of this round
+        for (const auto& zone : services->zones)
             if (zone.ipv4) probe(zone);
         timer.expires_after(probe_interval_);
         boost::system::error_code ec;

@@ -7,6 +7,7 @@
 
 #include <boost/asio.hpp>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -31,6 +32,8 @@ class DnsService {
 
     // Installs the SPF checker (before the first session).
     void set_spf(SpfHook spf);
+    // New zones for sessions that start from now on (reload).
+    void set_zones(std::vector<dns::ZoneSpec> zones);
     std::shared_ptr<dns::SessionLookups> start_session(const IpAddress& client);
     // Lookups for `smtpwallctl check`: like a session's, with the same deadline.
     dns::Resolver& resolver() { return *resolver_; }
@@ -47,7 +50,8 @@ class DnsService {
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
     std::unique_ptr<dns::Resolver> resolver_;
     dns::ZoneHealth health_;
-    std::shared_ptr<dns::LookupServices> services_;
+    // Swapped whole on reload; running sessions keep the one they started with.
+    std::atomic<std::shared_ptr<const dns::LookupServices>> services_;
     std::thread thread_;
 };
 

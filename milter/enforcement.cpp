@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "milter/logging.hpp"
+#include "milter/metrics.hpp"
 
 namespace smtpwall {
 
@@ -56,20 +57,68 @@ void StateChanges::merge(StateChanges later) {
     for (auto& row : later.tallies) tallies.push_back(std::move(row));
     for (auto& key : later.tallies_removed) tallies_removed.push_back(key);
     for (auto& change : later.bans) bans.push_back(std::move(change));
+    for (auto& net : later.allows_added) allows_added.push_back(net);
 }
 
 Enforcement::Enforcement(const conf::MilterConfig& config, FirewallLink& firewall)
-    : allowlist_(config.checks.allowlist),
-      v4_prefix_(config.tally.ipv4_prefix),
+    : v4_prefix_(config.tally.ipv4_prefix),
       v6_prefix_(config.tally.ipv6_prefix),
       observe_(config.milter.observe),
+      firewall_(firewall),
+      allowlist_(config.checks.allowlist),
+      own_addresses_(config.identity.addresses),
       policy_(policy_from(config)),
       aggregation_(aggregation_from(config)),
-      firewall_(firewall),
       tallies_(config.tally.window, config.tally.max_entries) {}
 
 bool Enforcement::bannable(const Cidr& key) const {
-    return !key.base.is_loopback() && !key.base.is_unspecified() && !allowlist_.overlaps(key);
+    if (key.base.is_loopback() || key.base.is_unspecified() || allowlist_.overlaps(key))
+        return false;
+    if (std::any_of(own_addresses_.begin(), own_addresses_.end(),
+                    [&](const IpAddress& a) { return key.contains(a); }))
+        return false;
+    return std::none_of(runtime_allows_.begin(), runtime_allows_.end(),
+                        [&](const Cidr& a) { return a.overlaps(key); });
+}
+
+void Enforcement::lift_allowed() {
+    for (const auto& ban : bans_.all()) {
+        if (bannable(ban.key)) continue;
+        drop_ban(ban.key);
+        if (!ban.observed) firewall_.unban(ban.key);
+        log_info(fmt::format("unban {} reason=allowlisted", kv("client", ban.key.to_string())));
+    }
+}
+
+void Enforcement::reconfigure(const conf::MilterConfig& config) {
+    std::lock_guard lock(mutex_);
+    allowlist_ = config.checks.allowlist;
+    own_addresses_ = config.identity.addresses;
+    refused_.clear();  // the helper's limits may have changed too
+    policy_ = policy_from(config);
+    aggregation_ = aggregation_from(config);
+    lift_allowed();
+}
+
+Enforcement::ActionResult Enforcement::allow(const Cidr& net) {
+    std::lock_guard lock(mutex_);
+    if (std::find(runtime_allows_.begin(), runtime_allows_.end(), net) == runtime_allows_.end()) {
+        runtime_allows_.push_back(net);
+        pending_.allows_added.push_back(net);
+    }
+    lift_allowed();
+    log_info(fmt::format("allow {}", kv("network", net.to_string())));
+    return {true, fmt::format("allowed {}", net.to_string())};
+}
+
+std::vector<Cidr> Enforcement::runtime_allows() const {
+    std::lock_guard lock(mutex_);
+    return runtime_allows_;
+}
+
+std::chrono::seconds Enforcement::default_ban_duration() const {
+    std::lock_guard lock(mutex_);
+    return policy_.ban_duration;
 }
 
 void Enforcement::mark_dirty(const Cidr& key) {
@@ -87,8 +136,9 @@ void Enforcement::evict_if_needed() {
 }
 
 void Enforcement::restore(const std::vector<TallyRow>& tallies, const std::vector<Ban>& bans,
-                          UnixTime now) {
+                          const std::vector<Cidr>& allows, UnixTime now) {
     std::lock_guard lock(mutex_);
+    runtime_allows_ = allows;
     for (const auto& row : tallies) tallies_.restore(row);
     for (const auto& ban : bans) {
         if (ban.expires != 0 && ban.expires <= now) {
@@ -128,6 +178,7 @@ void Enforcement::add_ban(Ban ban, std::vector<Ban> replaces) {
                          kv("rule", ban.rule), kv("tags", joined(ban.tags)),
                          kv("expires", std::to_string(ban.expires))));
     if (ban.observed) return;
+    metrics().ban_added(origin_name(ban.origin));
     const Cidr key = ban.key;
     firewall_.ban(ban, [this, key, replaces = std::move(replaces)](FirewallLink::Result result) {
         if (result == FirewallLink::Result::applied) {
@@ -141,6 +192,8 @@ void Enforcement::add_ban(Ban ban, std::vector<Ban> replaces) {
         // rather than show it as pending for ever, and keep what it was to replace.
         std::lock_guard relock(mutex_);
         if (bans_.find(key) == nullptr) return;
+        metrics().ban_refused();
+        refused_.insert(key);
         drop_ban(key);
         for (const auto& m : replaces)
             if (bans_.find(m.key) == nullptr) {
@@ -158,7 +211,9 @@ void Enforcement::drop_ban(const Cidr& key) {
 
 void Enforcement::aggregate(const Cidr& key, UnixTime now) {
     const auto block = block_to_ban(key, bans_, aggregation_, allowlist_);
-    if (!block || !bannable(*block)) return;
+    // A block the helper refused once (it holds our own or a protected address) is not
+    // proposed again with every further ban inside it.
+    if (!block || !bannable(*block) || refused_.contains(*block)) return;
     auto members = bans_.inside(*block);
     Ban ban{*block,
             merged_tags(members),
@@ -201,9 +256,9 @@ bool Enforcement::is_banned(const IpAddress& client) const {
 
 Enforcement::ActionResult Enforcement::manual_ban(const Cidr& net, std::chrono::seconds duration,
                                                   std::string reason, UnixTime now) {
+    std::lock_guard lock(mutex_);
     if (!bannable(net))
         return {false, fmt::format("{} is loopback or allowlisted: not banned", net.to_string())};
-    std::lock_guard lock(mutex_);
     drop_ban(net);  // a manual ban replaces whatever was there
     std::vector<std::string> tags;
     if (!reason.empty()) tags.push_back(std::move(reason));
@@ -220,6 +275,7 @@ Enforcement::ActionResult Enforcement::manual_unban(const Cidr& net) {
     tallies_.forgive(net);  // or the next rejection would ban it straight back
     mark_dirty(net);
     firewall_.unban(net);
+    metrics().ban_lifted();
     log_info(fmt::format("unban {} reason=manual", kv("client", net.to_string())));
     return {true, fmt::format("unbanned {}", net.to_string())};
 }
@@ -228,7 +284,10 @@ void Enforcement::expire(UnixTime now) {
     std::lock_guard lock(mutex_);
     for (const auto& ban : bans_.expire(now)) {
         pending_.bans.push_back({false, ban});
-        if (!ban.observed) firewall_.unban(ban.key);
+        if (!ban.observed) {
+            firewall_.unban(ban.key);
+            metrics().ban_expired();
+        }
         log_info(fmt::format("{} {} reason=expired", ban.observed ? "would-unban" : "unban",
                              kv("client", ban.key.to_string())));
     }

@@ -40,7 +40,10 @@ struct StateChanges {
     std::vector<TallyRow> tallies;      // current values of changed tallies
     std::vector<Cidr> tallies_removed;  // evicted
     std::vector<BanChange> bans;        // in the order they happened
-    bool empty() const { return tallies.empty() && tallies_removed.empty() && bans.empty(); }
+    std::vector<Cidr> allows_added;     // runtime allowlist entries (`smtpwallctl allow`)
+    bool empty() const {
+        return tallies.empty() && tallies_removed.empty() && bans.empty() && allows_added.empty();
+    }
     // Appends `later`, keeping only the newest value of each tally.
     void merge(StateChanges later);
 };
@@ -50,7 +53,11 @@ class Enforcement {
     Enforcement(const conf::MilterConfig& config, FirewallLink& firewall);
 
     // Brings back what the state file kept; bans past their expiry are dropped.
-    void restore(const std::vector<TallyRow>& tallies, const std::vector<Ban>& bans, UnixTime now);
+    void restore(const std::vector<TallyRow>& tallies, const std::vector<Ban>& bans,
+                 const std::vector<Cidr>& allows, UnixTime now);
+    // A reloaded configuration: rules, allowlist, aggregation. Bans that now touch
+    // allowlisted space are lifted.
+    void reconfigure(const conf::MilterConfig& config);
 
     struct Outcome {
         std::uint32_t recent = 0;    // rejections within the window, this one included
@@ -71,6 +78,10 @@ class Enforcement {
     ActionResult manual_ban(const Cidr& net, std::chrono::seconds duration, std::string reason,
                             UnixTime now);
     ActionResult manual_unban(const Cidr& net);
+    // Never reject, tally towards a ban or ban this network again; lifts bans on it.
+    ActionResult allow(const Cidr& net);
+    std::vector<Cidr> runtime_allows() const;
+    std::chrono::seconds default_ban_duration() const;
 
     // Lifts bans whose time is up and tells the helper.
     void expire(UnixTime now);
@@ -88,7 +99,8 @@ class Enforcement {
 
   private:
     // Never ban what we must never cut off, whatever the tallies say.
-    bool bannable(const Cidr& key) const;
+    bool bannable(const Cidr& key) const;  // mutex held
+    void lift_allowed();                   // mutex held
     // Records and enforces a ban; `replaces` (host bans inside a new block) leave
     // the kernel once the helper has applied the block. Mutex held.
     void add_ban(Ban ban, std::vector<Ban> replaces = {});
@@ -97,18 +109,22 @@ class Enforcement {
     void mark_dirty(const Cidr& key);               // mutex held
     void evict_if_needed();                         // mutex held
 
-    const CidrList allowlist_;
     const int v4_prefix_, v6_prefix_;
     const bool observe_;
-    const EscalationPolicy policy_;
-    const AggregationPolicy aggregation_;
+
     FirewallLink& firewall_;
 
     mutable std::mutex mutex_;
+    CidrList allowlist_;                    // from the config
+    std::vector<IpAddress> own_addresses_;  // [identity] addresses: never inside a ban
+    std::vector<Cidr> runtime_allows_;      // from `allow`, kept in the state file
+    EscalationPolicy policy_;
+    AggregationPolicy aggregation_;
     TallyStore tallies_;
     BanList bans_;
     std::unordered_set<Cidr> dirty_;
-    StateChanges pending_;  // bans added/removed and evictions, not yet taken
+    std::unordered_set<Cidr> refused_;  // bans the helper refused: not proposed again
+    StateChanges pending_;              // bans added/removed and evictions, not yet taken
 };
 
 }  // namespace smtpwall

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "milter/logging.hpp"
+#include "milter/metrics.hpp"
 
 namespace smtpwall {
 
@@ -80,6 +81,7 @@ void HelperClient::ban(const Ban& ban, Done done) {
                 if (done) done(Result::unknown);
                 return;
             }
+            if (!reply->ok) metrics().helper_error();
             if (!reply->ok)
                 log_warning(fmt::format("helper refused ban {} {}", kv("client", key),
                                         kv("reason", reply->text)));
@@ -171,6 +173,7 @@ awaitable<void> HelperClient::run() {
                 throw std::runtime_error("helper did not accept HELLO 1");
 
             connected_ = true;
+            metrics().helper_connected();
             reported_down = false;
             backoff = std::chrono::milliseconds(100);
             log_info(fmt::format("connected to firewall helper {}", kv("socket", path_)));
@@ -178,6 +181,7 @@ awaitable<void> HelperClient::run() {
             asio::co_spawn(io_, writer(socket), asio::detached);
             co_await reader(socket, std::move(buffer));
         } catch (const std::exception& e) {
+            metrics().helper_error();
             if (connected_ || !reported_down)
                 log_warning(fmt::format("firewall helper unavailable {} {}", kv("socket", path_),
                                         kv("error", e.what())));

@@ -10,11 +10,11 @@ void LiveCheck::run(const control::Request& req, std::function<void(std::string)
         done(control::frame_reply(false, "check needs --ip ADDRESS", ""));
         return;
     }
-    auto session = std::make_shared<Session>(policy_, *ip, "");
+    auto session = std::make_shared<Session>(runtime_.policy(), *ip, "");
+    const int threshold = runtime_.config()->scoring.threshold;
     if (!req.helo.empty()) session->helo(req.helo);
     if (!req.from.empty()) session->mail_from(req.from, false);
-    auto finish = [session, threshold = threshold_, json = req.json,
-                   done](const dns::DnsFacts* facts) {
+    auto finish = [session, threshold, json = req.json, done](const dns::DnsFacts* facts) {
         if (facts != nullptr) session->set_dns(*facts);
         const auto& c = session->classification();
         done(control::frame_reply(true, "",

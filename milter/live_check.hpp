@@ -8,20 +8,19 @@
 
 #include "milter/control_protocol.hpp"
 #include "milter/dns_service.hpp"
+#include "milter/runtime.hpp"
 #include "milter/session.hpp"
 
 namespace smtpwall {
 
 class LiveCheck {
   public:
-    LiveCheck(std::shared_ptr<const SessionPolicy> policy, int threshold, DnsService* dns)
-        : policy_(std::move(policy)), threshold_(threshold), dns_(dns) {}
+    LiveCheck(const Runtime& runtime, DnsService* dns) : runtime_(runtime), dns_(dns) {}
     // `done` gets the framed reply; it may run on a DNS thread.
     void run(const control::Request& request, std::function<void(std::string)> done) const;
 
   private:
-    std::shared_ptr<const SessionPolicy> policy_;
-    int threshold_;
+    const Runtime& runtime_;
     DnsService* dns_;
 };
 

@@ -38,6 +38,8 @@
 #include "milter/logging.hpp"
 #include "milter/milter_glue.hpp"
 #include "milter/privileges.hpp"
+#include "milter/recent.hpp"
+#include "milter/runtime.hpp"
 #include "milter/state_store.hpp"
 
 namespace {
@@ -97,7 +99,8 @@ asio::awaitable<void> expire_bans(asio::io_context& io, Enforcement& enforcement
     }
 }
 
-int run(const conf::MilterConfig& config) {
+int run(const std::string& config_path, const conf::MilterConfig& config) {
+    const UnixTime started = wall_clock();
     drop_root(config.milter.user);
 
     // libmilter turns SIGTERM/SIGINT/SIGHUP into an orderly stop in its own
@@ -116,7 +119,7 @@ int run(const conf::MilterConfig& config) {
     if (!config.state.file.empty()) {
         store = std::make_unique<StateStore>(config.state.file, config.tally.window);
         auto saved = store->load();
-        enforcement.restore(saved.tallies, saved.bans, wall_clock());
+        enforcement.restore(saved.tallies, saved.bans, saved.allows, wall_clock());
         log_info(fmt::format("state restored {} tallies={} bans={}", kv("file", config.state.file),
                              saved.tallies.size(), enforcement.bans().size()));
     }
@@ -137,13 +140,16 @@ int run(const conf::MilterConfig& config) {
             dns->set_spf(spf_hook(*spf));
         }
     }
-    auto policy = std::make_shared<SessionPolicy>(config);
-    const LiveCheck live_check(policy, config.scoring.threshold, dns.get());
+    Runtime runtime(config_path, config, enforcement, dns.get(), started);
+    RecentSessions recent;
+    const LiveCheck live_check(runtime, dns.get());
     ControlServer control(
-        io, config.control, enforcement, helper, wall_clock,
-        [&live_check](const control::Request& req, std::function<void(std::string)> done) {
-            live_check.run(req, std::move(done));
-        });
+        io, config.control,
+        ControlContext{
+            enforcement, helper, runtime, recent, dns.get(), wall_clock,
+            [&live_check](const control::Request& req, std::function<void(std::string)> done) {
+                live_check.run(req, std::move(done));
+            }});
     control.start();
     // Whenever the helper (re)appears it gets the complete set: the kernel then
     // holds exactly the active bans, after a reboot too.
@@ -160,7 +166,7 @@ int run(const conf::MilterConfig& config) {
         }
     });
 
-    MilterContext context{policy, &enforcement, dns.get(), wall_clock};
+    MilterContext context{&runtime, &enforcement, dns.get(), &recent, wall_clock};
     int rc = kExitSoftware;
     if (register_milter(context)) {
         try {
@@ -215,7 +221,7 @@ int main(int argc, char** argv) {
         log_to_syslog("smtpwall-milter");
     }
     try {
-        return run(config);
+        return run(config_path, config);
     } catch (const std::exception& e) {
         log_error(e.what());
         return kExitSoftware;

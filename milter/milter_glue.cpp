@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "milter/logging.hpp"
+#include "milter/metrics.hpp"
 
 namespace smtpwall {
 
@@ -28,7 +29,12 @@ struct Connection {
 // deadline) only for lookups started since it last looked.
 void refresh_dns(Connection& conn) {
     if (!conn.lookups || !conn.dns_stale) return;
-    conn.session.set_dns(conn.lookups->wait());
+    const auto started = std::chrono::steady_clock::now();
+    auto facts = conn.lookups->wait();
+    metrics().dns_wait(std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - started),
+                       facts.deadline_passed);
+    conn.session.set_dns(std::move(facts));
     conn.dns_stale = false;
 }
 
@@ -88,6 +94,7 @@ sfsistat guarded(const char* stage, Body&& body) {
 }
 
 void tally_rejection(Connection& conn, const std::vector<std::string>& tags) {
+    metrics().rejection(tags);
     if (!conn.session.client()) return;
     const auto outcome =
         g_context->enforcement->record_rejection(*conn.session.client(), tags, g_context->clock());
@@ -114,6 +121,10 @@ void log_session(const Connection& conn) {
     const auto& r = conn.session.record();
     const bool rejected = r.first_reject.has_value();
     const bool observe = g_context->enforcement->observing();
+    metrics().session(rejected       ? SessionVerdict::reject
+                      : r.tempfailed ? SessionVerdict::tempfail
+                                     : SessionVerdict::accept,
+                      observe);
     const std::string verdict = rejected       ? (observe ? "would-reject" : "reject")
                                 : r.tempfailed ? (observe ? "would-tempfail" : "tempfail")
                                                : "accept";
@@ -130,6 +141,21 @@ void log_session(const Connection& conn) {
         kv("banned", !conn.banned_now ? "no"
                      : observe        ? "would"
                                       : "yes")));
+}
+
+// What `smtpwallctl show` tells about the address's last session.
+void remember(Connection& conn) {
+    const auto& r = conn.session.record();
+    if (!r.client || g_context->recent == nullptr) return;
+    SessionSummary s;
+    s.when = g_context->clock();
+    s.client = r.client->to_string();
+    s.helo = r.helo;
+    s.verdict = r.first_reject ? "reject" : r.tempfailed ? "tempfail" : "accept";
+    s.score = r.score;
+    s.tags.assign(r.tags.begin(), r.tags.end());
+    s.dns = conn.session.dns();
+    g_context->recent->remember(g_context->enforcement->key_of(*r.client), std::move(s));
 }
 
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long,
@@ -157,8 +183,12 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
     return guarded("connect", [&] {
         auto client = address_of(hostaddr);
         if (!client) client = IpAddress::parse(macro(ctx, "{client_addr}"));
-        auto* conn = new Connection{
-            Session(g_context->policy, client, hostname ? hostname : ""), 0, false, {}, true};
+        auto* conn =
+            new Connection{Session(g_context->runtime->policy(), client, hostname ? hostname : ""),
+                           0,
+                           false,
+                           {},
+                           true};
         smfi_setpriv(ctx, conn);
         if (g_context->dns && client && !conn->session.record().allowlisted)
             conn->lookups = g_context->dns->start_session(*client);
@@ -247,6 +277,7 @@ sfsistat on_close(SMFICTX* ctx) {
             smfi_setpriv(ctx, nullptr);
             std::unique_ptr<Connection> owned(conn);
             log_session(*owned);
+            remember(*owned);
         }
         return SMFIS_CONTINUE;
     });

@@ -8,14 +8,17 @@
 
 #include "milter/dns_service.hpp"
 #include "milter/enforcement.hpp"
+#include "milter/recent.hpp"
+#include "milter/runtime.hpp"
 #include "milter/session.hpp"
 
 namespace smtpwall {
 
 struct MilterContext {
-    std::shared_ptr<const SessionPolicy> policy;
+    Runtime* runtime = nullptr;  // the policy a new session starts with
     Enforcement* enforcement = nullptr;
     DnsService* dns = nullptr;  // null: no DNS checks
+    RecentSessions* recent = nullptr;
     std::function<UnixTime()> clock;
 };
 

@@ -299,4 +299,32 @@ nlohmann::json check_json(const Classification& c, int threshold, const dns::Dns
     return j;
 }
 
+std::string render_top(const std::vector<helperproto::Entry>& entries, bool exact) {
+    TextTable table;
+    using A = TextTable::Align;
+    table.column("Host/Mask");
+    table.column("Packets", A::right);
+    table.column("Bytes", A::right);
+    table.column("");
+    for (const auto& e : entries) {
+        std::string tags = e.origin == helperproto::Origin::dynamic ? "[a]" : "";
+        const auto reasons = bracketed(e.tags);
+        if (!reasons.empty()) tags += (tags.empty() ? "" : " ") + reasons;
+        table.row({e.net.to_string(), format_counter(e.packets, exact),
+                   format_counter(e.bytes, exact), tags});
+    }
+    return table.render();
+}
+
+nlohmann::json top_json(const std::vector<helperproto::Entry>& entries) {
+    auto out = nlohmann::json::array();
+    for (const auto& e : entries)
+        out.push_back({{"host", e.net.to_string()},
+                       {"packets", e.packets},
+                       {"bytes", e.bytes},
+                       {"tags", e.tags},
+                       {"dynamic", e.origin == helperproto::Origin::dynamic}});
+    return out;
+}
+
 }  // namespace smtpwall

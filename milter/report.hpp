@@ -58,6 +58,12 @@ nlohmann::json bans_json(const std::vector<BanView>& bans);
 
 // The outcome of `check`: tags with weights, score and verdict, plus the DNS facts
 // when there were lookups (live check).
+// The seed's weekly report, from the kernel's own counters: "Host/Mask  Packets
+// Bytes" then one row per entry (the caller sorts and cuts), tags as "[a]" for
+// entries smtpwall added and "[tag]" per reason; core entries have no "[a]".
+std::string render_top(const std::vector<helperproto::Entry>& entries, bool exact);
+nlohmann::json top_json(const std::vector<helperproto::Entry>& entries);
+
 std::string render_check(const Classification& c, int threshold, const dns::DnsFacts* facts);
 nlohmann::json check_json(const Classification& c, int threshold, const dns::DnsFacts* facts);
 std::string_view decision_name(Classification::Decision decision);

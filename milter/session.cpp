@@ -113,6 +113,11 @@ bool Session::exempt_client() {
 }
 
 void Session::mail_from(std::string_view sender, bool authenticated) {
+    // MAIL FROM starts a new transaction even when the last one never ended:
+    // after a refused DATA libmilter is back at HELO and drops the MTA's ABORT,
+    // so xxfi_abort (end_transaction) never comes for that message.
+    trap_in_message_ = false;
+    accepted_in_message_ = 0;
     record_.last_sender.assign(sender);
     record_.authenticated = record_.authenticated || authenticated;
 }

@@ -96,9 +96,11 @@ class Session {
     // The DNS facts gathered so far (the glue waits for them before a verdict).
     void set_dns(dns::DnsFacts facts);
     bool has_dns() const { return dns_.has_value(); }
+    const std::optional<dns::DnsFacts>& dns() const { return dns_; }
     // The HELO checks found nothing: worth asking DNS about the name.
     bool helo_valid() const { return helo_problem_ == HeloProblem::none; }
     const Classification& classification();
+    // Starts a transaction (whatever the previous one left behind is dropped).
     void mail_from(std::string_view sender, bool authenticated);
     Verdict recipient(std::string_view raw_recipient);
     // The MTA rejected a recipient itself. Returns the tags to tally when the

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <iterator>
 
 #include "milter/logging.hpp"
 
@@ -32,9 +33,21 @@ CREATE TABLE IF NOT EXISTS bans (
     expires INTEGER NOT NULL,
     rule TEXT NOT NULL,
     origin TEXT NOT NULL,
-    observed INTEGER NOT NULL
+        observed INTEGER NOT NULL
 ) WITHOUT ROWID;
 )";
+
+// Each step takes the file from version N to N+1, inside the caller's transaction.
+constexpr const char* kMigrations[] = {
+    /* 0 -> 1 */ kSchema,
+    /* 1 -> 2 */ R"(
+CREATE TABLE IF NOT EXISTS allowlist (
+    net TEXT PRIMARY KEY,
+    added INTEGER NOT NULL
+) WITHOUT ROWID;
+)",
+};
+static_assert(std::size(kMigrations) == StateStore::kSchemaVersion);
 
 // A prepared statement that finalizes itself.
 class Statement {
@@ -217,16 +230,26 @@ StateStore::StateStore(const std::string& path, std::chrono::seconds tally_windo
     exec("PRAGMA journal_mode = WAL");
     exec("PRAGMA synchronous = NORMAL");
     exec("PRAGMA cache_size = -32768");  // 32 MiB: random-key upserts thrash the default 2 MiB
-    if (version == 0) {
-        exec("BEGIN");
-        exec(kSchema);
-        exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str());
-        exec("COMMIT");
-    }
+    if (version < kSchemaVersion) migrate(version);
 }
 
 StateStore::~StateStore() {
     sqlite3_close(db_);
+}
+
+void StateStore::migrate(int from_version) {
+    exec("BEGIN");
+    try {
+        for (int v = from_version; v < kSchemaVersion; ++v) exec(kMigrations[v]);
+        exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str());
+        exec("COMMIT");
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+    if (from_version > 0)
+        log_info(fmt::format("state file {} migrated from schema {} to {}", path_, from_version,
+                             kSchemaVersion));
 }
 
 void StateStore::fail(const std::string& what) {
@@ -267,6 +290,9 @@ StateStore::Contents StateStore::load() {
         row.tags = decode_tags(tallies.text(10));
         out.tallies.push_back(std::move(row));
     }
+    Statement allows(db_, "SELECT net FROM allowlist");
+    while (allows.step())
+        if (const auto net = Cidr::parse(allows.text(0))) out.allows.push_back(*net);
     Statement bans(db_, "SELECT key, tags, since, expires, rule, origin, observed FROM bans");
     while (bans.step()) {
         const auto key = Cidr::parse(bans.text(0));
@@ -315,6 +341,9 @@ void StateStore::write(const StateChanges& changes) {
             "INSERT OR REPLACE INTO bans (key, tags, since, expires, rule, origin, observed) "
             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
         Statement drop_ban(db_, "DELETE FROM bans WHERE key = ?1");
+        Statement put_allow(
+            db_, "INSERT OR REPLACE INTO allowlist (net, added) VALUES (?1, strftime('%s','now'))");
+        for (const auto& net : changes.allows_added) put_allow.bind(1, net.to_string()).run();
         for (const auto& change : changes.bans) {
             const Ban& b = change.ban;
             if (!change.added) {

@@ -25,7 +25,9 @@ class StateError : public std::runtime_error {
 
 class StateStore {
   public:
-    static constexpr int kSchemaVersion = 1;
+    // Version 1: tallies, bans. Version 2: + allowlist (`smtpwallctl allow`).
+    // Migrations live in migrate(); a file from a newer smtpwall is refused.
+    static constexpr int kSchemaVersion = 2;
 
     // Opens or creates the file and takes it for this process alone. Throws
     // StateError with what to do when the file is corrupt, locked by another
@@ -38,6 +40,7 @@ class StateStore {
     struct Contents {
         std::vector<TallyRow> tallies;
         std::vector<Ban> bans;
+        std::vector<Cidr> allows;
     };
     Contents load();
     // All of it in one transaction, or nothing (throws StateError).
@@ -45,6 +48,7 @@ class StateStore {
 
   private:
     void exec(const char* sql);
+    void migrate(int from_version);
     [[noreturn]] void fail(const std::string& what);
 
     std::string path_;

@@ -1,64 +1,85 @@
 #!/usr/bin/env bash
-# smtpwall in a sandbox: a private Postfix in a network namespace ("mx",
-# 192.0.2.1), smtpwall-milter and smtpwall-helper, and a handful of scripted
-# SMTP clients on TEST-NET addresses in a second namespace. Some clients behave,
-# some greet badly, one writes to a spamtrap; the bad ones get banned and their
-# retries pile up as dropped packets in the kernel's counters. Everything is
-# torn down at the end. Needs root and a build (scripts/demo.sh does both).
+# smtpwall in a sandbox. A private Postfix in a network namespace ("mx",
+# 192.0.2.1), nsd serving demo DNS zones (PTRs, a DNSBL, a DNSWL), smtpwall-milter
+# and smtpwall-helper, and a scripted crowd of TEST-NET clients in a second
+# namespace: mailing-list servers, clients with bad HELOs, dialups, listed hosts,
+# a spamtrap hitter, a noisy /24, and a netblock on the helper's static core list.
+# The bad ones get banned; they keep retrying, and their dropped packets pile up
+# in the kernel's counters. It ends with the operator's weekly report
+# (`smtpwallctl top 20`) and `smtpwallctl status`, then tears everything down.
+# Needs root and a build (scripts/demo.sh does both).
 source "$(dirname "$0")/../test/integration/lib.sh"
 say() { printf '\n== %s\n' "$*"; }
 
 itest_init demo
 netns_pair
-LISTS=(192.0.2.30 192.0.2.31)   # mailing-list servers: good HELO, real recipients
-BADHELO=(192.0.2.40 192.0.2.41) # greet as "localhost" / a bare word
-TRAPPER=192.0.2.50              # writes to the spamtrap
-for a in "${LISTS[@]}" "${BADHELO[@]}" $TRAPPER; do client_addr $a; done
+LISTS=(192.0.2.30 192.0.2.31)             # mailing-list servers: good names, real recipients
+BADHELO=(192.0.2.40 192.0.2.41)           # greet as "localhost" and as a bare word
+DIALUPS=(192.0.2.67 192.0.2.68)           # dsl-/ppp- PTRs; .67 is also in the blocklist
+LISTED=(192.0.2.62 192.0.2.69)            # in the blocklist
+TRAPPER=192.0.2.50                        # writes to the spamtrap
+NOISY=(203.0.113.10 203.0.113.11 203.0.113.12 203.0.113.13)  # one /24, all bad
+CORE=198.51.100.77                        # inside the helper's core list
+for a in "${LISTS[@]}" "${BADHELO[@]}" "${DIALUPS[@]}" "${LISTED[@]}" $TRAPPER "${NOISY[@]}" $CORE; do
+    client_addr "$a"
+done
 
-say "starting smtpwall-helper (in the mx namespace), smtpwall-milter and Postfix"
-SMTPWALL_EXTRA_MILTER_CONF='[escalation]
-rules = ["ban at first spamtrap", "ban after 3 rejections in 1h"]'
+say "starting nsd (demo zones), smtpwall-helper (in the mx namespace), smtpwall-milter and Postfix"
+SMTPWALL_BL_TAG=cbl  # the report shows why: [cbl] like the seed's operator
+SMTPWALL_PROTECTED='"192.0.2.0/29"'
+SMTPWALL_HELPER_CORE='[core]
+networks = ["198.51.100.0/25"]
+tags = ["core"]'
+SMTPWALL_EXTRA_MILTER_CONF='[identity]
+addresses = ["192.0.2.1", "2001:db8:1::1"]
+[scoring.weights]
+dialup = 10
+[escalation]
+rules = ["ban at first spamtrap", "ban after 2 rejections in 1h if cbl", "ban after 2 rejections in 1h if dialup", "ban after 3 rejections in 1h"]
+[aggregation]
+min_banned = 4'
 smtpwall_start
 postfix_start 192.0.2.1
-echo "milter socket $MILTER_SOCK, control socket $CONTROL_SOCK, chain $CHAIN"
+echo "control socket: $CONTROL_SOCK (try: smtpwallctl --socket $CONTROL_SOCK status)"
 
-say "list servers deliver mail"
-for a in "${LISTS[@]}"; do
-    for i in 1 2; do
-        send_mail "$a" "lists$i.example.net" user@example.org >/dev/null && echo "$a: message $i accepted" ||
-            echo "$a: message $i refused (unexpected)"
-    done
-done
+attempt() {  # attempt SOURCE HELO RCPT: one SMTP transaction, prints the outcome
+    local reply
+    reply=$(send_mail "$1" "$2" "$3" | grep -m1 -E '<\*\* [45]|queued as' || true)
+    printf '  %-14s HELO %-34s -> %s\n' "$1" "$2" "${reply:-no answer (dropped?)}"
+}
 
-say "bad-HELO clients keep trying (3 rejections within the window earn a ban)"
-helos=(localhost mailserver)
 for round in 1 2 3; do
-    for i in "${!BADHELO[@]}"; do
-        a=${BADHELO[$i]}
-        reply=$(send_mail "$a" "${helos[$i]}" user@example.org | grep -m1 '<\*\* 5' || true)
-        echo "$a (HELO ${helos[$i]}), attempt $round: ${reply:-no 5xx}"
+    say "round $round: the crowd sends mail"
+    for a in "${LISTS[@]}"; do attempt "$a" "lists1.example.net" user@example.org; done
+    attempt "${BADHELO[0]}" localhost user@example.org
+    attempt "${BADHELO[1]}" mailserver user@example.org
+    attempt "${DIALUPS[0]}" dsl-192-0-2-67.dyn.isp.example.net user@example.org
+    attempt "${DIALUPS[1]}" ppp-192-0-2-68.pool.isp.example.net user@example.org
+    for a in "${LISTED[@]}"; do attempt "$a" "client${a##*.}.example.net" user@example.org; done
+    for a in "${NOISY[@]}"; do attempt "$a" "[127.0.0.1]" user@example.org; done
+    [ $round = 1 ] && attempt $TRAPPER spam.example.net trap@example.org
+done
+
+say "the banned keep retrying for 20 s: their SYNs are dropped and counted"
+retry() {  # keeps opening connections for SECONDS; the kernel drops them
+    local end=$((SECONDS + $2))
+        while [ $SECONDS -lt $end ]; do
+        if tcp_connects 192.0.2.1 25 "$1" 2; then sleep 1; fi
     done
+}
+pids=()
+for a in "${BADHELO[@]}" "${DIALUPS[@]}" "${LISTED[@]}" $TRAPPER "${NOISY[@]}" 203.0.113.99 $CORE; do
+    [ "$a" = 203.0.113.99 ] && client_addr 203.0.113.99  # a newcomer from the noisy /24
+    retry "$a" 20 &
+    pids+=($!)
 done
+for a in "${LISTS[@]}"; do attempt "$a" lists2.example.net user@example.org; done
+wait "${pids[@]}"
 
-say "a spammer hits the spamtrap (one hit earns a ban)"
-reply=$(send_mail $TRAPPER spam.example.net trap@example.org | grep -m1 '<\*\* 5' || true)
-echo "$TRAPPER: ${reply:-no 5xx}"
-sleep 0.5
-
-say "banned clients retry: their SYNs are now dropped by the kernel"
-for a in "${BADHELO[@]}" $TRAPPER; do
-    for _ in 1 2; do
-        if tcp_connects 192.0.2.1 25 "$a" 2; then echo "$a: connected (not banned?)"; else echo "$a: connection timed out"; fi
-    done
-done
-for a in "${LISTS[@]}"; do
-    send_mail "$a" lists1.example.net user@example.org >/dev/null && echo "$a: still delivers"
-done
-
-say "smtpwallctl tallies"
-ctl tallies
-say "smtpwallctl bans (the kernel's packet and byte counters)"
-ctl bans
-say "the kernel's own view: iptables-legacy -L $CHAIN -v -x -n (in the mx namespace)"
-mx_chain "$CHAIN"
+say "smtpwallctl tallies --top 10"
+ctl tallies --top 10
+say "smtpwallctl top 20: the top sources of dropped SMTP packets, from the kernel's counters"
+ctl top 20
+say "smtpwallctl status"
+ctl status
 say "done; tearing the sandbox down"

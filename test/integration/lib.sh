@@ -336,7 +336,8 @@ smtpwall_start() {
     MILTER_SOCK=$RUN/milter.sock
     CONTROL_SOCK=$RUN/control.sock
     HELPER_SOCK=$RUN/helper.sock
-    CHAIN=${CHAIN:-SMTPWALL}
+        CHAIN=${CHAIN:-SMTPWALL}
+    local protected=${SMTPWALL_PROTECTED:-'"198.51.100.0/24"'}
     cat >"$WORK/helper.conf" <<EOC
 [helper]
 socket = "$HELPER_SOCK"
@@ -346,7 +347,8 @@ chain = "$CHAIN"
 ports = [25]
 ${SMTPWALL_EXTRA_HELPER_CONF:-}
 [limits]
-protected = ["198.51.100.0/24"]
+protected = [$protected]
+${SMTPWALL_HELPER_CORE:-}
 EOC
     milter_config
     spawn helper ip netns exec "$NS_MX" "$HELPER_BIN" -c "$WORK/helper.conf"
@@ -378,7 +380,7 @@ spamtraps = ["trap@example.org"]
 file = "$RUN/state.db"
 $dns_conf
 [[zone]]
-tag = "testbl"
+tag = "${SMTPWALL_BL_TAG:-testbl}"
 zone = "bl.example"
 codes = "127.0.0.[2..11]"
 weight = 10
@@ -411,3 +413,20 @@ ctl() { "$CTL_BIN" --socket "$CONTROL_SOCK" "$@"; }
 
 # The DNS servers (nsd, dnsdist) the milter is pointed at.
 source "$(dirname "${BASH_SOURCE[0]}")/nsd.sh"
+
+
+# golden NAME: compares stdin, with times, durations and traffic counts masked, to
+# test/data/golden/NAME. SMTPWALL_UPDATE_GOLDEN=1 rewrites the file instead.
+golden() {
+    local name=$1 file=$SOURCE_DIR/test/data/golden/$1 got
+    got=$(sed -E -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z/<time>/g' \
+        -e 's/up [0-9][0-9dhms]*/up <duration>/' -e "s#$WORK#<work>#g" \
+        -e '/^(sessions|dns):/ s/[0-9]+/<n>/g')
+    if [ "${SMTPWALL_UPDATE_GOLDEN:-0}" = 1 ]; then
+        mkdir -p "$(dirname "$file")"
+        printf '%s\n' "$got" >"$file"
+        return 0
+    fi
+    [ -f "$file" ] || fail "golden file $file is missing (run with SMTPWALL_UPDATE_GOLDEN=1 once)"
+    diff -u "$file" <(printf '%s\n' "$got") >&2 || fail "output differs from golden $name"
+}

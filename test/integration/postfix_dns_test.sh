@@ -66,6 +66,31 @@ out=$(send_mail $CLEAN nosuchhost.example.net user@example.org) && fail "unresol
 $out"
 assert_contains "$out" "<** 550 5.7.1 Helo command rejected" "unresolvable-HELO transcript"
 
+log "smtpwallctl check asks live DNS through the milter"
+out=$(ctl check --ip $LISTED --helo client.example.net --from someone@example.net --json) || fail "ctl check failed"
+python3 -c "
+import json, sys
+r = json.loads(sys.argv[1])
+assert r['tags'] == ['testbl'] and r['score'] == 10 and r['verdict'] == 'reject', r
+assert r['dns']['ptr']['outcome'] == 'confirmed' and r['dns']['ptr']['confirmed'] == 'client62.example.net', r
+zones = {z['tag']: z for z in r['dns']['zones']}
+assert zones['testbl']['outcome'] == 'listed' and zones['testbl']['codes'] == ['127.0.0.2'], zones
+assert zones['testbl']['txt'].startswith('listed:') or zones['testbl']['txt'] == '', zones
+assert r['dns']['spf']['result'] == 'pass', r
+" "$out" || fail "live check of $LISTED: $out"
+out=$(ctl check --ip $NOPTR --helo client.example.net) || fail "ctl check failed"
+assert_contains "$out" "baddns" "live check of $NOPTR"
+assert_contains "$out" "ptr: none" "live check of $NOPTR"
+log "smtpwallctl check --offline judges given facts with the same weights, no daemon"
+out=$("$CTL_BIN" --socket /nonexistent check --offline -c "$WORK/smtpwall.conf" --ip 192.0.2.99 \
+    --ptr dsl-192-0-2-99.dyn.isp.example.net --helo client.example.net --listed testbl --json) ||
+    fail "offline check failed: $out"
+python3 -c "
+import json, sys
+r = json.loads(sys.argv[1])
+assert sorted(r['tags']) == ['dialup', 'testbl'] and r['score'] == 15 and r['verdict'] == 'reject', r
+" "$out" || fail "offline check: $out"
+
 log "127.255.255.254 from the DNSBL is a refusal: no listing, zone suspended"
 out=$(send_mail $REFUSING client.example.net user@example.org) || fail "client refused on a 'query refused' answer:
 $out"

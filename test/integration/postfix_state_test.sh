@@ -40,7 +40,7 @@ $out"
     assert_contains "$out" "550 5.7.1" "IPv6 bad-HELO transcript"
 done
 wait_for 5 "the /64 ban in the ip6tables chain" kernel_has $V6NET 6
-if tcp_connects 2001:db8:1::1 25 $V6C 3; then fail "$V6C (same /64) could still connect"; fi
+if tcp_connects "[2001:db8:1::1]" 25 "[$V6C]" 3; then fail "$V6C (same /64) could still connect"; fi
 tally=$(ctl tallies --json) || fail "ctl tallies failed"
 python3 -c "
 import json, sys

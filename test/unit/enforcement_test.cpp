@@ -189,7 +189,7 @@ BOOST_AUTO_TEST_CASE(restore_brings_back_live_bans_only) {
         {*Cidr::parse("192.0.2.8"), kTrap, kT0, kT0 + 10, "r", BanOrigin::policy, false},
         {*Cidr::parse("192.0.2.9"), kTrap, kT0, 0, "manual", BanOrigin::manual, false},
         {*Cidr::parse("192.0.2.10"), kTrap, kT0, kT0 + 100, "r", BanOrigin::policy, true}};
-    e.restore({}, saved, kT0 + 50);
+    e.restore({}, saved, {}, kT0 + 50);
     BOOST_TEST(e.is_banned(ip("192.0.2.7")));
     BOOST_TEST(!e.is_banned(ip("192.0.2.8")));
     BOOST_TEST(e.is_banned(ip("192.0.2.9")));

@@ -126,3 +126,57 @@ BOOST_AUTO_TEST_CASE(control_reply_framing_round_trips) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(operator_views)
+
+BOOST_AUTO_TEST_CASE(top_is_the_seeds_report) {
+    std::vector<helperproto::Entry> entries(3);
+    entries[0].net = *Cidr::parse("192.0.2.7");
+    entries[0].packets = 7768;
+    entries[0].bytes = 356400;
+    entries[0].tags = {"njabl"};
+    entries[1].net = *Cidr::parse("198.51.100.0/24");
+    entries[1].origin = helperproto::Origin::core;
+    entries[1].packets = 4356;
+    entries[1].bytes = 215000;
+    entries[2].net = *Cidr::parse("2001:db8:1::/64");
+    entries[2].packets = 1949;
+    entries[2].bytes = 93552;
+    entries[2].tags = {"dialup", "cbl"};
+    const auto text = render_top(entries, false);
+    BOOST_TEST(text ==
+                   "Host/Mask        Packets  Bytes\n"
+                   "192.0.2.7           7768   356K  [a] [njabl]\n"
+                   "198.51.100.0/24     4356   215K\n"
+                   "2001:db8:1::/64     1949  93552  [a] [dialup] [cbl]\n",
+               text);
+    BOOST_TEST(render_top(entries, true).find("356400") != std::string::npos);
+    const auto json = top_json(entries);
+    BOOST_TEST(json[0]["host"] == "192.0.2.7");
+    BOOST_TEST(json[0]["packets"] == 7768);
+    BOOST_TEST(json[0]["dynamic"] == true);
+    BOOST_TEST(json[1]["dynamic"] == false);
+    BOOST_TEST(json[2]["tags"] == nlohmann::json({"dialup", "cbl"}));
+}
+
+BOOST_AUTO_TEST_CASE(operator_requests) {
+    using namespace smtpwall::control;
+    auto r = std::get<Request>(parse_request("ban 192.0.2.0/24 --for 12h --reason abuse-report"));
+    BOOST_TEST(r.target == "192.0.2.0/24");
+    BOOST_TEST(r.duration->count() == 12 * 3600);
+    BOOST_TEST(r.reason == "abuse-report");
+    BOOST_TEST(mutating(r.verb));
+    BOOST_TEST(std::get<Request>(parse_request(format_request(r))).duration->count() == 12 * 3600);
+    r = std::get<Request>(parse_request("top 5 --exact --json"));
+    BOOST_TEST(r.top == 5u);
+    BOOST_TEST(r.exact);
+    BOOST_TEST(!mutating(r.verb));
+    BOOST_TEST(std::get<Request>(parse_request("show 2001:db8::1")).target == "2001:db8::1");
+    BOOST_TEST(mutating(std::get<Request>(parse_request("reload")).verb));
+    for (const char* bad : {"ban", "ban nothing", "ban 192.0.2.1 --for 0s",
+                            "ban 192.0.2.1 --reason 'x y'", "show", "allow 999.1.1.1", "top 0",
+                            "top many", "reload now", "unban 192.0.2.1 extra", "status --exact"})
+        BOOST_TEST(std::holds_alternative<RequestError>(parse_request(bad)), bad);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -162,4 +162,21 @@ BOOST_AUTO_TEST_CASE(accepted_messages_are_reported) {
     BOOST_TEST(!s.end_transaction(false));  // aborted
 }
 
+BOOST_AUTO_TEST_CASE(a_refused_data_does_not_leak_into_the_next_message) {
+    // libmilter drops the MTA's ABORT after a refused DATA: no end_transaction
+    // comes between the two messages, MAIL FROM alone starts the next one.
+    auto s = make_session();
+    s.helo("client.example.net");
+    s.mail_from("<a@example.net>", false);
+    BOOST_TEST((s.recipient("<user@example.org>").action == Action::accept));
+    BOOST_TEST(s.recipient("<trap@example.org>").rejected());
+    BOOST_TEST(s.data().rejected());
+    s.mail_from("<b@example.net>", false);
+    BOOST_TEST(s.recipient("<user@example.org>").rejected());  // the session is still condemned
+    BOOST_TEST((s.recipient("<postmaster@example.org>").action == Action::accept));
+    BOOST_TEST((s.data().action == Action::accept));  // but this message reached no trap
+    BOOST_TEST(s.end_transaction(true));
+    BOOST_TEST(s.record().messages == 1u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

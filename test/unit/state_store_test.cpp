@@ -65,7 +65,7 @@ BOOST_AUTO_TEST_CASE(tallies_and_bans_survive_a_restart) {
     const auto saved = store.load();
     BOOST_TEST(saved.tallies.size() == 2u);
     BOOST_TEST(saved.bans.size() == 1u);
-    restored.restore(saved.tallies, saved.bans, kT0 + 5);
+    restored.restore(saved.tallies, saved.bans, saved.allows, kT0 + 5);
     BOOST_TEST(restored.is_banned(*IpAddress::parse("192.0.2.7")));
     const auto row = restored.tally_of(*Cidr::parse("192.0.2.7"), kT0 + 5);
     BOOST_REQUIRE(row);
@@ -128,6 +128,56 @@ BOOST_AUTO_TEST_CASE(a_newer_schema_is_refused) {
     }
     const auto err = error_opening(path);
     BOOST_TEST(err.find("schema version 99") != std::string::npos, err);
+}
+
+BOOST_AUTO_TEST_CASE(a_version_1_file_is_migrated_and_keeps_its_bans) {
+    TempDir dir;
+    const auto path = dir.file("state.db");
+    {
+        // What smtpwall with schema 1 wrote.
+        sqlite3* db = nullptr;
+        sqlite3_open(path.c_str(), &db);
+        sqlite3_exec(
+            db,
+            "CREATE TABLE tallies (key TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen "
+            "INTEGER NOT "
+            "NULL, sessions INTEGER NOT NULL, rejections INTEGER NOT NULL, accepted INTEGER NOT "
+            "NULL, bans "
+            "INTEGER NOT NULL, window_seconds INTEGER NOT NULL, rejected_window BLOB NOT NULL, "
+            "accepted_window BLOB NOT NULL, tags TEXT NOT NULL) WITHOUT ROWID;"
+            "CREATE TABLE bans (key TEXT PRIMARY KEY, tags TEXT NOT NULL, since INTEGER NOT NULL, "
+            "expires "
+            "INTEGER NOT NULL, rule TEXT NOT NULL, origin TEXT NOT NULL, observed INTEGER NOT "
+            "NULL) WITHOUT "
+            "ROWID;"
+            "INSERT INTO bans VALUES ('192.0.2.7', 'spamtrap', 1, 0, 'manual', 'manual', 0);"
+            "PRAGMA user_version = 1;",
+            nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    }
+    {
+        StateStore store(path, seconds(3600));
+        const auto saved = store.load();
+        BOOST_REQUIRE(saved.bans.size() == 1u);
+        BOOST_TEST(saved.bans[0].key.to_string() == "192.0.2.7");
+        StateChanges c;
+        c.allows_added.push_back(*Cidr::parse("203.0.113.0/24"));
+        store.write(c);
+    }
+    sqlite3* db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    int version = 0;
+    sqlite3_exec(
+        db, "PRAGMA user_version",
+        [](void* out, int, char** values, char**) {
+            *static_cast<int*>(out) = std::atoi(values[0]);
+            return 0;
+        },
+        &version, nullptr);
+    sqlite3_close(db);
+    BOOST_TEST(version == StateStore::kSchemaVersion);
+    StateStore reopened(path, seconds(3600));
+    BOOST_TEST(reopened.load().allows.size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(writer_flushes_on_stop) {
