@@ -220,7 +220,7 @@ MilterConfig from_table(const toml::table& root, const std::string& name) {
     }
     if (auto sp = top.table("spf")) {
         cfg.spf.enabled = sp->boolean("enabled", cfg.spf.enabled);
-        cfg.spf.workers = static_cast<int>(sp->integer("workers", cfg.spf.workers, 1, 64));
+        cfg.spf.workers = static_cast<int>(sp->integer("workers", cfg.spf.workers, 1, 512));
         sp->reject_unknown_keys();
     }
     if (auto st = top.table("state")) {

@@ -108,7 +108,9 @@ struct MilterConfig {
 
     struct Spf {
         bool enabled = true;
-        int workers = 2;
+        // libspf2 blocks its thread on every DNS answer: size for the sessions in
+        // flight at once (about sessions per second x DNS round trip).
+        int workers = 32;
     } spf;
 
     struct State {

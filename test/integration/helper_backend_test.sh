@@ -119,6 +119,18 @@ base_in_place() {
     esac
 }
 
+# What the kernel holds, for failure messages.
+kernel_tables() {
+    case $BACKEND in
+        iptables | ipset)
+            in_mx iptables-legacy -L -n -v -x
+            in_mx ip6tables-legacy -L -n -v -x
+            [ "$BACKEND" = ipset ] && in_mx ipset list
+            ;;
+        nftables) in_mx nft list table inet "$TABLE" ;;
+    esac
+}
+
 # Someone flushes what the helper filled in.
 external_flush() {
     case $BACKEND in
@@ -186,7 +198,12 @@ $(kernel_entries)"
 
 log "start: base in place and core entries in the kernel before any request"
 start_helper helper
-base_in_place || fail "the $BACKEND base (hooks, rules, sets) is not in place"
+# A listing can race the helper's own first repair pass; give it a moment, and
+# show what the kernel held if it never appears.
+if ! wait_for_quietly 5 base_in_place; then
+    kernel_tables >&2
+    fail "the $BACKEND base (hooks, rules, sets) is not in place"
+fi
 kernel_has 203.0.113.0/24 || fail "core 203.0.113.0/24 missing: $(kernel_entries)"
 kernel_has 2001:db8:ff::/48 || fail "core 2001:db8:ff::/48 missing: $(kernel_entries)"
 [ "$(kernel_comment 203.0.113.0/24)" = "smtpwall core [core-test]" ] ||

@@ -134,6 +134,17 @@ wait_for() {
     done
 }
 
+# wait_for_quietly SECONDS COMMAND...: like wait_for, but returns 1 on timeout
+# so the caller can say more before failing.
+wait_for_quietly() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.05
+    done
+}
+
 netns_pair() {
     ip netns add "$NS_MX"
     _itest_netns+=("$NS_MX")
@@ -414,6 +425,8 @@ ctl() { "$CTL_BIN" --socket "$CONTROL_SOCK" "$@"; }
 # The DNS servers (nsd, dnsdist) the milter is pointed at.
 source "$(dirname "${BASH_SOURCE[0]}")/nsd.sh"
 
+# Sendmail (unpacked, private mount + UTS namespace): sendmail_start, sendmail_stop...
+source "$(dirname "${BASH_SOURCE[0]}")/sendmail.sh"
 
 # golden NAME: compares stdin, with times, durations and traffic counts masked, to
 # test/data/golden/NAME. SMTPWALL_UPDATE_GOLDEN=1 rewrites the file instead.
