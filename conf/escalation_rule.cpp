@@ -5,29 +5,13 @@
 #include <charconv>
 
 #include "common/tag.hpp"
+#include "common/text.hpp"
 #include "conf/config_reader.hpp"
 
 namespace smtpwall::conf {
 
-namespace {
-
-std::vector<std::string_view> words_of(std::string_view text) {
-    std::vector<std::string_view> words;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        while (pos < text.size() && text[pos] == ' ') ++pos;
-        if (pos == text.size()) break;
-        const auto end = text.find(' ', pos);
-        words.push_back(text.substr(pos, end - pos));
-        pos = end == std::string_view::npos ? text.size() : end;
-    }
-    return words;
-}
-
-}  // namespace
-
 std::variant<EscalationRule, std::string> parse_rule(std::string_view text) {
-    const auto w = words_of(text);
+    const auto w = split_words(text);
     EscalationRule rule;
     rule.text = std::string(text);
     std::size_t i = 0;

@@ -21,6 +21,11 @@ std::shared_ptr<SessionLookups> SessionLookups::start(
 // resolver never calls back from inside lookup(), so holding the mutex is safe;
 // the handler runs with the mutex held again.
 void SessionLookups::lookup(std::string name, RType type, std::function<void(const Result&)> then) {
+    // A cached answer is used at once, in this thread (`then` expects the mutex held).
+    if (auto hit = services_->resolver->cached(name, type)) {
+        then(*hit);
+        return;
+    }
     ++outstanding_;
     services_->resolver->lookup(
         std::move(name), type,

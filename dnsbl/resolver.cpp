@@ -118,6 +118,24 @@ class Resolver::Impl : public std::enable_shared_from_this<Impl> {
     using SocketPtr = std::shared_ptr<Socket>;
 
     void start(std::optional<std::string> name, RType type, Waiter waiter);
+    std::optional<Result> cached_locked(std::string_view name, RType type, Clock::time_point now) {
+        const std::lock_guard lock(cache_mutex_);
+        return cache_.get(name, type, now);
+    }
+
+  public:
+    std::optional<Result> cached(std::string_view name, RType type) {
+        const auto clean = normalize_name(name);
+        if (!clean || stopped_) return std::nullopt;
+        auto hit = cached_locked(*clean, type, Clock::now());
+        if (hit) {
+            bump(counters_.lookups);
+            bump(counters_.cache_hits);
+        }
+        return hit;
+    }
+
+  private:
     void send_packet(const QueryPtr& q);  // (re)starts the current name's attempts
     void next_attempt(const QueryPtr& q);
     void arm_timer(const QueryPtr& q);
@@ -134,12 +152,15 @@ class Resolver::Impl : public std::enable_shared_from_this<Impl> {
 
     asio::strand<asio::io_context::executor_type> strand_;
     const ResolverConfig config_;
+    // The strand owns the cache, but cached() reads it from callers' threads too: a
+    // hit then costs a lock instead of two thread hand-offs.
+    std::mutex cache_mutex_;
     Cache cache_;
     std::vector<std::vector<SocketPtr>> pools_;  // per server
     std::unordered_map<std::string, QueryPtr> in_flight_;
     std::array<std::uint16_t, 512> random_{};
     std::size_t random_used_ = random_.size();
-    bool stopped_ = false;
+    std::atomic<bool> stopped_{false};  // read by cached() from other threads too
     std::atomic<bool> stopping_{false};
     Counters counters_;
 };
@@ -173,7 +194,7 @@ void Resolver::Impl::start(std::optional<std::string> name, RType type, Waiter w
         waiter.done(r);
         return;
     }
-    if (auto hit = cache_.get(*name, type, now)) {
+    if (auto hit = cached_locked(*name, type, now)) {
         bump(counters_.cache_hits);
         hit->latency = std::chrono::duration_cast<std::chrono::microseconds>(now - waiter.start);
         waiter.done(*hit);
@@ -374,14 +395,16 @@ void Resolver::Impl::on_reply(const QueryPtr& q, std::span<const std::uint8_t> w
         if (!target || ++q->hops > max_cname_chain) return complete(q, Result{}, false);
         detach(*q);
         q->qname = std::move(*target);
-        if (auto hit = cache_.get(q->qname, q->type, Clock::now())) {
+        if (auto hit = cached_locked(q->qname, q->type, Clock::now())) {
             hit->ttl = std::min(hit->ttl, q->chain_ttl);
             return complete(q, std::move(*hit), true);
         }
         return send_packet(q);
     }
-    if (q->qname != q->name)
+    if (q->qname != q->name) {
+        const std::lock_guard lock(cache_mutex_);
         cache_.put(q->qname, q->type, reply.result, reply.cacheable, Clock::now());
+    }
     reply.result.ttl = q->chain_ttl;
     complete(q, std::move(reply.result), reply.cacheable);
 }
@@ -405,12 +428,17 @@ void Resolver::Impl::complete(const QueryPtr& q, Result result, bool cacheable) 
     q->finished = true;
     const auto now = Clock::now();
     result.from_cache = false;
-    result.ttl = cache_.effective_ttl(result, cacheable);  // clamping twice changes nothing
-    cache_.put(q->name, q->type, result, cacheable, now);
+    std::size_t cache_entries = 0;
+    {
+        const std::lock_guard lock(cache_mutex_);
+        result.ttl = cache_.effective_ttl(result, cacheable);  // clamping twice changes nothing
+        cache_.put(q->name, q->type, result, cacheable, now);
+        cache_entries = cache_.size();
+    }
     if (result.temporary()) bump(counters_.failures);
     in_flight_.erase(q->key);
     counters_.in_flight.store(in_flight_.size(), std::memory_order_relaxed);
-    counters_.cache_entries.store(cache_.size(), std::memory_order_relaxed);
+    counters_.cache_entries.store(cache_entries, std::memory_order_relaxed);
     for (auto& w : std::exchange(q->waiters, {})) {
         result.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - w.start);
         w.done(result);
@@ -467,6 +495,10 @@ Resolver::~Resolver() {
 
 void Resolver::lookup(std::string name, RType type, Callback done) {
     impl_->lookup(std::move(name), type, std::move(done));
+}
+
+std::optional<Result> Resolver::cached(std::string_view name, RType type) {
+    return impl_->cached(name, type);
 }
 
 void Resolver::shutdown() {

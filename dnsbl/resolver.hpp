@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,10 @@ class Resolver {
     // io_context (never inside lookup()); it must not throw. Invalid names fail with
     // Status::error without a packet being sent.
     void lookup(std::string name, RType type, Callback done);
+
+    // Thread-safe: the cached answer, if a live one exists, without waiting for the
+    // Asio thread. Counts as a lookup and a cache hit.
+    std::optional<Result> cached(std::string_view name, RType type);
 
     // Thread-safe. Outstanding lookups complete with Status::error, later ones at once
     // with Status::error; sockets close and no read is re-armed.

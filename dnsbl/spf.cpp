@@ -235,6 +235,8 @@ SpfChecker::SpfChecker(dns::Resolver& resolver, SpfConfig config)
     : SpfChecker(
           [&resolver](std::string name, dns::RType type,
                       std::function<void(const dns::Result&)> done) {
+              // A cached answer needs no trip through the resolver's thread.
+              if (auto hit = resolver.cached(name, type)) return done(*hit);
               resolver.lookup(std::move(name), type, std::move(done));
           },
           std::move(config)) {}

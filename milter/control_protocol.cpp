@@ -8,6 +8,7 @@
 
 #include "common/net.hpp"
 #include "common/tag.hpp"
+#include "common/text.hpp"
 #include "conf/config_reader.hpp"
 
 namespace smtpwall::control {
@@ -52,18 +53,6 @@ const VerbSpec* find_verb(std::string_view name) {
     return it == kVerbs.end() ? nullptr : &*it;
 }
 
-std::vector<std::string_view> words_of(std::string_view line) {
-    std::vector<std::string_view> words;
-    std::size_t pos = 0;
-    while (pos < line.size()) {
-        while (pos < line.size() && (line[pos] == ' ' || line[pos] == '\t')) ++pos;
-        const auto end = line.find_first_of(" \t", pos);
-        if (pos < line.size()) words.push_back(line.substr(pos, end - pos));
-        pos = end;
-    }
-    return words;
-}
-
 std::optional<std::size_t> count(std::string_view v) {
     std::size_t n = 0;
     const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
@@ -84,7 +73,7 @@ std::variant<Request, RequestError> parse_request(std::string_view line) {
     for (unsigned char c : line)
         if ((c < 0x20 && c != '\t') || c >= 0x7f)
             return RequestError{"request contains non-printable bytes"};
-    const auto words = words_of(line);
+    const auto words = split_words(line);
     if (words.empty()) return RequestError{"empty request (try \"help\")"};
     const VerbSpec* spec = find_verb(words[0]);
     if (spec == nullptr)

@@ -11,8 +11,8 @@
 //              "." in front (SMTP dot-stuffing). --json bodies are one JSON document.
 //              Several requests may follow on one connection.
 //   Rights     the peer is identified with SO_PEERCRED. Everyone who can open the
-//              socket may read; ban, unban, allow and reload need root, a user in
-//              [control] admin_users or a member of admin_group.
+//              socket may read; ban, unban, allow and reload need root, the milter's
+//              own user, a user in [control] admin_users or a member of admin_group.
 //   Limits     an over-long request gets ERR and the connection is closed; a
 //              malformed one gets ERR; idle connections close after 60 s.
 //
@@ -117,7 +117,8 @@ ControlServer::Peer ControlServer::identify(Socket& socket) const {
         return peer;
     }
     peer.uid = cred.uid;
-    if (cred.uid == 0) {
+    // Root, and the milter's own user (systemd's ExecReload runs as it).
+    if (cred.uid == 0 || cred.uid == ::geteuid()) {
         peer.admin = true;
         return peer;
     }

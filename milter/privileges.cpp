@@ -19,7 +19,9 @@ void drop_root(const std::string& user) {
         throw std::runtime_error(fmt::format("user \"{}\" is root; refusing to run as root", user));
     const uid_t uid = pw->pw_uid;
     const gid_t gid = pw->pw_gid;
-    if (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0 ||
+    // The user's own groups stay (e.g. smtpwall-admin, to give the control socket
+    // its group); root's do not.
+    if (::initgroups(user.c_str(), gid) != 0 || ::setresgid(gid, gid, gid) != 0 ||
         ::setresuid(uid, uid, uid) != 0)
         throw std::runtime_error(
             fmt::format("cannot become user {}: {}", user, std::strerror(errno)));

@@ -82,4 +82,14 @@ say "smtpwallctl top 20: the top sources of dropped SMTP packets, from the kerne
 ctl top 20
 say "smtpwallctl status"
 ctl status
+# CI runs this demo: the report must show what it is for.
+ctl top 20 --json | python3 -c "
+import json, sys
+rows = json.load(sys.stdin)
+dynamic = [r for r in rows if r['dynamic'] and r['tags'] and r['packets'] > 0]
+core = [r for r in rows if not r['dynamic'] and r['packets'] > 0]
+assert len(dynamic) >= 5, rows
+assert any(r['host'].endswith('/24') for r in dynamic), 'no aggregated block: %s' % rows
+assert core, 'the core netblock dropped nothing: %s' % rows
+" || fail "the final report lacks dynamic entries with tags and counters, a block or the core entry"
 say "done; tearing the sandbox down"

@@ -16,6 +16,9 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   postfix swaks libio-socket-inet6-perl miltertest nsd python3 dnsdist ldnsutils bind9-dnsutils
   iptables ipset nftables iproute2 socat procps util-linux sqlite3 clang
+  # Debian packaging and its test (packaging/): dpkg-buildpackage, dh, lintian,
+  # systemd-analyze and a systemd to boot in the test's sandbox, groff for man pages.
+  dpkg-dev debhelper fakeroot lintian systemd groff-base
 )
 
 missing=()

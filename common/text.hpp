@@ -1,0 +1,23 @@
+// Small text helpers shared by the line-based parsers (control commands, rule lines).
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+namespace smtpwall {
+
+// Words separated by runs of spaces or tabs; no empty words.
+inline std::vector<std::string_view> split_words(std::string_view text) {
+    std::vector<std::string_view> words;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        pos = text.find_first_not_of(" \t", pos);
+        if (pos == std::string_view::npos) break;
+        const auto end = text.find_first_of(" \t", pos);
+        words.push_back(text.substr(pos, end - pos));
+        pos = end;
+    }
+    return words;
+}
+
+}  // namespace smtpwall
