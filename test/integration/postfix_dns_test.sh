@@ -19,10 +19,20 @@ DNSDIST_CHECK_NAME=example.net. dnsdist_start "$NSD_PORT" '
 addAction(RegexRule("^65\\.2\\.0\\.192\\."), DropAction())'
 SMTPWALL_DNS_PORT=$DNSDIST_PORT
 SMTPWALL_DNS_CONF=$(printf '[dns]\nservers = ["127.0.0.1:%s"]\ntimeout = "400ms"\nattempts = 2\ndeadline = "2s"\nzone_suspension = "1h"' "$DNSDIST_PORT")
-SMTPWALL_EXTRA_MILTER_CONF='[escalation]
+SMTPWALL_EXTRA_MILTER_CONF='[[zone]]
+tag = "deadbl"
+zone = "dead.example"
+weight = 10
+[escalation]
 rules = ["ban at first spamtrap"]'
 smtpwall_start
 postfix_start 192.0.2.1
+
+log "a blocklist that lists everything fails its probe and is ignored"
+dead_zone_reported() { ctl status | grep -q 'zone dead.example (deadbl, weight 10): dead'; }
+wait_for 10 "the probe marking dead.example dead" dead_zone_reported
+grep -q "zone dead.example marked dead: lists the 127.0.0.1 test point" "$WORK/log/milter.log" ||
+    fail "no log line for the dead zone"
 
 log "a clean client with a confirmed PTR is delivered"
 out=$(send_mail $CLEAN client.example.net user@example.org) || fail "clean client refused:
