@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 
 namespace smtpwall {
 
@@ -20,6 +21,16 @@ void add(Classification& c, std::string_view name, int weight, std::string detai
 void failed(Classification& c, std::string what, int weight_if_bad) {
     c.temp_failures.push_back(std::move(what));
     if (weight_if_bad > 0) c.possible_score += weight_if_bad;
+}
+
+// Host names compared the DNS way: case-insensitive, a trailing dot ignored.
+bool same_host(std::string_view a, std::string_view b) {
+    if (!a.empty() && a.back() == '.') a.remove_suffix(1);
+    if (!b.empty() && b.back() == '.') b.remove_suffix(1);
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
 }
 
 std::string codes_of(const dns::ZoneFact& z) {
@@ -94,6 +105,12 @@ Classification classify(const ClassifyInput& in, const ScoringPolicy& policy,
                     "helo-address-not-client");
             }
         }
+        // HELO name and confirmed PTR disagree: common for big senders, so weight 0 by default.
+        if (in.helo_problem == HeloProblem::none && policy.weight(kTagHeloPtrMismatch) != 0 &&
+            d.ptr.progress == Progress::done &&
+            d.ptr.outcome == dns::PtrFacts::Outcome::confirmed && !in.helo.empty() &&
+            !same_host(in.helo, d.ptr.confirmed_name))
+            add(c, kTagHeloPtrMismatch, policy.weight(kTagHeloPtrMismatch), d.ptr.confirmed_name);
 
         using Spf = dns::SpfResult;
         if (d.spf.progress == Progress::pending) {

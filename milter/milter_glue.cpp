@@ -128,13 +128,21 @@ void log_session(const Connection& conn) {
     const std::string verdict = rejected       ? (observe ? "would-reject" : "reject")
                                 : r.tempfailed ? (observe ? "would-tempfail" : "tempfail")
                                                : "accept";
+    // A listing's TXT arrives after the verdict (nobody waits for it): take it now.
+    std::string listing_txt = "-";
+    if (conn.lookups && !r.listed.empty())
+        for (const auto& z : conn.lookups->snapshot().zones)
+            if (z.verdict == dns::ZoneVerdict::listed && !z.txt.empty()) {
+                listing_txt = z.txt;
+                break;
+            }
     log_info(fmt::format(
-        "session {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+        "session {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
         kv("client", r.client ? r.client->to_string() : "unknown"), kv("name", r.client_name),
         kv("ptr", r.ptr.empty() ? "-" : r.ptr), kv("helo", r.helo),
         kv("helo_problem", r.helo_problem.empty() ? "-" : r.helo_problem),
-        kv("listed", r.listed.empty() ? "-" : r.listed), kv("tags", join(r.tags)),
-        kv("score", std::to_string(r.score)), kv("verdict", verdict),
+        kv("listed", r.listed.empty() ? "-" : r.listed), kv("listed_txt", listing_txt),
+        kv("tags", join(r.tags)), kv("score", std::to_string(r.score)), kv("verdict", verdict),
         kv("stage", rejected ? stage_name(*r.first_reject) : "-"),
         kv("rcpts", fmt::format("{}/{}", r.accepted_rcpts, r.accepted_rcpts + r.rejected_rcpts)),
         kv("messages", std::to_string(r.messages)), kv("tally", std::to_string(conn.recent)),

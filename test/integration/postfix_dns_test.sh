@@ -47,7 +47,7 @@ reply=$(grep '<\*\* ' <<<"$out" | head -1)
 assert_contains "$reply" "550 5.7.1" "listed client's RCPT reply"
 assert_not_contains "$reply" "bl.example" "listed client's RCPT reply"
 assert_contains "$(ctl tallies | grep -F $LISTED)" "testbl:1" "tally of the listed client"
-wait_for 3 "the listed session line" grep -q "session client=$LISTED .*listed=testbl .*verdict=reject" "$WORK/log/milter.log"
+wait_for 3 "the listed session line" grep -q "session client=$LISTED .*listed=testbl listed_txt=\"listed: spam source, see https://bl.example/62\" .*verdict=reject" "$WORK/log/milter.log"
 
 log "a client listed in the DNSBL and the DNSWL is accepted (the allowlist wins)"
 out=$(send_mail $BOTH client.example.net user@example.org) || fail "DNSWL-listed client refused:

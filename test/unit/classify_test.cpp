@@ -171,6 +171,18 @@ BOOST_AUTO_TEST_CASE(helo_mismatch_only_when_weighted) {
     BOOST_TEST(c.score == 3);
 }
 
+BOOST_AUTO_TEST_CASE(helo_ptr_mismatch_only_when_weighted) {
+    auto f = clean_facts();  // confirmed PTR mail.example.net, HELO mail.example.net
+    ScoringPolicy p;
+    p.weights["helo-ptr-mismatch"] = 2;
+    BOOST_TEST(!has(run(f, HeloProblem::none, p), "helo-ptr-mismatch"));
+    f.ptr.confirmed_name = "MAIL.example.NET.";  // same host, other spelling
+    BOOST_TEST(!has(run(f, HeloProblem::none, p), "helo-ptr-mismatch"));
+    f.ptr.confirmed_name = "out.example.net";
+    BOOST_TEST(has(run(f, HeloProblem::none, p), "helo-ptr-mismatch"));
+    BOOST_TEST(!has(run(f), "helo-ptr-mismatch"));  // weight 0 by default
+}
+
 BOOST_AUTO_TEST_CASE(spf_results) {
     auto f = clean_facts();
     f.spf.progress = Progress::done;
