@@ -91,6 +91,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/sd_notify.hpp"
 #include "conf/config_reader.hpp"
 #include "conf/helper_config.hpp"
 #include "firewall/backend.hpp"
@@ -233,6 +234,8 @@ int serve(const std::string& config_path, bool check_only) {
                         cfg.socket_path, cfg.backend, cfg.backend == "nftables" ? "table" : "chain",
                         cfg.backend == "nftables" ? cfg.table : cfg.chain,
                         fmt::join(cfg.ports, ","), cfg.ipv6, peer->uid, state.size()));
+        // Only now, with the core list in the kernel, may systemd let the network come up.
+        if (!notify_ready()) log_line("could not tell systemd we are ready ($NOTIFY_SOCKET)");
         server.run(signal_fd);
         return 0;
     } catch (const firewall::BackendError& e) {

@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/sd_notify.hpp"
 #include "conf/config_reader.hpp"
 #include "conf/milter_config.hpp"
 #include "dnsbl/spf.hpp"
@@ -174,6 +175,9 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
             log_info(fmt::format("started {} {} {}", kv("milter", config.milter.socket),
                                  kv("control", config.control.socket),
                                  kv("mode", config.milter.observe ? "observe" : "enforce")));
+            // The socket is open (the MTA's connects queue): systemd may start the MTA.
+            if (!notify_ready())
+                log_warning("could not tell systemd we are ready ($NOTIFY_SOCKET)");
             rc = smfi_main() == MI_SUCCESS ? 0 : kExitSoftware;
         } catch (const std::exception& e) {
             log_error(e.what());
