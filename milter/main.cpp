@@ -184,12 +184,20 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
         }
     }
     log_info("stopping");
+    const bool drained = drain_sessions(std::chrono::seconds(30));
     control.stop();
     helper.stop();
     work.reset();
     io.stop();
     io_thread.join();
     if (writer) writer->stop();  // the last changes reach the disk
+    if (!drained) {
+        // Their callbacks still use what a normal return would destroy: leave now.
+        log_error(fmt::format("{} sessions still open after 30 s; exiting without cleanup",
+                              open_sessions()));
+        ::unlink(config.milter.socket.c_str());
+        std::_Exit(rc == 0 ? kExitSoftware : rc);
+    }
     ::unlink(config.milter.socket.c_str());
     return rc;
 }

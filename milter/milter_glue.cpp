@@ -5,7 +5,10 @@
 #include <libmilter/mfapi.h>
 #include <netinet/in.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "milter/logging.hpp"
 #include "milter/metrics.hpp"
@@ -16,8 +19,19 @@ namespace {
 
 MilterContext* g_context = nullptr;
 
+// Sessions whose Connection exists: shutdown waits for them before tearing down
+// what their callbacks use.
+std::atomic<int> g_open_sessions{0};
+struct OpenSession {
+    OpenSession() { ++g_open_sessions; }
+    ~OpenSession() { --g_open_sessions; }
+    OpenSession(const OpenSession&) = delete;
+    OpenSession& operator=(const OpenSession&) = delete;
+};
+
 // What one MTA connection carries between callbacks.
 struct Connection {
+    OpenSession open;
     Session session;
     std::uint32_t recent = 0;  // the tally after this session's last rejection
     bool banned_now = false;
@@ -191,12 +205,10 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
     return guarded("connect", [&] {
         auto client = address_of(hostaddr);
         if (!client) client = IpAddress::parse(macro(ctx, "{client_addr}"));
-        auto* conn =
-            new Connection{Session(g_context->runtime->policy(), client, hostname ? hostname : ""),
-                           0,
-                           false,
-                           {},
-                           true};
+        auto* conn = new Connection{
+            {}, Session(g_context->runtime->policy(), client, hostname ? hostname : ""),
+            0,  false,
+            {}, true};
         smfi_setpriv(ctx, conn);
         if (g_context->dns && client && !conn->session.record().allowlisted)
             conn->lookups = g_context->dns->start_session(*client);
@@ -292,6 +304,19 @@ sfsistat on_close(SMFICTX* ctx) {
 }
 
 }  // namespace
+
+bool drain_sessions(std::chrono::seconds patience) {
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    while (g_open_sessions.load() > 0) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+}
+
+int open_sessions() {
+    return g_open_sessions.load();
+}
 
 bool register_milter(MilterContext& context) {
     g_context = &context;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -25,5 +26,10 @@ struct MilterContext {
 // Registers the callbacks with libmilter; `context` must outlive smfi_main().
 // Returns false (after logging) when libmilter refuses.
 bool register_milter(MilterContext& context);
+
+// After smfi_main() returns, callbacks of sessions still open may be running:
+// waits until they have all closed (true) or `patience` ran out (false).
+bool drain_sessions(std::chrono::seconds patience);
+int open_sessions();
 
 }  // namespace smtpwall
