@@ -32,9 +32,9 @@ inline constexpr std::string_view kTagHeloPtrMismatch = "helo-ptr-mismatch";
 struct ScoringPolicy {
     int threshold = 10;
     // Weights of the built-in tags; zone tags carry their zone's weight.
-    std::map<std::string, int, std::less<>> weights = {{"bad-helo", 10},    {"baddns", 5},
-                                                       {"dialup", 5},       {"spf-fail", 5},
-                                                       {"spf-softfail", 0}, {"helo-mismatch", 0}, {"helo-ptr-mismatch", 0}};
+    std::map<std::string, int, std::less<>> weights = {
+        {"bad-helo", 10},    {"baddns", 5},        {"dialup", 5},           {"spf-fail", 5},
+        {"spf-softfail", 0}, {"helo-mismatch", 0}, {"helo-ptr-mismatch", 0}};
     bool tempfail_on_dns_failure = true;  // false: failed lookups are ignored
     int weight(std::string_view tag) const;
 };
