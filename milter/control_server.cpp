@@ -228,7 +228,7 @@ Gauges ControlServer::gauges() const {
     Gauges g;
     const auto config = ctx_.runtime.config();
     g.uptime_seconds = static_cast<double>(ctx_.clock() - ctx_.runtime.started());
-    g.bans_active = ctx_.enforcement.bans().size();
+    g.bans_active = ctx_.enforcement.ban_counts().active;
     g.tracked_addresses = ctx_.enforcement.tracked();
     g.helper_connected = ctx_.helper.connected();
     g.observe = ctx_.enforcement.observing();
@@ -248,9 +248,7 @@ std::string ControlServer::status(bool json) const {
     const auto g = gauges();
     const auto m = metrics().snapshot();
     const auto config = ctx_.runtime.config();
-    const auto bans = ctx_.enforcement.bans();
-    const auto manual = std::count_if(bans.begin(), bans.end(),
-                                      [](const Ban& b) { return b.origin == BanOrigin::manual; });
+    const auto manual = ctx_.enforcement.ban_counts().manual;
     const auto sessions = [&](const char* verdict) { return m.sessions.at(verdict); };
     nlohmann::json doc = {
         {"version", SMTPWALL_VERSION},

@@ -328,6 +328,11 @@ std::vector<Ban> Enforcement::bans() const {
     return bans_.all();
 }
 
+Enforcement::BanCounts Enforcement::ban_counts() const {
+    std::lock_guard lock(mutex_);
+    return {bans_.size(), bans_.count(BanOrigin::manual)};
+}
+
 std::optional<Ban> Enforcement::ban_covering(const IpAddress& addr) const {
     std::lock_guard lock(mutex_);
     if (const Ban* b = bans_.covering(addr)) return *b;

@@ -92,6 +92,10 @@ class Enforcement {
     std::vector<TallyRow> top(std::size_t limit, std::string_view tag, UnixTime now) const;
     std::optional<TallyRow> tally_of(const Cidr& key, UnixTime now) const;
     std::vector<Ban> bans() const;
+    struct BanCounts {
+        std::size_t active = 0, manual = 0;
+    };
+    BanCounts ban_counts() const;  // without copying the list
     std::optional<Ban> ban_covering(const IpAddress& addr) const;
     Cidr key_of(const IpAddress& addr) const { return tally_key(addr, v4_prefix_, v6_prefix_); }
     std::chrono::seconds window() const;

@@ -58,13 +58,31 @@ const EscalationRule* firing_rule(const EscalationPolicy& policy, const TallySto
     return nullptr;
 }
 
+void BanList::index(const Cidr& key, int delta) {
+    const auto slot = std::make_pair(key.family(), key.prefix);
+    if (delta > 0) {
+        ++prefixes_[slot];
+    } else if (--prefixes_[slot] == 0) {
+        prefixes_.erase(slot);
+    }
+}
+
 bool BanList::add(Ban ban) {
     const auto key = ban.key;
-    return bans_.try_emplace(key, std::move(ban)).second;
+    const bool added = bans_.try_emplace(key, std::move(ban)).second;
+    if (added) index(key, +1);
+    return added;
 }
 
 bool BanList::remove(const Cidr& key) {
-    return bans_.erase(key) > 0;
+    if (bans_.erase(key) == 0) return false;
+    index(key, -1);
+    return true;
+}
+
+std::size_t BanList::count(BanOrigin origin) const {
+    return static_cast<std::size_t>(std::count_if(
+        bans_.begin(), bans_.end(), [&](const auto& kv) { return kv.second.origin == origin; }));
 }
 
 const Ban* BanList::find(const Cidr& key) const {
@@ -74,8 +92,11 @@ const Ban* BanList::find(const Cidr& key) const {
 
 const Ban* BanList::covering(const IpAddress& addr) const {
     const IpAddress a = addr.unmapped();
-    for (const auto& [key, ban] : bans_)
-        if (key.contains(a)) return &ban;
+    for (auto it = prefixes_.rbegin(); it != prefixes_.rend(); ++it) {
+        const auto [family, prefix] = it->first;
+        if (family != a.family) continue;
+        if (const Ban* ban = find(Cidr{a.masked(prefix), prefix})) return ban;
+    }
     return nullptr;
 }
 
@@ -83,6 +104,7 @@ std::vector<Ban> BanList::expire(UnixTime now) {
     std::vector<Ban> gone;
     for (auto it = bans_.begin(); it != bans_.end();) {
         if (it->second.expires != 0 && it->second.expires <= now) {
+            index(it->first, -1);
             gone.push_back(std::move(it->second));
             it = bans_.erase(it);
         } else {

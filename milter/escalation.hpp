@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -60,7 +61,8 @@ class BanList {
     bool add(Ban ban);
     bool remove(const Cidr& key);
     const Ban* find(const Cidr& key) const;
-    // Any ban (host or block) containing the address.
+    // Any ban (host or block) containing the address, the most specific first. Runs
+    // at every connect: one hash lookup per prefix length in use, not per ban.
     const Ban* covering(const IpAddress& addr) const;
     // Removes and returns bans whose expiry has passed.
     std::vector<Ban> expire(UnixTime now);
@@ -68,9 +70,14 @@ class BanList {
     // Host bans inside `block`.
     std::vector<Ban> inside(const Cidr& block) const;
     std::size_t size() const { return bans_.size(); }
+    std::size_t count(BanOrigin origin) const;
 
   private:
+    void index(const Cidr& key, int delta);
+
     std::unordered_map<Cidr, Ban> bans_;
+    // How many bans have each (family, prefix length): what covering() must try.
+    std::map<std::pair<Family, int>, std::size_t> prefixes_;
 };
 
 struct AggregationPolicy {

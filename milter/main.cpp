@@ -122,7 +122,7 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
         auto saved = store->load();
         enforcement.restore(saved.tallies, saved.bans, saved.allows, wall_clock());
         log_info(fmt::format("state restored {} tallies={} bans={}", kv("file", config.state.file),
-                             saved.tallies.size(), enforcement.bans().size()));
+                             saved.tallies.size(), enforcement.ban_counts().active));
     }
     std::optional<StateWriter> writer;
     if (store) writer.emplace(*store, enforcement, config.state.flush_interval, wall_clock);

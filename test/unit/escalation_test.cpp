@@ -137,6 +137,27 @@ BOOST_AUTO_TEST_CASE(ban_list_expiry_and_coverage) {
     BOOST_TEST(bans.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(coverage_follows_adds_removals_and_expiry) {
+    BanList bans;
+    Ban block = host_ban("192.0.2.0/24");
+    block.expires = kT0 + 50;
+    bans.add(block);
+    bans.add(host_ban("192.0.2.7"));
+    bans.add(host_ban("2001:db8:1::/48"));
+    BOOST_TEST(bans.covering(*IpAddress::parse("192.0.2.7"))->key.to_string() ==
+               "192.0.2.7");  // most specific
+    BOOST_TEST(bans.covering(*IpAddress::parse("192.0.2.8"))->key.to_string() == "192.0.2.0/24");
+    BOOST_TEST(bans.covering(*IpAddress::parse("2001:db8:1:2::9"))->key.to_string() ==
+               "2001:db8:1::/48");
+    BOOST_TEST(!bans.covering(*IpAddress::parse("2001:db8:2::9")));
+    bans.expire(kT0 + 50);
+    BOOST_TEST(!bans.covering(*IpAddress::parse("192.0.2.8")));
+    BOOST_TEST(bans.covering(*IpAddress::parse("192.0.2.7")));
+    bans.remove(*Cidr::parse("192.0.2.7"));
+    BOOST_TEST(!bans.covering(*IpAddress::parse("192.0.2.7")));
+    BOOST_TEST(bans.count(BanOrigin::policy) == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(netblock_after_k_hosts) {
     BanList bans;
     AggregationPolicy policy;  // /24, /48, 4 hosts
