@@ -55,14 +55,6 @@ std::optional<std::chrono::milliseconds> parse_duration_ms(std::string_view text
     return std::chrono::duration_cast<std::chrono::milliseconds>(*seconds);
 }
 
-std::string format_duration(std::chrono::seconds d) {
-    const auto s = d.count();
-    if (s != 0 && s % 86400 == 0) return fmt::format("{}d", s / 86400);
-    if (s != 0 && s % 3600 == 0) return fmt::format("{}h", s / 3600);
-    if (s != 0 && s % 60 == 0) return fmt::format("{}m", s / 60);
-    return fmt::format("{}s", s);
-}
-
 toml::table parse_toml_file(const std::string& path) {
     try {
         return toml::parse_file(path);

@@ -27,7 +27,6 @@ class ConfigError : public std::runtime_error {
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 // The same, plus "250ms".
 std::optional<std::chrono::milliseconds> parse_duration_ms(std::string_view text);
-std::string format_duration(std::chrono::seconds d);
 
 // Parses a whole file (or text, for tests); syntax errors become ConfigError.
 toml::table parse_toml_file(const std::string& path);

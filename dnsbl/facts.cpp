@@ -23,3 +23,13 @@ std::string_view to_string(SpfResult result) {
 }
 
 }  // namespace smtpwall
+
+namespace smtpwall::dns {
+
+std::vector<std::string> code_texts(const ZoneFact& zone) {
+    std::vector<std::string> out;
+    for (const auto& code : zone.codes) out.push_back(code.to_string());
+    return out;
+}
+
+}  // namespace smtpwall::dns

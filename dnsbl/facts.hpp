@@ -36,6 +36,9 @@ struct ZoneFact {
     bool skipped = false;  // suspended or dead zone: not asked
 };
 
+// A listing's answer codes as text ("127.0.0.2").
+std::vector<std::string> code_texts(const ZoneFact& zone);
+
 struct HeloFacts {
     enum class Outcome { resolves, does_not_resolve, temp_error };
     Progress progress = Progress::not_started;

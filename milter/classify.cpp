@@ -33,12 +33,6 @@ bool same_host(std::string_view a, std::string_view b) {
            });
 }
 
-std::string codes_of(const dns::ZoneFact& z) {
-    std::vector<std::string> codes;
-    for (const auto& code : z.codes) codes.push_back(code.to_string());
-    return fmt::format("{}", fmt::join(codes, ","));
-}
-
 }  // namespace
 
 int ScoringPolicy::weight(std::string_view tag) const {
@@ -85,7 +79,7 @@ Classification classify(const ClassifyInput& in, const ScoringPolicy& policy,
             }
             if (z.verdict != dns::ZoneVerdict::listed) continue;
             if (z.weight < 0) c.dns_allowlisted = true;
-            add(c, z.tag, z.weight, codes_of(z));
+            add(c, z.tag, z.weight, fmt::format("{}", fmt::join(dns::code_texts(z), ",")));
         }
 
         // The HELO name must resolve (A, AAAA or MX); literals and bad syntax are judged above.

@@ -221,12 +221,6 @@ std::string_view zone_outcome(const dns::ZoneFact& z) {
     return "failed";
 }
 
-std::vector<std::string> codes_of(const dns::ZoneFact& z) {
-    std::vector<std::string> codes;
-    for (const auto& code : z.codes) codes.push_back(code.to_string());
-    return codes;
-}
-
 }  // namespace
 
 std::string render_check(const Classification& c, int threshold, const dns::DnsFacts* facts) {
@@ -249,7 +243,7 @@ std::string render_check(const Classification& c, int threshold, const dns::DnsF
             facts->ptr.names.empty() ? "-" : fmt::format("{}", fmt::join(facts->ptr.names, ",")));
         for (const auto& z : facts->zones) {
             out += fmt::format("zone {} ({}): {}", z.zone, z.tag, zone_outcome(z));
-            if (!z.codes.empty()) out += fmt::format(" {}", fmt::join(codes_of(z), ","));
+            if (!z.codes.empty()) out += fmt::format(" {}", fmt::join(dns::code_texts(z), ","));
             if (!z.txt.empty()) out += fmt::format(" \"{}\"", z.txt);
             out += '\n';
         }
@@ -285,7 +279,7 @@ nlohmann::json check_json(const Classification& c, int threshold, const dns::Dns
             d["zones"].push_back({{"tag", z.tag},
                                   {"zone", z.zone},
                                   {"outcome", zone_outcome(z)},
-                                  {"codes", codes_of(z)},
+                                  {"codes", dns::code_texts(z)},
                                   {"txt", z.txt}});
         d["spf"] = {
             {"result",

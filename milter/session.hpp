@@ -95,7 +95,7 @@ class Session {
     void helo(std::string_view name);
     // The DNS facts gathered so far (the glue waits for them before a verdict).
     void set_dns(dns::DnsFacts facts);
-    bool has_dns() const { return dns_.has_value(); }
+
     const std::optional<dns::DnsFacts>& dns() const { return dns_; }
     // The HELO checks found nothing: worth asking DNS about the name.
     bool helo_valid() const { return helo_problem_ == HeloProblem::none; }

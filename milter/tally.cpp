@@ -195,13 +195,6 @@ std::vector<Cidr> TallyStore::evict(const std::function<bool(const Cidr&)>& keep
     return gone;
 }
 
-std::vector<TallyRow> TallyStore::rows(UnixTime now) const {
-    std::vector<TallyRow> out;
-    out.reserve(tallies_.size());
-    for (const auto& [key, t] : tallies_) out.push_back(make_row(key, t, now));
-    return out;
-}
-
 void TallyStore::restore(const TallyRow& row) {
     Tally t = row.tally;
     t.tags.clear();

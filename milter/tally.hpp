@@ -116,8 +116,7 @@ class TallyStore {
     std::vector<Cidr> evict(const std::function<bool(const Cidr&)>& keep);
     bool over_capacity() const { return tallies_.size() > max_entries_; }
 
-    // The state file's view: every tally as rows, and back.
-    std::vector<TallyRow> rows(UnixTime now) const;
+    // A row read back from the state file.
     void restore(const TallyRow& row);
 
     std::size_t size() const { return tallies_.size(); }

@@ -36,8 +36,6 @@ BOOST_AUTO_TEST_CASE(durations) {
     BOOST_TEST(!parse_duration("1y"));
     BOOST_TEST(!parse_duration("1 h"));
     BOOST_TEST(!parse_duration("99999999999999d"));
-    BOOST_TEST(format_duration(std::chrono::seconds(7 * 86400)) == "7d");
-    BOOST_TEST(format_duration(std::chrono::seconds(90)) == "90s");
 }
 
 BOOST_AUTO_TEST_CASE(syntax_errors_name_file_and_line) {
