@@ -1,25 +1,21 @@
 #include "dnsbl/facts.hpp"
 
+#include "common/enum_names.hpp"
+
 namespace smtpwall {
 
+constexpr EnumNames<SpfResult, 7> kSpfResultNames{{
+    {SpfResult::none, "none"},
+    {SpfResult::pass, "pass"},
+    {SpfResult::fail, "fail"},
+    {SpfResult::softfail, "softfail"},
+    {SpfResult::neutral, "neutral"},
+    {SpfResult::temperror, "temperror"},
+    {SpfResult::permerror, "permerror"},
+}};
+
 std::string_view to_string(SpfResult result) {
-    switch (result) {
-        case SpfResult::none:
-            return "none";
-        case SpfResult::pass:
-            return "pass";
-        case SpfResult::fail:
-            return "fail";
-        case SpfResult::softfail:
-            return "softfail";
-        case SpfResult::neutral:
-            return "neutral";
-        case SpfResult::temperror:
-            return "temperror";
-        case SpfResult::permerror:
-            return "permerror";
-    }
-    return "none";
+    return name_of(kSpfResultNames, result);
 }
 
 }  // namespace smtpwall

@@ -1,5 +1,6 @@
 #include "dnsbl/names.hpp"
 
+#include "common/enum_names.hpp"
 #include "dnsbl/result.hpp"
 
 namespace smtpwall::dns {
@@ -52,42 +53,31 @@ std::string reverse_name(const IpAddress& addr, std::string_view zone) {
     return out;
 }
 
+constexpr EnumNames<Status, 7> kStatusNames{{
+    {Status::ok, "ok"},
+    {Status::nxdomain, "nxdomain"},
+    {Status::nodata, "nodata"},
+    {Status::servfail, "servfail"},
+    {Status::refused, "refused"},
+    {Status::timeout, "timeout"},
+    {Status::error, "error"},
+}};
+
 std::string_view to_string(Status status) {
-    switch (status) {
-        case Status::ok:
-            return "ok";
-        case Status::nxdomain:
-            return "nxdomain";
-        case Status::nodata:
-            return "nodata";
-        case Status::servfail:
-            return "servfail";
-        case Status::refused:
-            return "refused";
-        case Status::timeout:
-            return "timeout";
-        case Status::error:
-            return "error";
-    }
-    return "?";
+    return name_of(kStatusNames, status);
 }
 
+constexpr EnumNames<RType, 6> kRTypeNames{{
+    {RType::A, "A"},
+    {RType::CNAME, "CNAME"},
+    {RType::PTR, "PTR"},
+    {RType::MX, "MX"},
+    {RType::TXT, "TXT"},
+    {RType::AAAA, "AAAA"},
+}};
+
 std::string_view to_string(RType type) {
-    switch (type) {
-        case RType::A:
-            return "A";
-        case RType::CNAME:
-            return "CNAME";
-        case RType::PTR:
-            return "PTR";
-        case RType::MX:
-            return "MX";
-        case RType::TXT:
-            return "TXT";
-        case RType::AAAA:
-            return "AAAA";
-    }
-    return "?";
+    return name_of(kRTypeNames, type);
 }
 
 }  // namespace smtpwall::dns

@@ -91,6 +91,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/clock.hpp"
+#include "common/log.hpp"
 #include "common/sd_notify.hpp"
 #include "conf/config_reader.hpp"
 #include "conf/helper_config.hpp"
@@ -101,7 +103,6 @@
 namespace {
 
 using namespace smtpwall;
-using smtpwall::firewall::log_line;
 
 constexpr int kExitConfig = 78;  // EX_CONFIG
 constexpr int kExitUsage = 64;   // EX_USAGE
@@ -196,16 +197,16 @@ int serve(const std::string& config_path, bool check_only) {
         policy = policy_from(cfg);
         check_core(config_path, cfg, policy);
     } catch (const conf::ConfigError& e) {
-        log_line(e.what());
+        log_info(e.what());
         return kExitConfig;
     }
     if (check_only) {
-        log_line(fmt::format("{}: configuration ok", config_path));
+        log_info(fmt::format("{}: configuration ok", config_path));
         return 0;
     }
     const auto peer = lookup_user(cfg.peer_user);
     if (!peer) {
-        log_line(fmt::format("{}: helper.peer_user \"{}\" is not a user on this host", config_path,
+        log_info(fmt::format("{}: helper.peer_user \"{}\" is not a user on this host", config_path,
                              cfg.peer_user));
         return kExitConfig;
     }
@@ -214,7 +215,7 @@ int serve(const std::string& config_path, bool check_only) {
         const int signal_fd = firewall::make_signal_fd();
         auto backend = firewall::make_backend(cfg);
         firewall::HelperState state(std::move(policy), *backend,
-                                    [](const std::string& line) { log_line(line); });
+                                    [](const std::string& line) { log_info(line); });
         firewall::HelperServer server({cfg.socket_path, peer->uid, peer->gid, cfg.repair_interval},
                                       state);
         // First the socket: it also tells us whether another helper is running, before we
@@ -223,25 +224,23 @@ int serve(const std::string& config_path, bool check_only) {
         if (::geteuid() == 0) {
             drop_privileges();
         } else {
-            log_line("not started as root: capabilities left as they are");
+            log_info("not started as root: capabilities left as they are");
         }
         // The core list is in force before any request is served.
-        state.start(std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count());
-        log_line(
+        state.start(unix_now());
+        log_info(
             fmt::format("ready socket={} backend={} {}={} ports={} ipv6={} peer_uid={} entries={}",
                         cfg.socket_path, cfg.backend, cfg.backend == "nftables" ? "table" : "chain",
                         cfg.backend == "nftables" ? cfg.table : cfg.chain,
                         fmt::join(cfg.ports, ","), cfg.ipv6, peer->uid, state.size()));
         // Only now, with the core list in the kernel, may systemd let the network come up.
-        if (!notify_ready()) log_line("could not tell systemd we are ready ($NOTIFY_SOCKET)");
+        if (!notify_ready()) log_info("could not tell systemd we are ready ($NOTIFY_SOCKET)");
         server.run(signal_fd);
         return 0;
     } catch (const firewall::BackendError& e) {
-        log_line(fmt::format("fatal: firewall: {}", e.what()));
+        log_info(fmt::format("fatal: firewall: {}", e.what()));
     } catch (const std::exception& e) {
-        log_line(fmt::format("fatal: {}", e.what()));
+        log_info(fmt::format("fatal: {}", e.what()));
     }
     return kExitFailure;
 }
@@ -267,5 +266,6 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? 0 : kExitUsage;
     }
     std::signal(SIGPIPE, SIG_IGN);
+    log_to_stderr("smtpwall-helper");  // systemd's journal takes stderr
     return serve(config_path, check_only);
 }

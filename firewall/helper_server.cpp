@@ -6,8 +6,6 @@
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -18,6 +16,9 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/clock.hpp"
+#include "common/log.hpp"
+#include "common/unix_socket.hpp"
 #include "firewall/protocol.hpp"
 
 namespace smtpwall::firewall {
@@ -39,12 +40,6 @@ std::string errno_text(std::string_view what) {
     return fmt::format("{}: {}", what, std::strerror(errno));
 }
 
-std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 // Best effort, for a connection we are about to close before it is a client.
 void send_and_close(int fd, const std::string& line) {
     const std::string text = line + "\n";
@@ -54,16 +49,11 @@ void send_and_close(int fd, const std::string& line) {
 
 }  // namespace
 
-void log_line(std::string_view text) {
-    const std::string line = fmt::format("smtpwall-helper: {}\n", text);
-    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, line.data(), line.size());
-}
-
 std::vector<IpAddress> own_addresses() {
     std::vector<IpAddress> out;
     ifaddrs* list = nullptr;
     if (::getifaddrs(&list) != 0) {
-        log_line(errno_text("getifaddrs"));
+        log_info(errno_text("getifaddrs"));
         return out;
     }
     for (const ifaddrs* ifa = list; ifa != nullptr; ifa = ifa->ifa_next) {
@@ -130,48 +120,16 @@ HelperServer::HelperServer(ServerSettings settings, HelperState& state)
 
 HelperServer::~HelperServer() {
     for (auto& c : clients_) ::close(c->fd);
-    if (listen_fd_ < 0) return;
-    ::close(listen_fd_);
-    // Another helper may have replaced the socket; only remove the one we made.
-    struct stat st {};
-    if (::lstat(settings_.socket_path.c_str(), &st) == 0 && st.st_dev == socket_dev_ &&
-        st.st_ino == socket_ino_)
-        ::unlink(settings_.socket_path.c_str());
+    if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
 void HelperServer::open_socket() {
-    const std::string& path = settings_.socket_path;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long");
-    std::memcpy(addr.sun_path, path.data(), path.size());
-    const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
-
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            throw std::runtime_error(fmt::format("{} exists and is not a socket", path));
-        const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        const bool alive = probe >= 0 && ::connect(probe, sa, sizeof addr) == 0;
-        if (probe >= 0) ::close(probe);
-        if (alive) throw std::runtime_error(fmt::format("another helper listens on {}", path));
-        ::unlink(path.c_str());
-        log_line(fmt::format("removed stale socket {}", path));
-    }
-
-    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listen_fd_ < 0) throw std::runtime_error(errno_text("socket"));
-    const mode_t old_mask = ::umask(0177);  // never reachable by others, not even briefly
-    const int bound = ::bind(listen_fd_, sa, sizeof addr);
-    ::umask(old_mask);
-    if (bound != 0) throw std::runtime_error(errno_text("bind " + path));
-    if (::lstat(path.c_str(), &st) != 0) throw std::runtime_error(errno_text("stat " + path));
-    socket_dev_ = st.st_dev;
-    socket_ino_ = st.st_ino;
-    if (::chown(path.c_str(), settings_.peer_uid, settings_.peer_gid) != 0)
-        throw std::runtime_error(errno_text("chown " + path));
-    if (::chmod(path.c_str(), 0600) != 0) throw std::runtime_error(errno_text("chmod " + path));
-    if (::listen(listen_fd_, 16) != 0) throw std::runtime_error(errno_text("listen"));
+    // Only the peer user may connect: its socket, mode 0600.
+    auto listener =
+        listen_unix(settings_.socket_path,
+                    {.mode = 0600, .owner = settings_.peer_uid, .group = settings_.peer_gid});
+    listen_fd_ = listener.fd;
+    socket_file_ = std::move(listener.file);
 }
 
 void HelperServer::run(int signal_fd) {
@@ -193,10 +151,10 @@ void HelperServer::run(int signal_fd) {
             signalfd_siginfo info{};
             while (::read(signal_fd, &info, sizeof info) == sizeof info) {
                 if (info.ssi_signo == SIGHUP) {
-                    log_line("SIGHUP ignored: restart the helper to reload its config");
+                    log_info("SIGHUP ignored: restart the helper to reload its config");
                     continue;
                 }
-                log_line(fmt::format("signal={} stopping; firewall entries stay in place",
+                log_info(fmt::format("signal={} stopping; firewall entries stay in place",
                                      info.ssi_signo == SIGTERM ? "TERM" : "INT"));
                 return;
             }
@@ -225,10 +183,7 @@ int HelperServer::poll_timeout_ms() const {
     using std::chrono::milliseconds;
     std::int64_t ms = duration_cast<milliseconds>(next_repair_ - Steady::now()).count();
     if (const auto expiry = state_.next_expiry()) {
-        const std::int64_t now_ms =
-            duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-                .count();
-        ms = std::min(ms, *expiry * 1000 - now_ms);
+        ms = std::min(ms, *expiry * 1000 - unix_now_ms());
     }
     for (const auto& c : clients_)
         if (c->closing) ms = std::min<std::int64_t>(ms, 1000);
@@ -250,25 +205,25 @@ void HelperServer::accept_clients() {
         const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) log_line(errno_text("accept"));
+            if (errno != EAGAIN && errno != EWOULDBLOCK) log_info(errno_text("accept"));
             return;
         }
         ucred cred{};
         socklen_t len = sizeof cred;
         if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-            log_line(errno_text("SO_PEERCRED"));
+            log_info(errno_text("SO_PEERCRED"));
             ::close(fd);
             continue;
         }
         if (cred.uid != settings_.peer_uid && cred.uid != 0) {
-            log_line(fmt::format("refused connection uid={} pid={}: not the peer user", cred.uid,
+            log_info(fmt::format("refused connection uid={} pid={}: not the peer user", cred.uid,
                                  cred.pid));
             send_and_close(fd, helperproto::format_err(
                                    0, "refused", fmt::format("peer uid {} not allowed", cred.uid)));
             continue;
         }
         if (clients_.size() >= kMaxClients) {
-            log_line(fmt::format("refused connection uid={} pid={}: {} clients already", cred.uid,
+            log_info(fmt::format("refused connection uid={} pid={}: {} clients already", cred.uid,
                                  cred.pid, clients_.size()));
             send_and_close(fd, helperproto::format_err(0, "limit", "too many connections"));
             continue;
@@ -277,7 +232,7 @@ void HelperServer::accept_clients() {
         client->fd = fd;
         client->serial = next_serial_++;
         client->out = std::string(helperproto::kGreeting) + "\n";
-        log_line(
+        log_info(
             fmt::format("connection conn={} uid={} pid={}", client->serial, cred.uid, cred.pid));
         flush(*client);
         clients_.push_back(std::move(client));
@@ -295,7 +250,7 @@ void HelperServer::read_client(Client& c, std::vector<Item>& batch) {
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            log_line(fmt::format("conn={} {}", c.serial, errno_text("recv")));
+            log_info(fmt::format("conn={} {}", c.serial, errno_text("recv")));
             c.dead = true;
             return;
         }
@@ -322,14 +277,14 @@ void HelperServer::read_client(Client& c, std::vector<Item>& batch) {
     if (c.closing) {
         c.in.clear();
     } else if (c.in.size() >= helperproto::kMaxLine) {
-        log_line(fmt::format("conn={} bad request: line longer than {} bytes", c.serial,
+        log_info(fmt::format("conn={} bad request: line longer than {} bytes", c.serial,
                              helperproto::kMaxLine));
         batch.push_back({&c, {helperproto::format_err(0, "syntax", "line too long")}, {}});
         c.in.clear();
         c.close_after_replies();
     } else if (eof) {
         if (!c.in.empty()) {
-            log_line(fmt::format("conn={} bad request: last line has no newline", c.serial));
+            log_info(fmt::format("conn={} bad request: last line has no newline", c.serial));
             batch.push_back(
                 {&c, {helperproto::format_err(0, "syntax", "line without newline")}, {}});
         }
@@ -340,8 +295,7 @@ void HelperServer::read_client(Client& c, std::vector<Item>& batch) {
 
 void HelperServer::take_line(Client& c, std::string_view line, std::vector<Item>& batch) {
     auto refuse = [&](std::uint32_t id, std::string_view code, const std::string& why) {
-        log_line(fmt::format("conn={} bad request: {} line=\"{}\"", c.serial, why,
-                             escape_for_log(line)));
+        log_info(fmt::format("conn={} bad request: {} {}", c.serial, why, kv("line", line)));
         batch.push_back({&c, {helperproto::format_err(id, code, why)}, {}});
         c.close_after_replies();
     };
@@ -377,7 +331,7 @@ void HelperServer::process(std::vector<Item>& batch) {
         try {
             replies = state_.handle(requests, unix_now(), Steady::now());
         } catch (const std::exception& e) {
-            log_line(fmt::format("internal error in a batch of {} request(s): {}", requests.size(),
+            log_info(fmt::format("internal error in a batch of {} request(s): {}", requests.size(),
                                  e.what()));
             for (const auto& r : requests)
                 replies.push_back(
@@ -394,7 +348,7 @@ void HelperServer::process(std::vector<Item>& batch) {
             c.out += '\n';
         }
         if (c.out.size() - c.out_sent > kMaxOutput) {
-            log_line(fmt::format("conn={} dropped: it does not read its replies", c.serial));
+            log_info(fmt::format("conn={} dropped: it does not read its replies", c.serial));
             c.dead = true;
         }
     }
@@ -408,7 +362,7 @@ void HelperServer::flush(Client& c) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
             if (errno != EPIPE && errno != ECONNRESET)
-                log_line(fmt::format("conn={} {}", c.serial, errno_text("send")));
+                log_info(fmt::format("conn={} {}", c.serial, errno_text("send")));
             c.dead = true;
             return;
         }
@@ -427,7 +381,7 @@ void HelperServer::reap() {
         if (!done) return false;
         if (flushed) ::shutdown(c->fd, SHUT_WR);
         ::close(c->fd);
-        log_line(fmt::format("closed conn={}", c->serial));
+        log_info(fmt::format("closed conn={}", c->serial));
         state_.close_session(c->serial);  // a SYNC it left open is discarded
         return true;
     });

@@ -12,12 +12,10 @@
 #include <vector>
 
 #include "common/net.hpp"
+#include "common/unix_socket.hpp"
 #include "firewall/helper_state.hpp"
 
 namespace smtpwall::firewall {
-
-// One line "smtpwall-helper: TEXT" on stderr, written in a single write().
-void log_line(std::string_view text);
 
 // This host's interface addresses (getifaddrs): never to be dropped.
 std::vector<IpAddress> own_addresses();
@@ -61,8 +59,7 @@ class HelperServer {
     ServerSettings settings_;
     HelperState& state_;
     int listen_fd_ = -1;
-    dev_t socket_dev_ = 0;
-    ino_t socket_ino_ = 0;
+    SocketFile socket_file_;  // removed with the server, if it is still ours
     std::vector<std::unique_ptr<Client>> clients_;
     unsigned long next_serial_ = 1;
     std::chrono::steady_clock::time_point next_repair_;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "common/log.hpp"
+
 namespace smtpwall::firewall {
 
 using helperproto::Entry;
@@ -72,8 +74,8 @@ void HelperState::start(std::int64_t now) {
             continue;
         }
         if (auto why = refusal(found.net)) {
-            log_(fmt::format("dropping entry found in the kernel {} reason=\"{}\"", describe(found),
-                             *why));
+            log_(fmt::format("dropping entry found in the kernel {} {}", describe(found),
+                             kv("reason", *why)));
             continue;
         }
         Entry e = found;
@@ -197,7 +199,8 @@ std::vector<std::string> HelperState::handle_add(const Request& r, std::size_t i
                                                  Pending& pending, std::int64_t now,
                                                  SteadyTime steady_now) {
     auto refuse = [&](std::string_view code, const std::string& why) {
-        log_(fmt::format("refused ADD net={} code={} reason=\"{}\"", r.net.to_string(), code, why));
+        log_(fmt::format("refused ADD net={} code={} {}", r.net.to_string(), code,
+                         kv("reason", why)));
         return std::vector<std::string>{helperproto::format_err(r.id, code, why)};
     };
     if (auto why = add_refusal(r, pending, now)) return refuse(why->first, why->second);
@@ -233,8 +236,8 @@ std::vector<std::string> HelperState::stage_add(const Request& r, Sync& sync, Se
                                                 const Pending& pending, std::int64_t now,
                                                 SteadyTime steady_now) {
     auto refuse = [&](std::string_view code, const std::string& why) {
-        log_(fmt::format("refused ADD net={} code={} reason=\"{}\" sync conn={}", r.net.to_string(),
-                         code, why, session));
+        log_(fmt::format("refused ADD net={} code={} {} sync conn={}", r.net.to_string(), code,
+                         kv("reason", why), session));
         ++sync.refused;
         sync.staged.erase(r.net);  // a refused entry is not part of the set
         return std::vector<std::string>{helperproto::format_err(r.id, code, why)};
@@ -359,7 +362,8 @@ std::vector<std::string> HelperState::handle_del(const Request& r, std::size_t i
     if (current == nullptr) return ok_after_commit(r, index, pending, "absent");
     if (current->origin == Origin::core) {
         const std::string why = "is a core entry of the helper config";
-        log_(fmt::format("refused DEL net={} code=refused reason=\"{}\"", r.net.to_string(), why));
+        log_(fmt::format("refused DEL net={} code=refused {}", r.net.to_string(),
+                         kv("reason", why)));
         return {helperproto::format_err(r.id, "refused", why)};
     }
     pending.log_lines.push_back("deleted " + describe(*current));
@@ -427,7 +431,7 @@ void HelperState::repair(std::int64_t now) {
             const auto why =
                 it->second.origin == Origin::dynamic ? refusal(it->first) : std::nullopt;
             if (why) {
-                log_(fmt::format("removing {} reason=\"{}\"", describe(it->second), *why));
+                log_(fmt::format("removing {} {}", describe(it->second), kv("reason", *why)));
                 it = desired_.erase(it);
             } else {
                 ++it;
@@ -480,18 +484,6 @@ void HelperState::recompute_next_expiry() {
     next_expiry_.reset();
     for (const auto& [net, e] : desired_)
         if (e.origin == Origin::dynamic) note_expiry(e.expires);
-}
-
-std::string escape_for_log(std::string_view bytes, std::size_t max) {
-    std::string out;
-    for (unsigned char c : bytes.substr(0, max)) {
-        if (c >= 0x20 && c <= 0x7e && c != '\\' && c != '"')
-            out.push_back(static_cast<char>(c));
-        else
-            out += fmt::format("\\x{:02x}", c);
-    }
-    if (bytes.size() > max) out += "...";
-    return out;
 }
 
 }  // namespace smtpwall::firewall

@@ -140,7 +140,5 @@ class HelperState {
     std::map<SessionId, Sync> syncs_;  // open SYNCs by connection
 };
 
-// Printable, bounded rendering of bytes a peer sent, for log lines.
-std::string escape_for_log(std::string_view bytes, std::size_t max = 80);
 
 }  // namespace smtpwall::firewall

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/enum_names.hpp"
+
 namespace smtpwall::helperproto {
 
 namespace {
@@ -62,51 +64,35 @@ std::string join_tags(const std::vector<std::string>& tags) {
     return fmt::format("{}", fmt::join(tags, ","));
 }
 
-std::optional<Verb> parse_verb(std::string_view word) {
-    if (word == "HELLO") return Verb::hello;
-    if (word == "PING") return Verb::ping;
-    if (word == "ADD") return Verb::add;
-    if (word == "DEL") return Verb::del;
-    if (word == "LIST") return Verb::list;
-    if (word == "SYNC") return Verb::sync;
-    return std::nullopt;
-}
+constexpr EnumNames<Verb, 6> kVerbNames{{
+    {Verb::hello, "HELLO"},
+    {Verb::ping, "PING"},
+    {Verb::add, "ADD"},
+    {Verb::del, "DEL"},
+    {Verb::list, "LIST"},
+    {Verb::sync, "SYNC"},
+}};
 
 std::string_view verb_name(Verb verb) {
-    switch (verb) {
-        case Verb::hello:
-            return "HELLO";
-        case Verb::ping:
-            return "PING";
-        case Verb::add:
-            return "ADD";
-        case Verb::del:
-            return "DEL";
-        case Verb::list:
-            return "LIST";
-        case Verb::sync:
-            return "SYNC";
-    }
-    return "?";
+    return name_of(kVerbNames, verb);
+}
+
+std::optional<Verb> parse_verb(std::string_view word) {
+    return value_of(kVerbNames, word);
+}
+
+constexpr EnumNames<SyncOp, 3> kSyncOpNames{{
+    {SyncOp::begin, "BEGIN"},
+    {SyncOp::end, "END"},
+    {SyncOp::abort, "ABORT"},
+}};
+
+std::string_view sync_op_name(SyncOp op) {
+    return name_of(kSyncOpNames, op);
 }
 
 std::optional<SyncOp> parse_sync_op(std::string_view word) {
-    if (word == "BEGIN") return SyncOp::begin;
-    if (word == "END") return SyncOp::end;
-    if (word == "ABORT") return SyncOp::abort;
-    return std::nullopt;
-}
-
-std::string_view sync_op_name(SyncOp op) {
-    switch (op) {
-        case SyncOp::begin:
-            return "BEGIN";
-        case SyncOp::end:
-            return "END";
-        case SyncOp::abort:
-            return "ABORT";
-    }
-    return "?";
+    return value_of(kSyncOpNames, word);
 }
 
 constexpr std::size_t kIdDigits = 10;

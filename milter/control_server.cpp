@@ -25,13 +25,13 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 
+#include "common/log.hpp"
+#include "common/unix_socket.hpp"
 #include "conf/config_reader.hpp"
-#include "milter/logging.hpp"
 #include "milter/metrics.hpp"
 #include "milter/report.hpp"
 
@@ -65,25 +65,10 @@ ControlServer::ControlServer(asio::io_context& io, const conf::MilterConfig::Con
     : io_(io), config_(config), ctx_(std::move(ctx)), acceptor_(io), metrics_acceptor_(io) {}
 
 void ControlServer::start() {
-    ::unlink(config_.socket.c_str());
-    const mode_t old_mask = ::umask(0177);  // no window where the socket is wider open
-    acceptor_.open();
-    boost::system::error_code ec;
-    acceptor_.bind(asio::local::stream_protocol::endpoint(config_.socket), ec);
-    ::umask(old_mask);
-    if (ec)
-        throw std::runtime_error(
-            fmt::format("control socket {}: {}", config_.socket, ec.message()));
-    acceptor_.listen();
-    if (!config_.socket_group.empty()) {
-        const group* gr = ::getgrnam(config_.socket_group.c_str());
-        if (gr == nullptr ||
-            ::chown(config_.socket.c_str(), static_cast<uid_t>(-1), gr->gr_gid) != 0)
-            throw std::runtime_error(
-                fmt::format("control socket: cannot give it group {}", config_.socket_group));
-    }
-    if (::chmod(config_.socket.c_str(), config_.socket_mode) != 0)
-        throw std::runtime_error(fmt::format("control socket: chmod {}", config_.socket));
+    auto listener =
+        listen_unix(config_.socket, socket_access(config_.socket_mode, config_.socket_group));
+    acceptor_.assign(asio::local::stream_protocol(), listener.fd);
+    socket_file_ = std::move(listener.file);
     asio::co_spawn(io_, accept_loop(), asio::detached);
 
     if (!config_.metrics_listen.empty()) {
@@ -104,7 +89,7 @@ void ControlServer::stop() {
         boost::system::error_code ignored;
         acceptor_.close(ignored);
         metrics_acceptor_.close(ignored);
-        ::unlink(config_.socket.c_str());
+        socket_file_.remove();
     });
 }
 

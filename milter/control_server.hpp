@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "common/unix_socket.hpp"
 #include "conf/milter_config.hpp"
 #include "milter/control_protocol.hpp"
 #include "milter/dns_service.hpp"
@@ -63,6 +64,7 @@ class ControlServer {
     ControlContext ctx_;
     boost::asio::local::stream_protocol::acceptor acceptor_;
     boost::asio::ip::tcp::acceptor metrics_acceptor_;
+    SocketFile socket_file_;  // removed at stop(), if it is still ours
 };
 
 }  // namespace smtpwall

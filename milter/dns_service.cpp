@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "milter/logging.hpp"
+#include "common/log.hpp"
 #include "milter/metrics.hpp"
 
 namespace smtpwall {

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "milter/logging.hpp"
+#include "common/log.hpp"
 #include "milter/metrics.hpp"
 
 namespace smtpwall {

@@ -5,25 +5,22 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/enum_names.hpp"
+
 namespace smtpwall {
 
+constexpr EnumNames<BanOrigin, 3> kOriginNames{{
+    {BanOrigin::policy, "policy"},
+    {BanOrigin::manual, "manual"},
+    {BanOrigin::netblock, "netblock"},
+}};
+
 std::string_view origin_name(BanOrigin origin) {
-    switch (origin) {
-        case BanOrigin::policy:
-            return "policy";
-        case BanOrigin::manual:
-            return "manual";
-        case BanOrigin::netblock:
-            return "netblock";
-    }
-    return "policy";
+    return name_of(kOriginNames, origin);
 }
 
 std::optional<BanOrigin> origin_from_name(std::string_view name) {
-    if (name == "policy") return BanOrigin::policy;
-    if (name == "manual") return BanOrigin::manual;
-    if (name == "netblock") return BanOrigin::netblock;
-    return std::nullopt;
+    return value_of(kOriginNames, name);
 }
 
 std::chrono::seconds ban_duration_for(std::chrono::seconds base, const EscalationPolicy& policy,

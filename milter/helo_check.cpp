@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/enum_names.hpp"
+
 namespace smtpwall {
 
 namespace {
@@ -63,30 +65,21 @@ bool is_own_address(const IpAddress& addr, const OwnIdentity& own) {
 
 }  // namespace
 
+constexpr EnumNames<HeloProblem, 10> kHeloProblemNames{{
+    {HeloProblem::none, "ok"},
+    {HeloProblem::empty, "empty"},
+    {HeloProblem::too_long, "too-long"},
+    {HeloProblem::invalid_syntax, "invalid-syntax"},
+    {HeloProblem::bare_ip, "bare-ip"},
+    {HeloProblem::not_fqdn, "not-fqdn"},
+    {HeloProblem::localhost, "localhost"},
+    {HeloProblem::literal_not_client, "literal-not-client"},
+    {HeloProblem::own_name, "own-name"},
+    {HeloProblem::own_address, "own-address"},
+}};
+
 std::string_view helo_problem_name(HeloProblem problem) {
-    switch (problem) {
-        case HeloProblem::none:
-            return "ok";
-        case HeloProblem::empty:
-            return "empty";
-        case HeloProblem::too_long:
-            return "too-long";
-        case HeloProblem::invalid_syntax:
-            return "invalid-syntax";
-        case HeloProblem::bare_ip:
-            return "bare-ip";
-        case HeloProblem::not_fqdn:
-            return "not-fqdn";
-        case HeloProblem::localhost:
-            return "localhost";
-        case HeloProblem::literal_not_client:
-            return "literal-not-client";
-        case HeloProblem::own_name:
-            return "own-name";
-        case HeloProblem::own_address:
-            return "own-address";
-    }
-    return "unknown";
+    return name_of(kHeloProblemNames, problem);
 }
 
 HeloProblem check_helo(std::string_view helo, const std::optional<IpAddress>& client,

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "milter/logging.hpp"
+#include "common/log.hpp"
 #include "milter/metrics.hpp"
 
 namespace smtpwall {

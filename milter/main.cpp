@@ -15,10 +15,8 @@
 // one Asio thread serves the control socket, the helper connection and timers.
 
 #include <fmt/format.h>
-#include <grp.h>
 #include <libmilter/mfapi.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
@@ -27,7 +25,10 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/clock.hpp"
+#include "common/log.hpp"
 #include "common/sd_notify.hpp"
+#include "common/unix_socket.hpp"
 #include "conf/config_reader.hpp"
 #include "conf/milter_config.hpp"
 #include "dnsbl/spf.hpp"
@@ -36,7 +37,6 @@
 #include "milter/enforcement.hpp"
 #include "milter/helper_client.hpp"
 #include "milter/live_check.hpp"
-#include "milter/logging.hpp"
 #include "milter/milter_glue.hpp"
 #include "milter/privileges.hpp"
 #include "milter/recent.hpp"
@@ -51,29 +51,17 @@ namespace asio = boost::asio;
 constexpr int kExitConfig = 78;    // EX_CONFIG
 constexpr int kExitSoftware = 70;  // EX_SOFTWARE
 
-UnixTime wall_clock() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-void open_milter_socket(const conf::MilterConfig::Milter& cfg) {
+SocketFile open_milter_socket(const conf::MilterConfig::Milter& cfg) {
     const std::string conn = "unix:" + cfg.socket;
     if (smfi_setconn(const_cast<char*>(conn.c_str())) == MI_FAILURE)
         throw std::runtime_error("libmilter rejected the socket name " + cfg.socket);
     smfi_settimeout(static_cast<int>(cfg.timeout.count()));
-    const mode_t old_mask = ::umask(0177);
-    const int opened = smfi_opensocket(true);
-    ::umask(old_mask);
-    if (opened == MI_FAILURE)
-        throw std::runtime_error("cannot create the milter socket " + cfg.socket);
-    if (!cfg.socket_group.empty()) {
-        const group* gr = ::getgrnam(cfg.socket_group.c_str());
-        if (gr == nullptr || ::chown(cfg.socket.c_str(), static_cast<uid_t>(-1), gr->gr_gid) != 0)
-            throw std::runtime_error("cannot give the milter socket group " + cfg.socket_group);
-    }
-    if (::chmod(cfg.socket.c_str(), cfg.socket_mode) != 0)
-        throw std::runtime_error("cannot chmod the milter socket " + cfg.socket);
+    // libmilter binds the socket itself; the path was claimed (a stale one removed),
+    // so it need not remove anything.
+    return bind_unix_socket(cfg.socket, socket_access(cfg.socket_mode, cfg.socket_group), [&] {
+        if (smfi_opensocket(false) == MI_FAILURE)
+            throw std::runtime_error("cannot create the milter socket " + cfg.socket);
+    });
 }
 
 // SPF runs on the checker's worker threads; its outcome becomes a session fact.
@@ -96,12 +84,12 @@ asio::awaitable<void> expire_bans(asio::io_context& io, Enforcement& enforcement
     while (true) {
         tick.expires_after(std::chrono::seconds(1));
         co_await tick.async_wait(asio::use_awaitable);
-        enforcement.expire(wall_clock());
+        enforcement.expire(unix_now());
     }
 }
 
 int run(const std::string& config_path, const conf::MilterConfig& config) {
-    const UnixTime started = wall_clock();
+    const UnixTime started = unix_now();
     drop_root(config.milter.user);
 
     // libmilter turns SIGTERM/SIGINT/SIGHUP into an orderly stop in its own
@@ -120,17 +108,17 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
     if (!config.state.file.empty()) {
         store = std::make_unique<StateStore>(config.state.file, config.tally.window);
         auto saved = store->load();
-        enforcement.restore(saved.tallies, saved.bans, saved.allows, wall_clock());
+        enforcement.restore(saved.tallies, saved.bans, saved.allows, unix_now());
         log_info(fmt::format("state restored {} tallies={} bans={}", kv("file", config.state.file),
                              saved.tallies.size(), enforcement.ban_counts().active));
     }
     std::optional<StateWriter> writer;
-    if (store) writer.emplace(*store, enforcement, config.state.flush_interval, wall_clock);
+    if (store) writer.emplace(*store, enforcement, config.state.flush_interval, unix_now);
     // DNS (and SPF) exist before the control socket: `check` uses them.
     std::unique_ptr<DnsService> dns;
     std::unique_ptr<SpfChecker> spf;
     if (config.dns.enabled) {
-        dns = std::make_unique<DnsService>(config, wall_clock);
+        dns = std::make_unique<DnsService>(config, unix_now);
         if (config.spf.enabled) {
             SpfConfig spf_config;
             spf_config.workers = config.spf.workers;
@@ -144,13 +132,12 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
     Runtime runtime(config_path, config, enforcement, dns.get(), started);
     RecentSessions recent;
     const LiveCheck live_check(runtime, dns.get());
-    ControlServer control(
-        io, config.control,
-        ControlContext{
-            enforcement, helper, runtime, recent, dns.get(), wall_clock,
-            [&live_check](const control::Request& req, std::function<void(std::string)> done) {
-                live_check.run(req, std::move(done));
-            }});
+    ControlServer control(io, config.control,
+                          ControlContext{enforcement, helper, runtime, recent, dns.get(), unix_now,
+                                         [&live_check](const control::Request& req,
+                                                       std::function<void(std::string)> done) {
+                                             live_check.run(req, std::move(done));
+                                         }});
     control.start();
     // Whenever the helper (re)appears it gets the complete set: the kernel then
     // holds exactly the active bans, after a reboot too.
@@ -167,11 +154,12 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
         }
     });
 
-    MilterContext context{&runtime, &enforcement, dns.get(), &recent, wall_clock};
+    MilterContext context{&runtime, &enforcement, dns.get(), &recent, unix_now};
     int rc = kExitSoftware;
+    SocketFile milter_socket;
     if (register_milter(context)) {
         try {
-            open_milter_socket(config.milter);
+            milter_socket = open_milter_socket(config.milter);
             log_info(fmt::format("started {} {} {}", kv("milter", config.milter.socket),
                                  kv("control", config.control.socket),
                                  kv("mode", config.milter.observe ? "observe" : "enforce")));
@@ -195,10 +183,9 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
         // Their callbacks still use what a normal return would destroy: leave now.
         log_error(fmt::format("{} sessions still open after 30 s; exiting without cleanup",
                               open_sessions()));
-        ::unlink(config.milter.socket.c_str());
+        milter_socket.remove();
         std::_Exit(rc == 0 ? kExitSoftware : rc);
     }
-    ::unlink(config.milter.socket.c_str());
     return rc;
 }
 

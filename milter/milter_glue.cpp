@@ -10,7 +10,7 @@
 #include <cstring>
 #include <thread>
 
-#include "milter/logging.hpp"
+#include "common/log.hpp"
 #include "milter/metrics.hpp"
 
 namespace smtpwall {

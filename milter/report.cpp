@@ -6,6 +6,8 @@
 #include <ctime>
 #include <map>
 
+#include "common/enum_names.hpp"
+
 namespace smtpwall {
 
 std::string format_counter(std::uint64_t value, bool exact) {
@@ -176,49 +178,41 @@ nlohmann::json bans_json(const std::vector<BanView>& bans) {
     return out;
 }
 
+constexpr EnumNames<Classification::Decision, 3> kDecisionNames{{
+    {Classification::Decision::accept, "accept"},
+    {Classification::Decision::reject, "reject"},
+    {Classification::Decision::tempfail, "tempfail"},
+}};
+
 std::string_view decision_name(Classification::Decision decision) {
-    switch (decision) {
-        case Classification::Decision::accept:
-            return "accept";
-        case Classification::Decision::reject:
-            return "reject";
-        case Classification::Decision::tempfail:
-            return "tempfail";
-    }
-    return "accept";
+    return name_of(kDecisionNames, decision);
 }
 
 namespace {
 
+constexpr EnumNames<dns::PtrFacts::Outcome, 4> kPtrOutcomeNames{{
+    {dns::PtrFacts::Outcome::confirmed, "confirmed"},
+    {dns::PtrFacts::Outcome::unconfirmed, "not-confirmed"},
+    {dns::PtrFacts::Outcome::no_ptr, "none"},
+    {dns::PtrFacts::Outcome::temp_error, "temporary-failure"},
+}};
+
 std::string_view ptr_outcome(const dns::PtrFacts& p) {
     if (p.progress != dns::Progress::done) return "pending";
-    switch (p.outcome) {
-        case dns::PtrFacts::Outcome::confirmed:
-            return "confirmed";
-        case dns::PtrFacts::Outcome::unconfirmed:
-            return "not-confirmed";
-        case dns::PtrFacts::Outcome::no_ptr:
-            return "none";
-        case dns::PtrFacts::Outcome::temp_error:
-            return "temporary-failure";
-    }
-    return "pending";
+    return name_of(kPtrOutcomeNames, p.outcome);
 }
+
+constexpr EnumNames<dns::ZoneVerdict, 4> kZoneVerdictNames{{
+    {dns::ZoneVerdict::listed, "listed"},
+    {dns::ZoneVerdict::not_listed, "not-listed"},
+    {dns::ZoneVerdict::refused, "refused"},
+    {dns::ZoneVerdict::failed, "failed"},
+}};
 
 std::string_view zone_outcome(const dns::ZoneFact& z) {
     if (z.skipped) return "skipped";
     if (z.progress != dns::Progress::done) return "pending";
-    switch (z.verdict) {
-        case dns::ZoneVerdict::listed:
-            return "listed";
-        case dns::ZoneVerdict::not_listed:
-            return "not-listed";
-        case dns::ZoneVerdict::refused:
-            return "refused";
-        case dns::ZoneVerdict::failed:
-            return "failed";
-    }
-    return "failed";
+    return name_of(kZoneVerdictNames, z.verdict);
 }
 
 }  // namespace

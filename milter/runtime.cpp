@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "conf/config_reader.hpp"
-#include "milter/logging.hpp"
+#include "common/log.hpp"
 
 namespace smtpwall {
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/enum_names.hpp"
+
 namespace smtpwall {
 
 SessionPolicy::SessionPolicy(const conf::MilterConfig& config)
@@ -36,20 +38,16 @@ MtaRejection classify_mta_rejection(std::string_view rcpt_host, std::string_view
     return MtaRejection::unknown;
 }
 
+constexpr EnumNames<Stage, 5> kStageNames{{
+    {Stage::connect, "connect"},
+    {Stage::helo, "helo"},
+    {Stage::mail, "mail"},
+    {Stage::rcpt, "rcpt"},
+    {Stage::data, "data"},
+}};
+
 std::string_view stage_name(Stage stage) {
-    switch (stage) {
-        case Stage::connect:
-            return "connect";
-        case Stage::helo:
-            return "helo";
-        case Stage::mail:
-            return "mail";
-        case Stage::rcpt:
-            return "rcpt";
-        case Stage::data:
-            return "data";
-    }
-    return "?";
+    return name_of(kStageNames, stage);
 }
 
 Session::Session(std::shared_ptr<const SessionPolicy> policy, std::optional<IpAddress> client,

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <iterator>
 
-#include "milter/logging.hpp"
+#include "common/log.hpp"
 
 namespace smtpwall {
 

@@ -15,10 +15,9 @@
 #include <vector>
 
 #include "common/net.hpp"
+#include "common/unix_time.hpp"
 
 namespace smtpwall {
-
-using UnixTime = std::int64_t;
 
 // Events within a sliding window, kept in kBuckets fixed buckets: constant memory
 // per address, at the price of a window edge as coarse as window/kBuckets.

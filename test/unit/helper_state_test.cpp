@@ -554,10 +554,4 @@ BOOST_AUTO_TEST_CASE(core_networks_may_be_large_but_not_dangerous) {
     BOOST_TEST(core_refusal_reason(net("127.0.0.0/8"), limits).has_value());
 }
 
-BOOST_AUTO_TEST_CASE(log_escaping) {
-    BOOST_TEST(escape_for_log("1 PING") == "1 PING");
-    BOOST_TEST(escape_for_log("a\r\n\x1b\"\\\xff") == "a\\x0d\\x0a\\x1b\\x22\\x5c\\xff");
-    BOOST_TEST(escape_for_log(std::string(100, 'x'), 10) == "xxxxxxxxxx...");
-}
-
 BOOST_AUTO_TEST_SUITE_END()
