@@ -23,9 +23,9 @@
 
 #include "conf/config_reader.hpp"
 #include "conf/milter_config.hpp"
-#include "milter/control_protocol.hpp"
-#include "milter/report.hpp"
-#include "milter/session.hpp"
+#include "core/control_protocol.hpp"
+#include "core/report.hpp"
+#include "core/session.hpp"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // What DNS said about one SMTP session: PTR and forward confirmation, DNSBL/DNSWL
 // listings, whether the HELO name resolves, the SPF result. Plain values; the
-// lookups that fill them live in dnsbl/lookups.hpp, the judgement in milter/classify.hpp.
+// lookups that fill them live in dnsbl/lookups.hpp, the judgement in core/classify.hpp.
 // Anything still pending when the session's deadline passed counts as a temporary
 // failure: it can delay mail, never reject it.
 #pragma once

@@ -33,7 +33,7 @@
 #include "common/unix_socket.hpp"
 #include "conf/config_reader.hpp"
 #include "milter/metrics.hpp"
-#include "milter/report.hpp"
+#include "core/report.hpp"
 
 namespace smtpwall {
 

@@ -11,7 +11,7 @@
 
 #include "common/unix_socket.hpp"
 #include "conf/milter_config.hpp"
-#include "milter/control_protocol.hpp"
+#include "core/control_protocol.hpp"
 #include "milter/dns_service.hpp"
 #include "milter/enforcement.hpp"
 #include "milter/helper_client.hpp"

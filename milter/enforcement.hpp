@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "conf/milter_config.hpp"
-#include "milter/escalation.hpp"
-#include "milter/tally.hpp"
+#include "core/escalation.hpp"
+#include "core/tally.hpp"
 
 namespace smtpwall {
 

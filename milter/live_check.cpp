@@ -1,6 +1,6 @@
 #include "milter/live_check.hpp"
 
-#include "milter/report.hpp"
+#include "core/report.hpp"
 
 namespace smtpwall {
 

@@ -6,10 +6,10 @@
 #include <memory>
 #include <string>
 
-#include "milter/control_protocol.hpp"
+#include "core/control_protocol.hpp"
 #include "milter/dns_service.hpp"
 #include "milter/runtime.hpp"
-#include "milter/session.hpp"
+#include "core/session.hpp"
 
 namespace smtpwall {
 

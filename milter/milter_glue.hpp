@@ -11,7 +11,7 @@
 #include "milter/enforcement.hpp"
 #include "milter/recent.hpp"
 #include "milter/runtime.hpp"
-#include "milter/session.hpp"
+#include "core/session.hpp"
 
 namespace smtpwall {
 

@@ -11,7 +11,7 @@
 
 #include "common/net.hpp"
 #include "dnsbl/facts.hpp"
-#include "milter/tally.hpp"
+#include "core/tally.hpp"
 
 namespace smtpwall {
 

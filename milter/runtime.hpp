@@ -11,7 +11,7 @@
 #include "conf/milter_config.hpp"
 #include "milter/dns_service.hpp"
 #include "milter/enforcement.hpp"
-#include "milter/session.hpp"
+#include "core/session.hpp"
 
 namespace smtpwall {
 

@@ -17,7 +17,7 @@
 #include "conf/milter_config.hpp"
 #include "dnsbl/spf.hpp"
 #include "milter/dns_service.hpp"
-#include "milter/session.hpp"
+#include "core/session.hpp"
 
 using namespace smtpwall;
 using Clock = std::chrono::steady_clock;

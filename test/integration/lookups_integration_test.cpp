@@ -1,4 +1,4 @@
-// Session lookups (dnsbl/lookups.hpp) and their judgement (milter/classify.hpp)
+// Session lookups (dnsbl/lookups.hpp) and their judgement (core/classify.hpp)
 // against nsd + dnsdist started by lookups_test.sh (DNS_PORT: dnsdist).
 #include <boost/test/unit_test.hpp>
 
@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "dnsbl/lookups.hpp"
-#include "milter/classify.hpp"
+#include "core/classify.hpp"
 
 using namespace smtpwall;
 using namespace smtpwall::dns;

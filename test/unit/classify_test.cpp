@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "milter/classify.hpp"
+#include "core/classify.hpp"
 
 using namespace smtpwall;
 using dns::Progress;

@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "milter/escalation.hpp"
+#include "core/escalation.hpp"
 
 using namespace smtpwall;
 using std::chrono::seconds;

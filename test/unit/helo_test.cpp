@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "milter/helo_check.hpp"
+#include "core/helo_check.hpp"
 
 using namespace smtpwall;
 

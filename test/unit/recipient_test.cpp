@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "milter/recipients.hpp"
+#include "core/recipients.hpp"
 
 using namespace smtpwall;
 

@@ -1,7 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
-#include "milter/control_protocol.hpp"
-#include "milter/report.hpp"
+#include "core/control_protocol.hpp"
+#include "core/report.hpp"
 
 using namespace smtpwall;
 

@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "milter/session.hpp"
+#include "core/session.hpp"
 
 using namespace smtpwall;
 

@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "milter/tally.hpp"
+#include "core/tally.hpp"
 
 using namespace smtpwall;
 using std::chrono::seconds;

@@ -1,4 +1,4 @@
-#include "milter/tally.hpp"
+#include "core/tally.hpp"
 
 #include <algorithm>
 #include <limits>

@@ -1,4 +1,4 @@
-#include "milter/control_protocol.hpp"
+#include "core/control_protocol.hpp"
 
 #include <fmt/format.h>
 

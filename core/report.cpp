@@ -1,4 +1,4 @@
-#include "milter/report.hpp"
+#include "core/report.hpp"
 
 #include <fmt/format.h>
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "conf/escalation_rule.hpp"
-#include "milter/tally.hpp"
+#include "core/tally.hpp"
 
 namespace smtpwall {
 

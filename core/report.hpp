@@ -11,9 +11,9 @@
 
 #include "dnsbl/facts.hpp"
 #include "firewall/protocol.hpp"
-#include "milter/classify.hpp"
-#include "milter/escalation.hpp"
-#include "milter/tally.hpp"
+#include "core/classify.hpp"
+#include "core/escalation.hpp"
+#include "core/tally.hpp"
 
 namespace smtpwall {
 

@@ -1,4 +1,4 @@
-#include "milter/helo_check.hpp"
+#include "core/helo_check.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "milter/recipients.hpp"
+#include "core/recipients.hpp"
 
 #include <algorithm>
 

@@ -16,9 +16,9 @@
 #include "common/net.hpp"
 #include "conf/milter_config.hpp"
 #include "dnsbl/facts.hpp"
-#include "milter/classify.hpp"
-#include "milter/helo_check.hpp"
-#include "milter/recipients.hpp"
+#include "core/classify.hpp"
+#include "core/helo_check.hpp"
+#include "core/recipients.hpp"
 
 namespace smtpwall {
 

@@ -1,4 +1,4 @@
-#include "milter/escalation.hpp"
+#include "core/escalation.hpp"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "milter/session.hpp"
+#include "core/session.hpp"
 
 #include <algorithm>
 

@@ -18,7 +18,7 @@
 #include "common/net.hpp"
 #include "dnsbl/dialup.hpp"
 #include "dnsbl/facts.hpp"
-#include "milter/helo_check.hpp"
+#include "core/helo_check.hpp"
 
 namespace smtpwall {
 

@@ -1,4 +1,4 @@
-#include "milter/classify.hpp"
+#include "core/classify.hpp"
 
 #include <fmt/format.h>
 
