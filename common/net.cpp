@@ -1,3 +1,4 @@
+// Parsing, formatting and classifying IP addresses and networks (see net.hpp).
 #include "common/net.hpp"
 
 #include <arpa/inet.h>

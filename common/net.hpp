@@ -67,6 +67,7 @@ class CidrList {
     bool overlaps(const Cidr& net) const;
     const std::vector<Cidr>& entries() const { return nets_; }
     bool empty() const { return nets_.empty(); }
+    bool operator==(const CidrList&) const = default;
 
   private:
     std::vector<Cidr> nets_;

@@ -1,3 +1,4 @@
+// The one sd_notify datagram, "READY=1", without libsystemd.
 #include "common/sd_notify.hpp"
 
 #include <sys/socket.h>

@@ -1,3 +1,4 @@
+// TableReader: strict typed reads of one TOML table, every complaint with file:line.
 #include "conf/config_reader.hpp"
 
 #include <fmt/format.h>
@@ -14,6 +15,11 @@ std::string location(const std::string& file, const toml::source_region& src) {
 }
 
 }  // namespace
+
+std::string location_of(const Locations& where, std::string_view key, const std::string& file) {
+    const auto it = where.find(key);
+    return it == where.end() ? file : it->second;
+}
 
 std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
     if (text.empty()) return std::nullopt;
@@ -81,10 +87,18 @@ std::string TableReader::where(std::string_view key) const {
     return location(file_, table_.source());
 }
 
+std::string TableReader::name_of(std::string_view key) const {
+    return section_.empty() ? std::string(key) : section_ + "." + std::string(key);
+}
+
+std::vector<std::string> TableReader::keys() const {
+    std::vector<std::string> out;
+    for (const auto& [key, node] : table_) out.emplace_back(key.str());
+    return out;
+}
+
 void TableReader::fail(std::string_view key, const std::string& message) const {
-    const std::string name =
-        section_.empty() ? std::string(key) : section_ + "." + std::string(key);
-    throw ConfigError(fmt::format("{}: {}: {}", where(key), name, message));
+    throw ConfigError(fmt::format("{}: {}: {}", where(key), name_of(key), message));
 }
 
 const toml::node* TableReader::lookup(std::string_view key) {
@@ -207,9 +221,7 @@ std::vector<TableReader> TableReader::tables(std::string_view key) {
     const auto* arr = node->as_array();
     if (arr == nullptr || !arr->is_array_of_tables())
         fail(key, fmt::format("expected [[{}]] tables", key));
-    const std::string name =
-        section_.empty() ? std::string(key) : section_ + "." + std::string(key);
-    for (const auto& item : *arr) out.emplace_back(*item.as_table(), file_, name);
+    for (const auto& item : *arr) out.emplace_back(*item.as_table(), file_, name_of(key));
     return out;
 }
 
@@ -255,17 +267,14 @@ std::optional<TableReader> TableReader::table(std::string_view key) {
     if (node == nullptr) return std::nullopt;
     const auto* t = node->as_table();
     if (t == nullptr) fail(key, "expected a table");
-    return TableReader(*t, file_,
-                       section_.empty() ? std::string(key) : section_ + "." + std::string(key));
+    return TableReader(*t, file_, name_of(key));
 }
 
 void TableReader::reject_unknown_keys() const {
     for (const auto& [key, node] : table_) {
         if (known_.contains(key.str())) continue;
-        const std::string name =
-            section_.empty() ? std::string(key.str()) : section_ + "." + std::string(key.str());
-        throw ConfigError(
-            fmt::format("{}: unknown key \"{}\"", location(file_, key.source()), name));
+        throw ConfigError(fmt::format("{}: unknown key \"{}\"", location(file_, key.source()),
+                                      name_of(key.str())));
     }
 }
 

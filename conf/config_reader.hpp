@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -17,6 +18,29 @@
 #include "common/net.hpp"
 
 namespace smtpwall::conf {
+
+// Where each key was found ("dns.timeout" -> "smtpwall.conf:12"), for checks that
+// come after parsing and still owe the operator a file:line.
+using Locations = std::map<std::string, std::string, std::less<>>;
+
+// Where `key` was set, or just the file when it was not.
+std::string location_of(const Locations& where, std::string_view key, const std::string& file);
+
+enum class Reload { live, restart };
+
+// What the documentation test and `--list-settings` see of a setting.
+struct SettingInfo {
+    std::string name;  // "dns.timeout", "zone.tag"
+    std::string type;
+    std::string doc;
+    Reload reload = Reload::restart;
+    bool required = false;      // no default: the file must give it
+    bool table_valued = false;  // the value is a table of free keys ([scoring.weights])
+    std::string default_value;  // as TOML, e.g. "\"1500ms\""; empty when required
+};
+
+// One line per setting: name, default, "live" or "restart", type, doc.
+std::string render_settings(const std::vector<SettingInfo>& settings);
 
 class ConfigError : public std::runtime_error {
   public:
@@ -58,6 +82,10 @@ class TableReader {
     CidrList networks(std::string_view key);
     std::optional<TableReader> table(std::string_view key);
     bool has(std::string_view key) const { return table_.contains(key); }
+    // Every key the table holds, in file order (for tables of free keys).
+    std::vector<std::string> keys() const;
+    // "section.key", as complaints name it.
+    std::string name_of(std::string_view key) const;
 
     // Throws for the first key nobody asked for.
     void reject_unknown_keys() const;

@@ -1,3 +1,4 @@
+// Parser of the escalation rule lines ("ban after 5 rejections in 1h if cbl").
 #include "conf/escalation_rule.hpp"
 
 #include <fmt/format.h>
@@ -69,6 +70,13 @@ std::variant<EscalationRule, std::string> parse_rule(std::string_view text) {
     }
     if (i != w.size()) return fmt::format("unexpected \"{}\"", w[i]);
     return rule;
+}
+
+std::vector<EscalationRule> default_escalation_rules() {
+    std::vector<EscalationRule> rules;
+    for (const char* line : {"ban at first spamtrap", "ban after 5 rejections in 1h"})
+        rules.push_back(std::get<EscalationRule>(parse_rule(line)));
+    return rules;
 }
 
 }  // namespace smtpwall::conf

@@ -28,9 +28,13 @@ struct EscalationRule {
     std::chrono::seconds within{0};
     std::vector<std::string> required_tags;
     std::optional<std::chrono::seconds> duration;  // overrides the default ban duration
+    bool operator==(const EscalationRule&) const = default;
 };
 
 // The rule, or what is wrong with the line (the caller adds file:line).
 std::variant<EscalationRule, std::string> parse_rule(std::string_view text);
+
+// "ban at first spamtrap", "ban after 5 rejections in 1h".
+std::vector<EscalationRule> default_escalation_rules();
 
 }  // namespace smtpwall::conf

@@ -1,3 +1,5 @@
+// The helper's settings, declared once (conf/schema.hpp). The helper reads its file
+// only at start (SIGHUP is ignored), so every setting needs a restart.
 #include "conf/helper_config.hpp"
 
 #include <fmt/format.h>
@@ -8,109 +10,172 @@
 
 #include "common/tag.hpp"
 #include "conf/config_reader.hpp"
+#include "conf/schema.hpp"
 
 namespace smtpwall::conf {
 
 namespace {
 
-HelperConfig from_table(const toml::table& root, const std::string& name) {
-    HelperConfig cfg;
-    TableReader top(root, name, "");
+using Config = HelperConfig;
+constexpr auto restart = Reload::restart;
 
-    if (auto helper = top.table("helper")) {
-        cfg.socket_path = helper->string("socket", cfg.socket_path);
-        cfg.peer_user = helper->string("peer_user", cfg.peer_user);
-        if (cfg.socket_path.empty() || cfg.socket_path.front() != '/')
-            helper->fail("socket", "must be an absolute path");
-        if (cfg.socket_path.size() >= 108)
-            helper->fail("socket", "path too long for a unix socket");
-        if (cfg.peer_user.empty()) helper->fail("peer_user", "must name a user");
-        helper->reject_unknown_keys();
-    }
-    if (auto fw = top.table("firewall")) {
-        cfg.backend = fw->string("backend", cfg.backend);
-        if (cfg.backend != "iptables" && cfg.backend != "ipset" && cfg.backend != "nftables")
-            fw->fail("backend", fmt::format("\"{}\" is not a backend (iptables, ipset, nftables)",
-                                            cfg.backend));
-        cfg.chain = fw->string("chain", cfg.chain);
-        if (cfg.chain.empty() || cfg.chain.size() > 28)
-            fw->fail("chain", "must be 1 to 28 characters");
-        for (char c : cfg.chain)
-            if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'))
-                fw->fail("chain", "may contain only letters, digits, '_' and '-'");
-        // A built-in chain or a verdict name would make the helper hook or fill the
-        // wrong thing (INPUT jumping to INPUT, rules appended to OUTPUT...).
-        static constexpr std::array<std::string_view, 10> kReserved = {
-            "INPUT",  "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING",
-            "ACCEPT", "DROP",   "REJECT",  "RETURN",     "QUEUE"};
-        for (auto reserved : kReserved)
-            if (cfg.chain == reserved)
-                fw->fail("chain", fmt::format("\"{}\" is a built-in chain or target", cfg.chain));
-        // The nftables table: an nft identifier, spelled so that it never needs quoting.
-        std::string table;
-        for (char c : cfg.chain)
-            table.push_back(
-                c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-        const bool explicit_table = fw->has("table");
-        cfg.table = fw->string("table", table);
-        const bool table_ok =
-            !cfg.table.empty() && cfg.table.size() <= 32 && cfg.table.front() >= 'a' &&
-            cfg.table.front() <= 'z' && std::all_of(cfg.table.begin(), cfg.table.end(), [](char c) {
-                return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-            });
-        if (!table_ok && (explicit_table || cfg.backend == "nftables"))
-            fw->fail(explicit_table ? "table" : "chain",
-                     explicit_table
-                         ? std::string("must be 1 to 32 of [a-z0-9_], starting with a letter")
-                         : fmt::format("\"{}\" does not make an nftables table name; set "
-                                       "firewall.table",
-                                       cfg.chain));
-        cfg.ports.clear();
-        for (auto port : fw->integers("ports", {25}, 1, 65535))
-            cfg.ports.push_back(static_cast<int>(port));
-        if (cfg.ports.empty()) fw->fail("ports", "needs at least one port");
-        cfg.ipv6 = fw->boolean("ipv6", cfg.ipv6);
-        cfg.lock_path = fw->string("xtables_lock", cfg.lock_path);
-        if (cfg.lock_path.empty() || cfg.lock_path.front() != '/')
-            fw->fail("xtables_lock", "must be an absolute path");
-        cfg.repair_interval = fw->duration("repair_interval", cfg.repair_interval);
-        if (cfg.repair_interval < std::chrono::seconds(1))
-            fw->fail("repair_interval", "must be at least 1s");
-        fw->reject_unknown_keys();
-    }
-    if (auto limits = top.table("limits")) {
-        cfg.protected_nets = limits->networks("protected");
-        cfg.min_prefix_v4 =
-            static_cast<int>(limits->integer("min_prefix_v4", cfg.min_prefix_v4, 8, 32));
-        cfg.min_prefix_v6 =
-            static_cast<int>(limits->integer("min_prefix_v6", cfg.min_prefix_v6, 16, 128));
-        cfg.max_entries = static_cast<std::size_t>(limits->integer(
-            "max_entries", static_cast<std::int64_t>(cfg.max_entries), 1, 10'000'000));
-        cfg.max_adds_per_minute = static_cast<int>(
-            limits->integer("max_adds_per_minute", cfg.max_adds_per_minute, 1, 1'000'000));
-        limits->reject_unknown_keys();
-    }
-    if (auto core = top.table("core")) {
-        const auto tags = core->strings("tags", {});
-        for (const auto& tag : tags)
-            if (!valid_tag(tag)) core->fail("tags", fmt::format("\"{}\" is not a valid tag", tag));
-        // Named: ranging over entries() of the temporary list would read freed memory.
-        const CidrList networks = core->networks("networks");
-        for (const auto& net : networks.entries()) cfg.core.push_back({net, tags});
-        core->reject_unknown_keys();
-    }
-    top.reject_unknown_keys();
-    return cfg;
+// An nft identifier that never needs quoting.
+bool valid_nft_table(std::string_view name) {
+    return !name.empty() && name.size() <= 32 && name.front() >= 'a' && name.front() <= 'z' &&
+           std::all_of(name.begin(), name.end(), [](char c) {
+               return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+           });
+}
+
+std::optional<std::string> chain_problem(const std::string& chain) {
+    if (chain.empty() || chain.size() > 28) return "must be 1 to 28 characters";
+    for (char c : chain)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'))
+            return "may contain only letters, digits, '_' and '-'";
+    // A built-in chain or a verdict name would make the helper hook or fill the wrong
+    // thing (INPUT jumping to INPUT, rules appended to OUTPUT...).
+    static constexpr std::array<std::string_view, 10> kReserved = {
+        "INPUT",  "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING",
+        "ACCEPT", "DROP",   "REJECT",  "RETURN",     "QUEUE"};
+    if (std::find(kReserved.begin(), kReserved.end(), chain) != kReserved.end())
+        return fmt::format("\"{}\" is a built-in chain or target", chain);
+    return std::nullopt;
+}
+
+std::optional<std::string> absolute_path(const std::string& path) {
+    if (!path.empty() && path.front() == '/') return std::nullopt;
+    return "must be an absolute path";
+}
+
+const Schema<Config>& schema() {
+    static const Schema<Config> schema(
+        {
+            // [helper]
+            setting<Config>(
+                "helper", "socket", [](auto& c) -> auto& { return c.socket_path; },
+                Text([](const std::string& path) -> std::optional<std::string> {
+                    if (path.size() >= 108) return "path too long for a unix socket";
+                    return absolute_path(path);
+                }),
+                restart, "the socket the milter connects to"),
+            setting<Config>(
+                "helper", "peer_user", [](auto& c) -> auto& { return c.peer_user; },
+                Text([](const std::string& user) -> std::optional<std::string> {
+                    if (user.empty()) return "must name a user";
+                    return std::nullopt;
+                }),
+                restart, "the only user besides root allowed to connect"),
+            // [firewall]
+            setting<Config>(
+                "firewall", "backend", [](auto& c) -> auto& { return c.backend; },
+                Text([](const std::string& backend) -> std::optional<std::string> {
+                    if (backend == "iptables" || backend == "ipset" || backend == "nftables")
+                        return std::nullopt;
+                    return fmt::format("\"{}\" is not a backend (iptables, ipset, nftables)",
+                                       backend);
+                }),
+                restart, "iptables, ipset or nftables"),
+            setting<Config>(
+                "firewall", "chain", [](auto& c) -> auto& { return c.chain; }, Text(chain_problem),
+                restart, "the iptables chain smtpwall owns (and the ipsets' name)"),
+            [] {
+                auto s = setting<Config>(
+                    "firewall", "table", [](auto& c) -> auto& { return c.table; },
+                    Text([](const std::string& table) -> std::optional<std::string> {
+                        if (valid_nft_table(table)) return std::nullopt;
+                        return "must be 1 to 32 of [a-z0-9_], starting with a letter";
+                    }),
+                    restart, "the nftables table; default: the chain in lower case");
+                s.show = [](const Config& c) { return toml_string(c.nft_table()); };
+                return s;
+            }(),
+            setting<Config>(
+                "firewall", "ports", [](auto& c) -> auto& { return c.ports; }, Integers(1, 65535),
+                restart, "TCP ports whose new connections are checked"),
+            setting<Config>(
+                "firewall", "ipv6", [](auto& c) -> auto& { return c.ipv6; }, Flag(), restart,
+                "manage ip6tables / IPv6 sets too"),
+            setting<Config>(
+                "firewall", "xtables_lock", [](auto& c) -> auto& { return c.lock_path; },
+                Text(absolute_path), restart, "the xtables lock file"),
+            setting<Config>(
+                "firewall", "repair_interval", [](auto& c) -> auto& { return c.repair_interval; },
+                Duration(std::chrono::seconds(1)), restart,
+                "how often the kernel state is checked and repaired"),
+            // [limits]
+            setting<Config>(
+                "limits", "protected", [](auto& c) -> auto& { return c.protected_nets; },
+                Networks(), restart, "networks never dropped"),
+            setting<Config>(
+                "limits", "min_prefix_v4", [](auto& c) -> auto& { return c.min_prefix_v4; },
+                Integer(8, 32), restart, "no IPv4 entry wider than this"),
+            setting<Config>(
+                "limits", "min_prefix_v6", [](auto& c) -> auto& { return c.min_prefix_v6; },
+                Integer(16, 128), restart, "no IPv6 entry wider than this"),
+            setting<Config>(
+                "limits", "max_entries", [](auto& c) -> auto& { return c.max_entries; },
+                Integer(1, 10'000'000), restart, "entries at most"),
+            setting<Config>(
+                "limits", "max_adds_per_minute",
+                [](auto& c) -> auto& { return c.max_adds_per_minute; }, Integer(1, 1'000'000),
+                restart, "new entries per minute at most"),
+            // [core]
+            setting<Config>(
+                "core", "networks", [](auto& c) -> auto& { return c.core_networks; }, Networks(),
+                restart, "netblocks dropped from start-up on"),
+            setting<Config>(
+                "core", "tags", [](auto& c) -> auto& { return c.core_tags; },
+                Texts([](const std::string& tag) -> std::optional<std::string> {
+                    if (valid_tag(tag)) return std::nullopt;
+                    return "is not a valid tag";
+                }),
+                restart, "the tags the core entries carry"),
+        },
+        {
+            {"firewall.chain",
+             [](const Config& c) -> std::optional<std::string> {
+                 if (c.backend != "nftables" || valid_nft_table(c.nft_table())) return std::nullopt;
+                 return fmt::format(
+                     "\"{}\" does not make an nftables table name; set "
+                     "firewall.table",
+                     c.chain);
+             }},
+            {"firewall.ports",
+             [](const Config& c) -> std::optional<std::string> {
+                 if (!c.ports.empty()) return std::nullopt;
+                 return "needs at least one port";
+             }},
+        });
+    return schema;
 }
 
 }  // namespace
 
+std::string HelperConfig::nft_table() const {
+    if (!table.empty()) return table;
+    std::string derived;
+    for (char c : chain)
+        derived.push_back(
+            c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    return derived;
+}
+
+std::vector<CoreEntry> HelperConfig::core() const {
+    std::vector<CoreEntry> out;
+    for (const auto& net : core_networks.entries()) out.push_back({net, core_tags});
+    return out;
+}
+
+std::vector<SettingInfo> helper_settings() {
+    return schema().describe();
+}
+
 HelperConfig load_helper_config(const std::string& path) {
-    return from_table(parse_toml_file(path), path);
+    return schema().read(parse_toml_file(path), path);
 }
 
 HelperConfig parse_helper_config(std::string_view text, const std::string& name) {
-    return from_table(parse_toml_text(text, name), name);
+    return schema().read(parse_toml_text(text, name), name);
 }
 
 }  // namespace smtpwall::conf

@@ -1,5 +1,6 @@
 // The helper's own configuration (root-owned, e.g. /etc/smtpwall/helper.conf).
-// Nothing in it can be changed by the milter.
+// Nothing in it can be changed by the milter. The initial values below are the
+// defaults; helper_config.cpp declares each key once (its schema).
 #pragma once
 
 #include <chrono>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "common/net.hpp"
+#include "conf/config_reader.hpp"
 
 namespace smtpwall::conf {
 
@@ -20,7 +22,7 @@ struct HelperConfig {
     std::string peer_user = "smtpwall";  // the only uid (besides none) allowed to connect
     std::string backend = "iptables";    // "iptables", "ipset" or "nftables"
     std::string chain = "SMTPWALL";      // also names the ipsets: <chain>4, <chain>6
-    std::string table = "smtpwall";  // nftables: table inet <table>; default: chain in lower case
+    std::string table;                   // nftables: table inet <table>; see nft_table()
     std::vector<int> ports = {25};
     bool ipv6 = true;
     CidrList protected_nets;
@@ -28,12 +30,22 @@ struct HelperConfig {
     int min_prefix_v6 = 32;
     std::size_t max_entries = 100000;
     int max_adds_per_minute = 600;
-    std::vector<CoreEntry> core;  // installed at start, never removed by requests
+    CidrList core_networks;              // installed at start, never removed by requests...
+    std::vector<std::string> core_tags;  // ...with these tags
     std::string lock_path = "/run/xtables.lock";
     // How often the helper checks that its chain, hooks and entries are still in the
     // kernel (someone may flush the chain) and puts back what is missing.
     std::chrono::seconds repair_interval{30};
+    std::string source;  // the file it came from, for messages
+    Locations where;     // "file:line" of each key the file set
+
+    // The nftables table: `table`, or else the chain in lower case with '-' as '_'.
+    std::string nft_table() const;
+    std::vector<CoreEntry> core() const;
 };
+
+// Every key of helper.conf with its type, default and doc line.
+std::vector<SettingInfo> helper_settings();
 
 // Throws ConfigError ("file:line: ...") on any problem.
 HelperConfig load_helper_config(const std::string& path);

@@ -1,239 +1,493 @@
+// The milter's settings, declared once (conf/schema.hpp): the schema below is what
+// parsing, validation, reload and `--check-config` follow.
 #include "conf/milter_config.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "common/tag.hpp"
 #include "conf/config_reader.hpp"
-#include "dnsbl/zones.hpp"
+#include "conf/schema.hpp"
 
 namespace smtpwall::conf {
 
 namespace {
 
-std::string socket_path(TableReader& t, std::string_view key, std::string fallback) {
-    auto path = t.string(key, std::move(fallback));
-    if (path.starts_with("unix:")) path.erase(0, 5);
-    if (path.empty() || path.front() != '/')
-        t.fail(key, "must be an absolute path to a unix socket");
-    if (path.size() >= 108) t.fail(key, "path too long for a unix socket");
-    return path;
-}
+using Config = MilterConfig;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+constexpr auto live = Reload::live;
+constexpr auto restart = Reload::restart;
 
-unsigned file_mode(TableReader& t, std::string_view key, unsigned fallback) {
-    const auto text = t.string(key, fmt::format("{:04o}", fallback));
-    unsigned mode = 0;
-    if (text.empty() || text.size() > 4) t.fail(key, "expected an octal mode such as \"0660\"");
-    for (char c : text) {
-        if (c < '0' || c > '7') t.fail(key, "expected an octal mode such as \"0660\"");
-        mode = mode * 8 + static_cast<unsigned>(c - '0');
+// ---- kinds of values only this file has ----
+
+// "/run/smtpwall/milter.sock" (a leading "unix:", Postfix's spelling, is dropped).
+struct SocketPath {
+    std::string type = "absolute path of a unix socket";
+    std::string read(TableReader& t, std::string_view key, const std::string& fallback) const {
+        auto path = t.string(key, fallback);
+        if (path.starts_with("unix:")) path.erase(0, 5);
+        if (path.empty() || path.front() != '/')
+            t.fail(key, "must be an absolute path to a unix socket");
+        if (path.size() >= 108) t.fail(key, "path too long for a unix socket");
+        return path;
     }
-    if (mode & 0111) t.fail(key, "a socket mode has no execute bits");
-    return mode;
-}
+    std::string show(const std::string& v) const { return toml_string(v); }
+};
 
-void check_patterns(TableReader& t, std::string_view key, const std::vector<std::string>& list) {
-    for (const auto& p : list) {
-        const auto at = p.find('@');
-        const bool ok = at != std::string::npos && p.find('@', at + 1) == std::string::npos &&
-                        p.size() > 1 && p.find_first_of(" \t<>") == std::string::npos;
-        if (!ok)
+// "0660": octal permission bits of a socket.
+struct SocketMode {
+    std::string type = "octal mode without execute bits, e.g. \"0660\"";
+    unsigned read(TableReader& t, std::string_view key, unsigned fallback) const {
+        const auto text = t.string(key, fmt::format("{:04o}", fallback));
+        unsigned mode = 0;
+        if (text.empty() || text.size() > 4) t.fail(key, "expected an octal mode such as \"0660\"");
+        for (char c : text) {
+            if (c < '0' || c > '7') t.fail(key, "expected an octal mode such as \"0660\"");
+            mode = mode * 8 + static_cast<unsigned>(c - '0');
+        }
+        if (mode & 0111) t.fail(key, "a socket mode has no execute bits");
+        return mode;
+    }
+    std::string show(unsigned v) const { return toml_string(fmt::format("{:04o}", v)); }
+};
+
+// Host names, compared in lower case.
+struct HostNames {
+    std::string type = "array of host names";
+    std::vector<std::string> read(TableReader& t, std::string_view key,
+                                  const std::vector<std::string>& fallback) const {
+        auto names = Texts().read(t, key, fallback);
+        for (auto& name : names)
+            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return names;
+    }
+    std::string show(const std::vector<std::string>& v) const { return toml_strings(v); }
+};
+
+struct Addresses {
+    std::string type = "array of IP addresses";
+    std::vector<IpAddress> read(TableReader& t, std::string_view key,
+                                const std::vector<IpAddress>& fallback) const {
+        const Texts texts([](const std::string& text) -> std::optional<std::string> {
+            if (IpAddress::parse(text)) return std::nullopt;
+            return "is not an IP address";
+        });
+        if (!t.has(key)) return fallback;
+        std::vector<IpAddress> out;
+        for (const auto& text : texts.read(t, key, {})) out.push_back(*IpAddress::parse(text));
+        return out;
+    }
+    std::string show(const std::vector<IpAddress>& v) const {
+        std::vector<std::string> texts;
+        for (const auto& a : v) texts.push_back(a.to_string());
+        return toml_strings(texts);
+    }
+};
+
+// Escalation rule lines (conf/escalation_rule.hpp), each blamed at its own line.
+struct Rules {
+    std::string type = "array of rule lines";
+    std::vector<EscalationRule> read(TableReader& t, std::string_view key,
+                                     const std::vector<EscalationRule>& fallback) const {
+        if (!t.has(key)) return fallback;
+        std::vector<EscalationRule> rules;
+        for (const auto& line : t.located_strings(key, {})) {
+            auto parsed = parse_rule(line.value);
+            if (auto* err = std::get_if<std::string>(&parsed))
+                throw ConfigError(fmt::format("{}: {}: \"{}\": {}", line.where, t.name_of(key),
+                                              line.value, *err));
+            rules.push_back(std::get<EscalationRule>(std::move(parsed)));
+        }
+        return rules;
+    }
+    std::string show(const std::vector<EscalationRule>& rules) const {
+        std::vector<std::string> texts;
+        for (const auto& r : rules) texts.push_back(r.text);
+        return toml_strings(texts);
+    }
+};
+
+// Operator PCRE2 patterns, compiled here so that a bad one is a config error.
+struct Patterns {
+    std::string type = "array of PCRE2 patterns";
+    std::vector<Pattern> read(TableReader& t, std::string_view key,
+                              const std::vector<Pattern>& fallback) const {
+        if (!t.has(key)) return fallback;
+        std::vector<Pattern> out;
+        for (const auto& item : t.located_strings(key, {})) {
+            auto compiled = Pattern::compile(item.value);
+            if (auto* err = std::get_if<std::string>(&compiled))
+                throw ConfigError(fmt::format("{}: {}: \"{}\" is not a valid pattern: {}",
+                                              item.where, t.name_of(key), item.value, *err));
+            out.push_back(std::get<Pattern>(std::move(compiled)));
+        }
+        return out;
+    }
+    std::string show(const std::vector<Pattern>& v) const {
+        std::vector<std::string> texts;
+        for (const auto& p : v) texts.push_back(p.text());
+        return toml_strings(texts);
+    }
+};
+
+struct Codes {
+    std::string type = "return-code filter, e.g. \"127.0.0.[2..11]\"";
+    CodeFilter read(TableReader& t, std::string_view key, const CodeFilter& fallback) const {
+        const auto text = t.string(key, fallback.text());
+        const auto filter = CodeFilter::parse(text);
+        if (!filter)
             t.fail(key,
-                   fmt::format("\"{}\" is not \"local@domain\", \"local@\" or \"@domain\"", p));
+                   fmt::format("\"{}\" is not a code filter such as \"127.0.0.[2..11]\"", text));
+        return *filter;
     }
+    std::string show(const CodeFilter& v) const { return toml_string(v.text()); }
+};
+
+std::optional<std::string> recipient_pattern(const std::string& p) {
+    const auto at = p.find('@');
+    const bool ok = at != std::string::npos && p.find('@', at + 1) == std::string::npos &&
+                    p.size() > 1 && p.find_first_of(" \t<>") == std::string::npos;
+    if (ok) return std::nullopt;
+    return "is not \"local@domain\", \"local@\" or \"@domain\"";
 }
 
-MilterConfig from_table(const toml::table& root, const std::string& name) {
-    MilterConfig cfg;
-    cfg.source = name;
-    TableReader top(root, name, "");
+// ---- [[zone]] ----
 
-    if (auto m = top.table("milter")) {
-        cfg.milter.socket = socket_path(*m, "socket", cfg.milter.socket);
-        cfg.milter.socket_mode = file_mode(*m, "socket_mode", cfg.milter.socket_mode);
-        cfg.milter.socket_group = m->string("socket_group", "");
-        cfg.milter.user = m->string("user", cfg.milter.user);
-        if (cfg.milter.user.empty()) m->fail("user", "must name a user");
-        cfg.milter.timeout = m->duration("timeout", cfg.milter.timeout);
-        cfg.milter.observe = m->boolean("observe", cfg.milter.observe);
-        m->reject_unknown_keys();
-    }
-    if (auto c = top.table("control")) {
-        cfg.control.socket = socket_path(*c, "socket", cfg.control.socket);
-        cfg.control.socket_mode = file_mode(*c, "socket_mode", cfg.control.socket_mode);
-        cfg.control.socket_group = c->string("socket_group", "");
-        cfg.control.admin_users = c->strings("admin_users", {});
-        cfg.control.admin_group = c->string("admin_group", "");
-        cfg.control.metrics_listen = c->string("metrics_listen", "");
-        if (!cfg.control.metrics_listen.empty()) {
-            const auto where = parse_dns_server(cfg.control.metrics_listen);
-            if (!where || !where->first.is_loopback() ||
-                cfg.control.metrics_listen.find(':') == std::string::npos)
-                c->fail("metrics_listen",
-                        "must be a loopback address with a port, e.g. \"127.0.0.1:9253\"");
+const Schema<Config::Zone>& zone_schema() {
+    using Z = Config::Zone;
+    static const Schema<Z> schema(
+        {
+            [] {
+                auto s = setting<Z>(
+                    "", "tag", [](auto& z) -> auto& { return z.tag; },
+                    Text([](const std::string& tag) -> std::optional<std::string> {
+                        if (valid_tag(tag)) return std::nullopt;
+                        return "every [[zone]] needs a tag such as \"cbl\"";
+                    }),
+                    live, "the tag a listing gives; unique");
+                s.required = true;
+                return s;
+            }(),
+            [] {
+                auto s = setting<Z>(
+                    "", "zone", [](auto& z) -> auto& { return z.zone; },
+                    Text([](const std::string& zone) -> std::optional<std::string> {
+                        if (!zone.empty() && zone.find_first_of(" /\\") == std::string::npos)
+                            return std::nullopt;
+                        return "every [[zone]] needs a zone such as \"cbl.abuseat.org\"";
+                    }),
+                    live, "the DNS zone to ask");
+                s.required = true;
+                return s;
+            }(),
+            setting<Z>(
+                "", "codes", [](auto& z) -> auto& { return z.codes; }, Codes(), live,
+                "which A answers count (postscreen syntax); empty: any 127/8"),
+            setting<Z>(
+                "", "weight", [](auto& z) -> auto& { return z.weight; }, Integer(-1000, 1000), live,
+                "negative: an allowlist (DNSWL)"),
+            setting<Z>(
+                "", "ipv4", [](auto& z) -> auto& { return z.ipv4; }, Flag(), live,
+                "ask about IPv4 clients"),
+            setting<Z>(
+                "", "ipv6", [](auto& z) -> auto& { return z.ipv6; }, Flag(), live,
+                "ask about IPv6 clients (nibble format)"),
+            setting<Z>(
+                "", "txt", [](auto& z) -> auto& { return z.txt; }, Flag(), live,
+                "fetch the TXT of a listing for the log"),
+        },
+        {});
+    return schema;
+}
+
+Setting<Config> zones_setting() {
+    Setting<Config> s;
+    s.key = "zone";
+    s.type = "array of tables [[zone]]";
+    s.doc = "DNS block lists (weight > 0) and allow lists (weight < 0)";
+    s.reload = live;
+    s.read = [](TableReader& top, Config& c) {
+        c.zones.clear();
+        for (auto& table : top.tables("zone")) {
+            auto zone = zone_schema().read_table(table);
+            for (const auto& other : c.zones)
+                if (other.tag == zone.tag)
+                    table.fail("tag", fmt::format("\"{}\" is used by another zone", zone.tag));
+            c.zones.push_back(std::move(zone));
         }
-        c->reject_unknown_keys();
-    }
-    if (auto h = top.table("helper")) {
-        cfg.helper.socket = socket_path(*h, "socket", cfg.helper.socket);
-        h->reject_unknown_keys();
-    }
-    if (auto id = top.table("identity")) {
-        cfg.identity.hostnames = id->strings("hostnames", {});
-        for (auto& h : cfg.identity.hostnames)
-            for (auto& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        for (const auto& text : id->strings("addresses", {})) {
-            const auto addr = IpAddress::parse(text);
-            if (!addr) id->fail("addresses", fmt::format("\"{}\" is not an IP address", text));
-            cfg.identity.addresses.push_back(*addr);
+    };
+    s.show = [](const Config& c) { return c.zones.empty() ? std::string() : "[[zone]]"; };
+    s.same = [](const Config& a, const Config& b) { return a.zones == b.zones; };
+    s.take = [](Config& to, const Config& from) { to.zones = from.zones; };
+    s.members = zone_schema().describe();
+    return s;
+}
+
+// ---- [scoring.weights] ----
+
+Setting<Config> weights_setting() {
+    Setting<Config> s;
+    s.table = "scoring";
+    s.key = "weights";
+    s.type = "table of tag = integer -1000..1000";
+    s.doc = "overrides of the built-in tags' weights";
+    s.reload = live;
+    s.table_valued = true;
+    s.read = [](TableReader& scoring, Config& c) {
+        auto w = scoring.table("weights");
+        if (!w) return;
+        for (const auto& tag : w->keys()) {
+            if (!valid_tag(tag)) w->fail(tag, "is not a valid tag name");
+            c.scoring.weights[tag] = static_cast<int>(w->integer(tag, 0, -1000, 1000));
         }
-        id->reject_unknown_keys();
-    }
-    if (auto c = top.table("checks")) {
-        cfg.checks.spamtraps = c->strings("spamtraps", {});
-        check_patterns(*c, "spamtraps", cfg.checks.spamtraps);
-        cfg.checks.exempt_recipients =
-            c->strings("exempt_recipients", cfg.checks.exempt_recipients);
-        check_patterns(*c, "exempt_recipients", cfg.checks.exempt_recipients);
-        cfg.checks.allowlist = c->networks("allowlist");
-        c->reject_unknown_keys();
-    }
-    if (auto t = top.table("tally")) {
-        cfg.tally.ipv4_prefix = static_cast<int>(t->integer("ipv4_prefix", 32, 16, 32));
-        cfg.tally.ipv6_prefix = static_cast<int>(t->integer("ipv6_prefix", 64, 32, 128));
-        cfg.tally.window = t->duration("window", cfg.tally.window);
-        if (cfg.tally.window.count() < 16) t->fail("window", "must be at least 16s");
-        cfg.tally.max_entries = static_cast<std::size_t>(t->integer(
-            "max_entries", static_cast<std::int64_t>(cfg.tally.max_entries), 100, 100'000'000));
-        t->reject_unknown_keys();
-    }
-    std::vector<TableReader::Located> rule_lines = {{"ban at first spamtrap", name},
-                                                    {"ban after 5 rejections in 1h", name}};
-    if (auto e = top.table("escalation")) {
-        rule_lines =
-            e->located_strings("rules", {"ban at first spamtrap", "ban after 5 rejections in 1h"});
-        cfg.escalation.ban_duration = e->duration("ban_duration", cfg.escalation.ban_duration);
-        if (cfg.escalation.ban_duration.count() < 1) e->fail("ban_duration", "must be at least 1s");
-        cfg.escalation.repeat_growth =
-            e->real("repeat_growth", cfg.escalation.repeat_growth, 1.0, 100.0);
-        cfg.escalation.max_ban_duration =
-            e->duration("max_ban_duration", cfg.escalation.max_ban_duration);
-        if (cfg.escalation.max_ban_duration < cfg.escalation.ban_duration)
-            e->fail("max_ban_duration", "must not be shorter than ban_duration");
-        cfg.escalation.good_mail_ratio =
-            e->real("good_mail_ratio", cfg.escalation.good_mail_ratio, 0.0, 1e6);
-        e->reject_unknown_keys();
-    }
-    for (const auto& line : rule_lines) {
-        auto parsed = parse_rule(line.value);
-        if (auto* err = std::get_if<std::string>(&parsed))
-            throw ConfigError(
-                fmt::format("{}: escalation.rules: \"{}\": {}", line.where, line.value, *err));
-        auto& rule = std::get<EscalationRule>(parsed);
-        if (rule.within > cfg.tally.window)
-            throw ConfigError(fmt::format(
-                "{}: escalation.rules: \"{}\" looks back further than tally.window ({}s)",
-                line.where, line.value, cfg.tally.window.count()));
-        cfg.escalation.rules.push_back(std::move(rule));
-    }
-    if (auto a = top.table("aggregation")) {
-        cfg.aggregation.enabled = a->boolean("enabled", cfg.aggregation.enabled);
-        cfg.aggregation.ipv4_prefix =
-            static_cast<int>(a->integer("ipv4_prefix", cfg.aggregation.ipv4_prefix, 16, 31));
-        cfg.aggregation.ipv6_prefix =
-            static_cast<int>(a->integer("ipv6_prefix", cfg.aggregation.ipv6_prefix, 32, 127));
-        if (cfg.aggregation.ipv4_prefix >= cfg.tally.ipv4_prefix)
-            a->fail("ipv4_prefix", "must be shorter than tally.ipv4_prefix");
-        if (cfg.aggregation.ipv6_prefix >= cfg.tally.ipv6_prefix)
-            a->fail("ipv6_prefix", "must be shorter than tally.ipv6_prefix");
-        cfg.aggregation.min_banned = static_cast<std::uint32_t>(
-            a->integer("min_banned", cfg.aggregation.min_banned, 2, 65536));
-        a->reject_unknown_keys();
-    }
-    if (auto d = top.table("dns")) {
-        cfg.dns.enabled = d->boolean("enabled", cfg.dns.enabled);
-        cfg.dns.servers = d->strings("servers", {});
-        for (const auto& server : cfg.dns.servers)
-            if (!parse_dns_server(server))
-                d->fail("servers",
-                        fmt::format("\"{}\" is not an address, address:port or [v6]:port", server));
-        cfg.dns.timeout = d->duration_ms("timeout", cfg.dns.timeout);
-        if (cfg.dns.timeout.count() < 10) d->fail("timeout", "must be at least 10ms");
-        cfg.dns.attempts = static_cast<int>(d->integer("attempts", cfg.dns.attempts, 1, 5));
-        cfg.dns.deadline = d->duration_ms("deadline", cfg.dns.deadline);
-        if (cfg.dns.deadline.count() < 100) d->fail("deadline", "must be at least 100ms");
-        const auto on_failure = d->string("on_failure", "tempfail");
-        if (on_failure != "tempfail" && on_failure != "ignore")
-            d->fail("on_failure", "is \"tempfail\" or \"ignore\"");
-        cfg.dns.tempfail_on_failure = on_failure == "tempfail";
-        cfg.dns.min_ttl =
-            static_cast<std::uint32_t>(d->integer("min_ttl", cfg.dns.min_ttl, 0, 86400));
-        cfg.dns.max_ttl =
-            static_cast<std::uint32_t>(d->integer("max_ttl", cfg.dns.max_ttl, 1, 7 * 86400));
-        cfg.dns.max_negative_ttl = static_cast<std::uint32_t>(
-            d->integer("max_negative_ttl", cfg.dns.max_negative_ttl, 0, 86400));
-        cfg.dns.cache_entries = static_cast<std::size_t>(d->integer(
-            "cache_entries", static_cast<std::int64_t>(cfg.dns.cache_entries), 100, 10'000'000));
-        cfg.dns.zone_suspension = d->duration("zone_suspension", cfg.dns.zone_suspension);
-        cfg.dns.probe_interval = d->duration("probe_interval", cfg.dns.probe_interval);
-        d->reject_unknown_keys();
-    }
-    if (auto sc = top.table("scoring")) {
-        cfg.scoring.threshold =
-            static_cast<int>(sc->integer("threshold", cfg.scoring.threshold, 1, 1000));
-        if (auto w = sc->table("weights")) {
-            for (const auto& [key, node] : *root["scoring"]["weights"].as_table()) {
-                const std::string tag(key.str());
-                if (!valid_tag(tag)) w->fail(tag, "is not a valid tag name");
-                cfg.scoring.weights[tag] = static_cast<int>(w->integer(tag, 0, -1000, 1000));
-            }
-            w->reject_unknown_keys();
-        }
-        sc->reject_unknown_keys();
-    }
-    for (auto& z : top.tables("zone")) {
-        MilterConfig::Zone zone;
-        zone.tag = z.string("tag", "");
-        if (!valid_tag(zone.tag)) z.fail("tag", "every [[zone]] needs a tag such as \"cbl\"");
-        zone.zone = z.string("zone", "");
-        if (zone.zone.empty() || zone.zone.find_first_of(" /\\") != std::string::npos)
-            z.fail("zone", "every [[zone]] needs a zone such as \"cbl.abuseat.org\"");
-        zone.codes = z.string("codes", "");
-        if (!dns::CodeFilter::parse(zone.codes))
-            z.fail("codes", fmt::format("\"{}\" is not a code filter such as \"127.0.0.[2..11]\"",
-                                        zone.codes));
-        zone.weight = static_cast<int>(z.integer("weight", zone.weight, -1000, 1000));
-        zone.ipv4 = z.boolean("ipv4", zone.ipv4);
-        zone.ipv6 = z.boolean("ipv6", zone.ipv6);
-        zone.txt = z.boolean("txt", zone.txt);
-        z.reject_unknown_keys();
-        for (const auto& other : cfg.zones)
-            if (other.tag == zone.tag)
-                z.fail("tag", fmt::format("\"{}\" is used by another zone", zone.tag));
-        cfg.zones.push_back(std::move(zone));
-    }
-    if (auto dl = top.table("dialup")) {
-        cfg.dialup.patterns = dl->strings("patterns", {});
-        dl->reject_unknown_keys();
-    }
-    if (auto sp = top.table("spf")) {
-        cfg.spf.enabled = sp->boolean("enabled", cfg.spf.enabled);
-        cfg.spf.workers = static_cast<int>(sp->integer("workers", cfg.spf.workers, 1, 512));
-        sp->reject_unknown_keys();
-    }
-    if (auto st = top.table("state")) {
-        cfg.state.file = st->string("file", cfg.state.file);
-        if (!cfg.state.file.empty() && cfg.state.file.front() != '/')
-            st->fail("file", "must be an absolute path (or \"\" to keep no state)");
-        cfg.state.flush_interval = st->duration("flush_interval", cfg.state.flush_interval);
-        if (cfg.state.flush_interval.count() < 1 || cfg.state.flush_interval.count() > 60)
-            st->fail("flush_interval", "must be between 1s and 60s");
-        st->reject_unknown_keys();
-    }
-    top.reject_unknown_keys();
-    return cfg;
+        w->reject_unknown_keys();
+    };
+    s.show = [](const Config&) { return std::string(); };
+    s.same = [](const Config& a, const Config& b) {
+        return a.scoring.weights == b.scoring.weights;
+    };
+    s.take = [](Config& to, const Config& from) { to.scoring.weights = from.scoring.weights; };
+    return s;
+}
+
+// ---- the schema of smtpwall.conf ----
+
+const Schema<Config>& schema() {
+    static const Schema<Config> schema(
+        {
+            // [milter]
+            setting<Config>(
+                "milter", "socket", [](auto& c) -> auto& { return c.milter.socket; }, SocketPath(),
+                restart, "where the MTA connects"),
+            setting<Config>(
+                "milter", "socket_mode", [](auto& c) -> auto& { return c.milter.socket_mode; },
+                SocketMode(), restart, "permissions of the milter socket"),
+            setting<Config>(
+                "milter", "socket_group", [](auto& c) -> auto& { return c.milter.socket_group; },
+                Text(), restart, "group of the milter socket; empty: the user's own"),
+            setting<Config>(
+                "milter", "user", [](auto& c) -> auto& { return c.milter.user; },
+                Text([](const std::string& user) -> std::optional<std::string> {
+                    if (user.empty()) return "must name a user";
+                    return std::nullopt;
+                }),
+                restart, "the unprivileged user the milter becomes"),
+            setting<Config>(
+                "milter", "timeout", [](auto& c) -> auto& { return c.milter.timeout; }, Duration(),
+                restart, "libmilter's wait for the MTA on one read/write"),
+            setting<Config>(
+                "milter", "observe", [](auto& c) -> auto& { return c.milter.observe; }, Flag(),
+                restart, "judge, tally and log; reject and ban nothing"),
+            // [control]
+            setting<Config>(
+                "control", "socket", [](auto& c) -> auto& { return c.control.socket; },
+                SocketPath(), restart, "where smtpwallctl connects"),
+            setting<Config>(
+                "control", "socket_mode", [](auto& c) -> auto& { return c.control.socket_mode; },
+                SocketMode(), restart, "permissions of the control socket"),
+            setting<Config>(
+                "control", "socket_group", [](auto& c) -> auto& { return c.control.socket_group; },
+                Text(), restart, "group of the control socket"),
+            setting<Config>(
+                "control", "admin_users", [](auto& c) -> auto& { return c.control.admin_users; },
+                Texts(), restart, "users who may ban, unban, allow and reload"),
+            setting<Config>(
+                "control", "admin_group", [](auto& c) -> auto& { return c.control.admin_group; },
+                Text(), restart, "group whose members may ban, unban, allow and reload"),
+            setting<Config>(
+                "control", "metrics_listen",
+                [](auto& c) -> auto& { return c.control.metrics_listen; },
+                Text([](const std::string& text) -> std::optional<std::string> {
+                    const auto where = parse_dns_server(text);
+                    if (text.empty() || (where && where->first.is_loopback() &&
+                                         text.find(':') != std::string::npos))
+                        return std::nullopt;
+                    return "must be a loopback address with a port, e.g. \"127.0.0.1:9253\"";
+                }),
+                restart, "loopback address:port for HTTP /metrics; empty: off"),
+            // [helper]
+            setting<Config>(
+                "helper", "socket", [](auto& c) -> auto& { return c.helper.socket; }, SocketPath(),
+                restart, "where smtpwall-helper listens"),
+            // [identity]
+            setting<Config>(
+                "identity", "hostnames", [](auto& c) -> auto& { return c.identity.hostnames; },
+                HostNames(), live, "our own host names"),
+            setting<Config>(
+                "identity", "addresses", [](auto& c) -> auto& { return c.identity.addresses; },
+                Addresses(), live, "our own addresses"),
+            // [checks]
+            setting<Config>(
+                "checks", "spamtraps", [](auto& c) -> auto& { return c.checks.spamtraps; },
+                Texts(recipient_pattern), live, "spamtrap recipients"),
+            setting<Config>(
+                "checks", "exempt_recipients",
+                [](auto& c) -> auto& { return c.checks.exempt_recipients; },
+                Texts(recipient_pattern), live, "recipients always accepted"),
+            setting<Config>(
+                "checks", "allowlist", [](auto& c) -> auto& { return c.checks.allowlist; },
+                Networks(), live, "clients never rejected, tallied or banned"),
+            // [dns]
+            setting<Config>(
+                "dns", "enabled", [](auto& c) -> auto& { return c.dns.enabled; }, Flag(), restart,
+                "DNS checks on or off"),
+            setting<Config>(
+                "dns", "servers", [](auto& c) -> auto& { return c.dns.servers; },
+                Texts([](const std::string& server) -> std::optional<std::string> {
+                    if (parse_dns_server(server)) return std::nullopt;
+                    return "is not an address, address:port or [v6]:port";
+                }),
+                restart, "resolvers to ask; empty: /etc/resolv.conf"),
+            setting<Config>(
+                "dns", "timeout", [](auto& c) -> auto& { return c.dns.timeout; },
+                DurationMs(milliseconds(10)), restart, "per attempt"),
+            setting<Config>(
+                "dns", "attempts", [](auto& c) -> auto& { return c.dns.attempts; }, Integer(1, 5),
+                restart, "tries per query"),
+            setting<Config>(
+                "dns", "deadline", [](auto& c) -> auto& { return c.dns.deadline; },
+                DurationMs(milliseconds(100)), restart, "how long a verdict may wait for DNS"),
+            setting<Config>(
+                "dns", "on_failure", [](auto& c) -> auto& { return c.dns.tempfail_on_failure; },
+                Choice<bool, 2>({{{true, "tempfail"}, {false, "ignore"}}}), live,
+                "a failed lookup that could decide: tempfail or ignore"),
+            setting<Config>(
+                "dns", "min_ttl", [](auto& c) -> auto& { return c.dns.min_ttl; }, Integer(0, 86400),
+                restart, "cache: shortest TTL kept"),
+            setting<Config>(
+                "dns", "max_ttl", [](auto& c) -> auto& { return c.dns.max_ttl; },
+                Integer(1, 7 * 86400), restart, "cache: longest TTL kept"),
+            setting<Config>(
+                "dns", "max_negative_ttl", [](auto& c) -> auto& { return c.dns.max_negative_ttl; },
+                Integer(0, 86400), restart, "cache: longest negative TTL"),
+            setting<Config>(
+                "dns", "cache_entries", [](auto& c) -> auto& { return c.dns.cache_entries; },
+                Integer(100, 10'000'000), restart, "cache size in answers"),
+            setting<Config>(
+                "dns", "zone_suspension", [](auto& c) -> auto& { return c.dns.zone_suspension; },
+                Duration(), restart, "how long a zone that refused queries is not asked"),
+            setting<Config>(
+                "dns", "probe_interval", [](auto& c) -> auto& { return c.dns.probe_interval; },
+                Duration(), restart, "how often every zone is tested; 0: never"),
+            // [scoring]
+            setting<Config>(
+                "scoring", "threshold", [](auto& c) -> auto& { return c.scoring.threshold; },
+                Integer(1, 1000), live, "the weight at which a session is rejected"),
+            weights_setting(),
+            // [[zone]]
+            zones_setting(),
+            // [dialup]
+            setting<Config>(
+                "dialup", "patterns", [](auto& c) -> auto& { return c.dialup.patterns; },
+                Patterns(), live, "extra PCRE2 patterns for dynamic host parts"),
+            // [spf]
+            setting<Config>(
+                "spf", "enabled", [](auto& c) -> auto& { return c.spf.enabled; }, Flag(), restart,
+                "SPF checks on or off"),
+            setting<Config>(
+                "spf", "workers", [](auto& c) -> auto& { return c.spf.workers; }, Integer(1, 512),
+                restart, "threads doing SPF checks"),
+            // [tally]
+            setting<Config>(
+                "tally", "ipv4_prefix", [](auto& c) -> auto& { return c.tally.ipv4_prefix; },
+                Integer(16, 32), restart, "IPv4 network a tally and ban covers"),
+            setting<Config>(
+                "tally", "ipv6_prefix", [](auto& c) -> auto& { return c.tally.ipv6_prefix; },
+                Integer(32, 128), restart, "IPv6 network a tally and ban covers"),
+            setting<Config>(
+                "tally", "window", [](auto& c) -> auto& { return c.tally.window; },
+                Duration(seconds(16)), restart, "how far back rejections are remembered"),
+            setting<Config>(
+                "tally", "max_entries", [](auto& c) -> auto& { return c.tally.max_entries; },
+                Integer(100, 100'000'000), restart, "addresses tracked at most"),
+            // [escalation]
+            setting<Config>(
+                "escalation", "rules", [](auto& c) -> auto& { return c.escalation.rules; }, Rules(),
+                live, "when a tally becomes a ban, first match wins"),
+            setting<Config>(
+                "escalation", "ban_duration",
+                [](auto& c) -> auto& { return c.escalation.ban_duration; }, Duration(seconds(1)),
+                live, "how long a first ban lasts"),
+            setting<Config>(
+                "escalation", "repeat_growth",
+                [](auto& c) -> auto& { return c.escalation.repeat_growth; }, Real(1.0, 100.0), live,
+                "factor for each further ban"),
+            setting<Config>(
+                "escalation", "max_ban_duration",
+                [](auto& c) -> auto& { return c.escalation.max_ban_duration; }, Duration(), live,
+                "the longest ban"),
+            setting<Config>(
+                "escalation", "good_mail_ratio",
+                [](auto& c) -> auto& { return c.escalation.good_mail_ratio; }, Real(0.0, 1e6), live,
+                "accepted messages per rejection that spare an address"),
+            // [aggregation]
+            setting<Config>(
+                "aggregation", "enabled", [](auto& c) -> auto& { return c.aggregation.enabled; },
+                Flag(), live, "ban a block once enough addresses in it are banned"),
+            setting<Config>(
+                "aggregation", "ipv4_prefix",
+                [](auto& c) -> auto& { return c.aggregation.ipv4_prefix; }, Integer(16, 31), live,
+                "IPv4 block size"),
+            setting<Config>(
+                "aggregation", "ipv6_prefix",
+                [](auto& c) -> auto& { return c.aggregation.ipv6_prefix; }, Integer(32, 127), live,
+                "IPv6 block size"),
+            setting<Config>(
+                "aggregation", "min_banned",
+                [](auto& c) -> auto& { return c.aggregation.min_banned; }, Integer(2, 65536), live,
+                "banned addresses that make a block"),
+            // [state]
+            setting<Config>(
+                "state", "file", [](auto& c) -> auto& { return c.state.file; },
+                Text([](const std::string& file) -> std::optional<std::string> {
+                    if (file.empty() || file.front() == '/') return std::nullopt;
+                    return "must be an absolute path (or \"\" to keep no state)";
+                }),
+                restart, "the SQLite state file; empty: keep nothing"),
+            setting<Config>(
+                "state", "flush_interval", [](auto& c) -> auto& { return c.state.flush_interval; },
+                Duration(seconds(1), seconds(60)), restart, "how often changes reach the disk"),
+        },
+        {
+            {"escalation.max_ban_duration",
+             [](const Config& c) -> std::
+                                     optional<std::string> {
+                                         if (c.escalation.max_ban_duration >=
+                                             c.escalation.ban_duration)
+                                             return std::nullopt;
+                                         return "must not be shorter than ban_duration";
+                                     }},
+            {"escalation.rules",
+             [](const Config& c)
+                 -> std::
+                     optional<std::string> {
+                         for (const auto& rule : c.escalation.rules)
+                             if (rule.within > c.tally.window)
+                                 return fmt::format(
+                                     "\"{}\" looks back further than tally.window ({}s)", rule.text,
+                                     c.tally.window.count());
+                         return std::nullopt;
+                     }},
+            {"aggregation.ipv4_prefix",
+             [](const Config& c) -> std::
+                                     optional<std::string> {
+                                         if (c.aggregation.ipv4_prefix < c.tally.ipv4_prefix)
+                                             return std::nullopt;
+                                         return "must be shorter than tally.ipv4_prefix";
+                                     }},
+            {"aggregation.ipv6_prefix",
+             [](const Config& c) -> std::
+                                     optional<std::string> {
+                                         if (c.aggregation.ipv6_prefix < c.tally.ipv6_prefix)
+                                             return std::nullopt;
+                                         return "must be shorter than tally.ipv6_prefix";
+                                     }},
+        });
+    return schema;
 }
 
 }  // namespace
@@ -241,80 +495,51 @@ MilterConfig from_table(const toml::table& root, const std::string& name) {
 std::optional<std::pair<IpAddress, std::uint16_t>> parse_dns_server(std::string_view text) {
     std::uint16_t port = 53;
     std::string_view host = text;
+    auto parse_port = [&port](std::string_view digits) {
+        unsigned p = 0;
+        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p);
+        if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || p == 0 ||
+            p > 65535)
+            return false;
+        port = static_cast<std::uint16_t>(p);
+        return true;
+    };
     if (!text.empty() && text.front() == '[') {
         const auto close = text.find(']');
         if (close == std::string_view::npos) return std::nullopt;
         host = text.substr(1, close - 1);
         const auto rest = text.substr(close + 1);
-        if (!rest.empty()) {
-            if (rest.front() != ':') return std::nullopt;
-            unsigned p = 0;
-            const auto digits = rest.substr(1);
-            const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p);
-            if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() ||
-                p == 0 || p > 65535)
-                return std::nullopt;
-            port = static_cast<std::uint16_t>(p);
-        }
+        if (!rest.empty() && (rest.front() != ':' || !parse_port(rest.substr(1))))
+            return std::nullopt;
     } else if (std::count(text.begin(), text.end(), ':') == 1) {
         const auto colon = text.find(':');
         host = text.substr(0, colon);
-        unsigned p = 0;
-        const auto digits = text.substr(colon + 1);
-        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p);
-        if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || p == 0 ||
-            p > 65535)
-            return std::nullopt;
-        port = static_cast<std::uint16_t>(p);
+        if (!parse_port(text.substr(colon + 1))) return std::nullopt;
     }
     const auto addr = IpAddress::parse(host);
     if (!addr) return std::nullopt;
     return std::make_pair(*addr, port);
 }
 
-std::vector<std::string> restart_only_changes(const MilterConfig& a, const MilterConfig& b) {
-    std::vector<std::string> out;
-    auto check = [&](bool same, const char* name) {
-        if (!same) out.emplace_back(name);
-    };
-    check(a.milter.socket == b.milter.socket && a.milter.socket_mode == b.milter.socket_mode &&
-              a.milter.socket_group == b.milter.socket_group,
-          "milter.socket");
-    check(a.milter.user == b.milter.user, "milter.user");
-    check(a.milter.timeout == b.milter.timeout, "milter.timeout");
-    check(a.milter.observe == b.milter.observe, "milter.observe");
-    check(a.control.socket == b.control.socket && a.control.socket_mode == b.control.socket_mode &&
-              a.control.socket_group == b.control.socket_group &&
-              a.control.metrics_listen == b.control.metrics_listen,
-          "control");
-    check(a.control.admin_users == b.control.admin_users &&
-              a.control.admin_group == b.control.admin_group,
-          "control.admins");
-    check(a.helper.socket == b.helper.socket, "helper.socket");
-    check(a.tally.ipv4_prefix == b.tally.ipv4_prefix &&
-              a.tally.ipv6_prefix == b.tally.ipv6_prefix && a.tally.window == b.tally.window &&
-              a.tally.max_entries == b.tally.max_entries,
-          "tally");
-    check(a.state.file == b.state.file && a.state.flush_interval == b.state.flush_interval,
-          "state");
-    check(a.dns.enabled == b.dns.enabled && a.dns.servers == b.dns.servers &&
-              a.dns.timeout == b.dns.timeout && a.dns.attempts == b.dns.attempts &&
-              a.dns.deadline == b.dns.deadline && a.dns.min_ttl == b.dns.min_ttl &&
-              a.dns.max_ttl == b.dns.max_ttl && a.dns.max_negative_ttl == b.dns.max_negative_ttl &&
-              a.dns.cache_entries == b.dns.cache_entries &&
-              a.dns.zone_suspension == b.dns.zone_suspension &&
-              a.dns.probe_interval == b.dns.probe_interval,
-          "dns");
-    check(a.spf.enabled == b.spf.enabled && a.spf.workers == b.spf.workers, "spf");
-    return out;
+std::vector<std::string> restart_only_changes(const MilterConfig& running,
+                                              const MilterConfig& file) {
+    return schema().restart_only_changes(running, file);
+}
+
+MilterConfig reloaded(const MilterConfig& running, const MilterConfig& file) {
+    return schema().reloaded(running, file);
+}
+
+std::vector<SettingInfo> milter_settings() {
+    return schema().describe();
 }
 
 MilterConfig load_milter_config(const std::string& path) {
-    return from_table(parse_toml_file(path), path);
+    return schema().read(parse_toml_file(path), path);
 }
 
 MilterConfig parse_milter_config(std::string_view text, const std::string& name) {
-    return from_table(parse_toml_text(text, name), name);
+    return schema().read(parse_toml_text(text, name), name);
 }
 
 }  // namespace smtpwall::conf

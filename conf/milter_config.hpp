@@ -1,6 +1,7 @@
 // The milter's configuration (/etc/smtpwall/smtpwall.conf): where it listens,
 // what it checks and when it escalates to a ban. Immutable once loaded; a reload
-// builds a new one and sessions keep the one they started with.
+// builds a new one and sessions keep the one they started with. The initial values
+// below are the defaults; milter_config.cpp declares each key once (its schema).
 #pragma once
 
 #include <chrono>
@@ -10,7 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "common/code_filter.hpp"
 #include "common/net.hpp"
+#include "common/pattern.hpp"
+#include "conf/config_reader.hpp"
 #include "conf/escalation_rule.hpp"
 
 namespace smtpwall::conf {
@@ -62,7 +66,7 @@ struct MilterConfig {
     } tally;
 
     struct Escalation {
-        std::vector<EscalationRule> rules;  // default: first spamtrap, 5 rejections in 1h
+        std::vector<EscalationRule> rules = default_escalation_rules();
         std::chrono::seconds ban_duration{7 * 86400};
         double repeat_growth = 2.0;
         std::chrono::seconds max_ban_duration{90 * 86400};
@@ -96,14 +100,16 @@ struct MilterConfig {
     } scoring;
 
     struct Zone {
-        std::string tag, zone, codes;
+        std::string tag, zone;
+        CodeFilter codes;
         int weight = 10;
         bool ipv4 = true, ipv6 = false, txt = true;
+        bool operator==(const Zone&) const = default;
     };
     std::vector<Zone> zones;  // [[zone]]: DNSBLs (weight > 0) and DNSWLs (weight < 0)
 
     struct Dialup {
-        std::vector<std::string> patterns;  // extra PCRE2 patterns for dynamic host parts
+        std::vector<Pattern> patterns;  // extra PCRE2 patterns for dynamic host parts
     } dialup;
 
     struct Spf {
@@ -119,6 +125,7 @@ struct MilterConfig {
     } state;
 
     std::string source;  // the file it came from, for messages
+    Locations where;     // "file:line" of each key the file set
 };
 
 // "192.0.2.53", "192.0.2.53:5353", "::1", "[::1]:5353" -> address and port.
@@ -128,6 +135,12 @@ std::optional<std::pair<IpAddress, std::uint16_t>> parse_dns_server(std::string_
 // ("milter.socket", "dns", ...): a reload names them instead of applying them.
 std::vector<std::string> restart_only_changes(const MilterConfig& running,
                                               const MilterConfig& file);
+
+// What a reload puts in force: `running` with every reloadable setting from `file`.
+MilterConfig reloaded(const MilterConfig& running, const MilterConfig& file);
+
+// Every key of smtpwall.conf with its type, default, doc line and reload rule.
+std::vector<SettingInfo> milter_settings();
 
 // Throws ConfigError ("file:line: ...") on any problem.
 MilterConfig load_milter_config(const std::string& path);

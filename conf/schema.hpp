@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,23 +22,6 @@
 #include "conf/config_reader.hpp"
 
 namespace smtpwall::conf {
-
-enum class Reload { live, restart };
-
-// Where each key was found ("dns.timeout" -> "smtpwall.conf:12"), for checks that
-// come after parsing and still owe the operator a file:line.
-using Locations = std::map<std::string, std::string, std::less<>>;
-
-// What the documentation test and `--list-settings` see of a setting.
-struct SettingInfo {
-    std::string name;  // "dns.timeout", "zone.tag"
-    std::string type;
-    std::string doc;
-    Reload reload = Reload::restart;
-    bool required = false;       // no default: the file must give it
-    bool table_valued = false;   // the value is a table of free keys ([scoring.weights])
-    std::string default_value;   // as TOML, e.g. "\"1500ms\""; empty when required
-};
 
 template <class Config>
 struct Setting {
@@ -73,16 +55,18 @@ class Schema {
     Schema(std::vector<Setting<Config>> settings, std::vector<Check<Config>> checks)
         : settings_(std::move(settings)), checks_(std::move(checks)) {}
 
-    // Reads one file's tables into a default Config. Unknown keys, wrong types, values
+    // Reads one file's tables into a default Config, and notes in its `source` and
+    // `where` the file and the line of each key. Unknown keys, wrong types, values
     // out of bounds and failed checks throw ConfigError "file:line: key: message".
-    Config read(const toml::table& root, const std::string& file, Locations* where) const {
+    Config read(const toml::table& root, const std::string& file) const {
         Config config;
         Locations found;
         TableReader top(root, file, "");
         read_into(top, "", config, found);
         std::vector<std::string> tables;
         for (const auto& s : settings_)
-            if (!s.table.empty() && std::find(tables.begin(), tables.end(), s.table) == tables.end())
+            if (!s.table.empty() &&
+                std::find(tables.begin(), tables.end(), s.table) == tables.end())
                 tables.push_back(s.table);
         for (const auto& name : tables)
             if (auto t = top.table(name)) {
@@ -91,12 +75,11 @@ class Schema {
             }
         top.reject_unknown_keys();
         for (const auto& check : checks_)
-            if (auto problem = check.problem(config)) {
-                const auto it = found.find(check.at);
-                throw ConfigError(fmt::format("{}: {}: {}", it == found.end() ? file : it->second,
+            if (auto problem = check.problem(config))
+                throw ConfigError(fmt::format("{}: {}: {}", location_of(found, check.at, file),
                                               check.at, *problem));
-            }
-        if (where != nullptr) *where = std::move(found);
+        config.source = file;
+        config.where = std::move(found);
         return config;
     }
 
@@ -107,14 +90,12 @@ class Schema {
         read_into(table, "", config, found);
         table.reject_unknown_keys();
         for (const auto& check : checks_)
-            if (auto problem = check.problem(config))
-                table.fail(check.at, *problem);
+            if (auto problem = check.problem(config)) table.fail(check.at, *problem);
         return config;
     }
 
     // The settings whose values differ and that only a restart can change.
-    std::vector<std::string> restart_only_changes(const Config& running,
-                                                  const Config& file) const {
+    std::vector<std::string> restart_only_changes(const Config& running, const Config& file) const {
         std::vector<std::string> out;
         for (const auto& s : settings_)
             if (s.reload == Reload::restart && !s.same(running, file)) out.push_back(s.name());
@@ -145,7 +126,12 @@ class Schema {
 
     static SettingInfo info(const Setting<Config>& s, const Config& defaults,
                             const std::string& prefix) {
-        return {prefix + s.name(), s.type, s.doc, s.reload, s.required, s.table_valued,
+        return {prefix + s.name(),
+                s.type,
+                s.doc,
+                s.reload,
+                s.required,
+                s.table_valued,
                 s.required ? std::string() : s.show(defaults)};
     }
 
@@ -174,7 +160,7 @@ std::string toml_duration(std::chrono::milliseconds d);
 using Validator = std::function<std::optional<std::string>(const std::string&)>;
 
 struct Text {
-    explicit Text(Validator check = {}) : check(std::move(check)) {}
+    explicit Text(Validator validator = {}) : check(std::move(validator)) {}
     Validator check;
     std::string type = "string";
     std::string read(TableReader& t, std::string_view key, const std::string& fallback) const {
@@ -188,7 +174,7 @@ struct Text {
 
 // A list of strings; each element is checked and blamed at its own line.
 struct Texts {
-    explicit Texts(Validator check = {}) : check(std::move(check)) {}
+    explicit Texts(Validator validator = {}) : check(std::move(validator)) {}
     Validator check;
     std::string type = "array of strings";
     std::vector<std::string> read(TableReader& t, std::string_view key,
@@ -198,8 +184,8 @@ struct Texts {
         for (auto& item : t.located_strings(key, {})) {
             if (check)
                 if (auto problem = check(item.value))
-                    throw ConfigError(fmt::format("{}: {}: \"{}\": {}", item.where,
-                                                  t.name_of(key), item.value, *problem));
+                    throw ConfigError(fmt::format("{}: {}: \"{}\": {}", item.where, t.name_of(key),
+                                                  item.value, *problem));
             out.push_back(std::move(item.value));
         }
         return out;
@@ -208,8 +194,8 @@ struct Texts {
 };
 
 struct Integer {
-    Integer(std::int64_t min, std::int64_t max)
-        : min(min), max(max), type(fmt::format("integer {}..{}", min, max)) {}
+    Integer(std::int64_t low, std::int64_t high)
+        : min(low), max(high), type(fmt::format("integer {}..{}", low, high)) {}
     std::int64_t min, max;
     std::string type;
     template <class T>
@@ -223,12 +209,13 @@ struct Integer {
 };
 
 struct Integers {
-    Integers(std::int64_t min, std::int64_t max)
-        : min(min), max(max), type(fmt::format("array of integers {}..{}", min, max)) {}
+    Integers(std::int64_t low, std::int64_t high)
+        : min(low), max(high), type(fmt::format("array of integers {}..{}", low, high)) {}
     std::int64_t min, max;
     std::string type;
     template <class T>
-    std::vector<T> read(TableReader& t, std::string_view key, const std::vector<T>& fallback) const {
+    std::vector<T> read(TableReader& t, std::string_view key,
+                        const std::vector<T>& fallback) const {
         std::vector<std::int64_t> wide(fallback.begin(), fallback.end());
         std::vector<T> out;
         for (auto v : t.integers(key, wide, min, max)) out.push_back(static_cast<T>(v));
@@ -241,8 +228,8 @@ struct Integers {
 };
 
 struct Real {
-    Real(double min, double max)
-        : min(min), max(max), type(fmt::format("number {}..{}", min, max)) {}
+    Real(double low, double high)
+        : min(low), max(high), type(fmt::format("number {}..{}", low, high)) {}
     double min, max;
     std::string type;
     double read(TableReader& t, std::string_view key, double fallback) const {
@@ -263,9 +250,9 @@ struct Flag {
 };
 
 struct Duration {
-    explicit Duration(std::chrono::seconds min = std::chrono::seconds(0),
-                      std::chrono::seconds max = std::chrono::seconds::max())
-        : min(min), max(max) {}
+    explicit Duration(std::chrono::seconds low = std::chrono::seconds(0),
+                      std::chrono::seconds high = std::chrono::seconds::max())
+        : min(low), max(high) {}
     std::chrono::seconds min, max;
     std::string type = "duration";
     std::chrono::seconds read(TableReader& t, std::string_view key,
@@ -279,7 +266,7 @@ struct Duration {
 };
 
 struct DurationMs {
-    explicit DurationMs(std::chrono::milliseconds min) : min(min) {}
+    explicit DurationMs(std::chrono::milliseconds low) : min(low) {}
     std::chrono::milliseconds min;
     std::string type = "duration (ms allowed)";
     std::chrono::milliseconds read(TableReader& t, std::string_view key,
@@ -306,9 +293,13 @@ struct Networks {
 // One of a fixed set of words, stored as a value of T.
 template <class T, std::size_t N>
 struct Choice {
-    explicit Choice(EnumNames<T, N> names) : names(names) {}
+    explicit Choice(EnumNames<T, N> words) : names(words) {
+        std::vector<std::string_view> list;
+        for (const auto& [v, n] : names) list.push_back(n);
+        type = fmt::format("one of {}", fmt::join(list, ", "));
+    }
     EnumNames<T, N> names;
-    std::string type = "one of the words";
+    std::string type;
     T read(TableReader& t, std::string_view key, T fallback) const {
         const auto word = t.string(key, std::string(name_of(names, fallback)));
         const auto value = value_of(names, word);

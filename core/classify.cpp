@@ -1,3 +1,4 @@
+// HELO problems and DNS facts become weighted tags, a score and a decision.
 #include "core/classify.hpp"
 
 #include <fmt/format.h>

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "common/net.hpp"
+#include "core/helo_check.hpp"
 #include "dnsbl/dialup.hpp"
 #include "dnsbl/facts.hpp"
-#include "core/helo_check.hpp"
 
 namespace smtpwall {
 

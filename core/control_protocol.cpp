@@ -1,3 +1,5 @@
+// Control protocol codec: request lines in, framed replies out (served in
+// milter/control_server.cpp).
 #include "core/control_protocol.hpp"
 
 #include <fmt/format.h>

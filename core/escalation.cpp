@@ -1,3 +1,4 @@
+// Which rule a tally fires, how long the ban lasts, and when bans make a netblock ban.
 #include "core/escalation.hpp"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// HELO/EHLO syntax and identity checks (RFC 5321), before any DNS.
 #include "core/helo_check.hpp"
 
 #include <algorithm>

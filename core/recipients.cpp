@@ -1,3 +1,4 @@
+// Canonical recipients and the spamtrap / exempt address patterns.
 #include "core/recipients.hpp"
 
 #include <algorithm>

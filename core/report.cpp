@@ -1,3 +1,4 @@
+// Operator views: aligned text tables, JSON and the seed's top-N, from plain data.
 #include "core/report.hpp"
 
 #include <fmt/format.h>

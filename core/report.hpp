@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "dnsbl/facts.hpp"
-#include "firewall/protocol.hpp"
 #include "core/classify.hpp"
 #include "core/escalation.hpp"
 #include "core/tally.hpp"
+#include "dnsbl/facts.hpp"
+#include "firewall/protocol.hpp"
 
 namespace smtpwall {
 

@@ -1,3 +1,4 @@
+// One SMTP session's facts, verdicts and the stage each verdict is delivered at.
 #include "core/session.hpp"
 
 #include <algorithm>

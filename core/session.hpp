@@ -15,10 +15,10 @@
 
 #include "common/net.hpp"
 #include "conf/milter_config.hpp"
-#include "dnsbl/facts.hpp"
 #include "core/classify.hpp"
 #include "core/helo_check.hpp"
 #include "core/recipients.hpp"
+#include "dnsbl/facts.hpp"
 
 namespace smtpwall {
 

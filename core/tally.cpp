@@ -1,3 +1,4 @@
+// Per-client tallies with sliding windows, bounded memory and eviction.
 #include "core/tally.hpp"
 
 #include <algorithm>

@@ -110,14 +110,7 @@ int check_offline(const Request& request, const OfflineFacts& given,
         z.codes = {*IpAddress::parse("127.0.0.2")};
         facts.zones.push_back(std::move(z));
     }
-    std::shared_ptr<const SessionPolicy> policy;
-    try {
-        policy = std::make_shared<const SessionPolicy>(config);
-    } catch (const std::invalid_argument& e) {  // a bad [dialup] pattern
-        std::fprintf(stderr, "smtpwallctl: %s: %s\n", config_path.c_str(), e.what());
-        return kExitUsage;
-    }
-    Session session(policy, *ip, "");
+    Session session(std::make_shared<const SessionPolicy>(config), *ip, "");
     if (!request.helo.empty()) session.helo(request.helo);
     if (!request.from.empty()) session.mail_from(request.from, false);
     session.set_dns(std::move(facts));

@@ -1,3 +1,4 @@
+// The resolver's answer cache: TTL clamps, negative caching, LRU bound.
 #include "dnsbl/cache.hpp"
 
 #include <algorithm>

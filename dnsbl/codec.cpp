@@ -1,3 +1,4 @@
+// DNS queries and replies through ldns, with the checks a stub resolver owes.
 #include "dnsbl/codec.hpp"
 
 #include <algorithm>

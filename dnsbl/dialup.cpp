@@ -45,9 +45,6 @@
 
 #include "dnsbl/dialup.hpp"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -789,50 +786,8 @@ void find_v6(std::string_view host, const IpAddress& client, const Pieces<Segmen
 
 // ---- operator patterns ----
 
-struct DialupDetector::Patterns {
-    struct Entry {
-        std::string text;
-        pcre2_code* code = nullptr;
-    };
-    std::vector<Entry> entries;
-    pcre2_match_context* context = nullptr;
-
-    Patterns() = default;
-    Patterns(const Patterns&) = delete;
-    Patterns& operator=(const Patterns&) = delete;
-    ~Patterns() {
-        for (Entry& e : entries) pcre2_code_free(e.code);
-        pcre2_match_context_free(context);
-    }
-};
-
-DialupDetector::DialupDetector(std::vector<std::string> extra_patterns) {
-    if (extra_patterns.empty()) return;
-    auto patterns = std::make_shared<Patterns>();
-    patterns->context = pcre2_match_context_create(nullptr);
-    if (patterns->context == nullptr) throw std::bad_alloc();
-    // Names are at most 253 bytes, but a pathological operator pattern must still not
-    // stall a milter thread.
-    pcre2_set_match_limit(patterns->context, 100000);
-    pcre2_set_depth_limit(patterns->context, 1000);
-    for (std::string& text : extra_patterns) {
-        int error = 0;
-        PCRE2_SIZE offset = 0;
-        pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(),
-                                         PCRE2_CASELESS, &error, &offset, nullptr);
-        if (code == nullptr) {
-            std::array<PCRE2_UCHAR, 256> message{};
-            pcre2_get_error_message(error, message.data(), message.size());
-            throw std::invalid_argument("invalid dialup pattern '" + text + "' at offset " +
-                                        std::to_string(offset) + ": " +
-                                        reinterpret_cast<const char*>(message.data()));
-        }
-        patterns->entries.push_back({std::move(text), code});
-        // Best effort: without JIT (e.g. W^X memory policies) PCRE2 interprets.
-        (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-    }
-    patterns_ = std::move(patterns);
-}
+DialupDetector::DialupDetector(std::vector<Pattern> extra_patterns)
+    : patterns_(std::move(extra_patterns)) {}
 
 DialupVerdict DialupDetector::classify(const IpAddress& client_in,
                                        std::string_view ptr_name) const {
@@ -869,23 +824,17 @@ DialupVerdict DialupDetector::classify(const IpAddress& client_in,
     }
     score += s.exemption;
 
-    if (patterns_) {
-        using MatchData = std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)>;
-        const MatchData md(pcre2_match_data_create(1, nullptr), &pcre2_match_data_free);
-        if (md == nullptr) throw std::bad_alloc();
-        bool matched = false;
-        for (const Patterns::Entry& e : patterns_->entries) {
-            const int rc = pcre2_match(e.code, reinterpret_cast<PCRE2_SPTR>(host.data()),
-                                       host.size(), 0, 0, md.get(), patterns_->context);
-            if (rc >= 0) {
-                matched = true;
-                s.reason("pattern:" + e.text);
-            } else if (rc != PCRE2_ERROR_NOMATCH) {
-                s.reason("pattern-error:" + e.text);  // e.g. match limit hit: no match
-            }
+    bool matched = false;
+    for (const Pattern& p : patterns_) {
+        const auto result = p.match(host);
+        if (result == Pattern::Match::yes) {
+            matched = true;
+            s.reason("pattern:" + p.text());
+        } else if (result == Pattern::Match::error) {
+            s.reason("pattern-error:" + p.text());  // e.g. match limit hit: no match
         }
-        if (matched) score += kWeightOperatorPattern;
     }
+    if (matched) score += kWeightOperatorPattern;
 
     s.verdict.score = score;
     s.verdict.dynamic = score >= kThreshold;

@@ -1,5 +1,5 @@
 // Dynamic/residential PTR heuristics: does a client's forward-confirmed PTR name look
-// like an access-network address (tag `dialup`, DESIGN.md §3)?
+// like an access-network address (tag `dialup`)?
 //
 // Pure code: no I/O, no clock, no threads. classify() is const and safe to call from
 // several threads at once. The weights, the threshold and the reasoning behind them
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/net.hpp"
+#include "common/pattern.hpp"
 
 namespace smtpwall::dns {
 
@@ -29,11 +30,10 @@ class DialupDetector {
   public:
     static constexpr int kThreshold = 50;
 
-    // extra_patterns: operator-supplied PCRE2 regexes, matched case-insensitively
+    // extra_patterns: the operator's PCRE2 patterns (compiled by the config), matched
     // against the host part (the name minus its registered domain, lower-cased, no
-    // trailing dot). A match outweighs every built-in exemption. An invalid pattern
-    // throws std::invalid_argument naming the pattern and PCRE2's message.
-    explicit DialupDetector(std::vector<std::string> extra_patterns = {});
+    // trailing dot). A match outweighs every built-in exemption.
+    explicit DialupDetector(std::vector<Pattern> extra_patterns = {});
 
     // ptr_name: the forward-confirmed PTR of `client`, any case, optional trailing dot.
     // Names that cannot be DNS host names (empty labels, >253 characters, bytes outside
@@ -41,8 +41,7 @@ class DialupDetector {
     DialupVerdict classify(const IpAddress& client, std::string_view ptr_name) const;
 
   private:
-    struct Patterns;
-    std::shared_ptr<const Patterns> patterns_;  // shared: copies stay cheap and immutable
+    std::vector<Pattern> patterns_;  // copies share the compiled code
 };
 
 }  // namespace smtpwall::dns

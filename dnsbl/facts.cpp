@@ -1,3 +1,4 @@
+// Text forms of the DNS facts of a session.
 #include "dnsbl/facts.hpp"
 
 #include "common/enum_names.hpp"

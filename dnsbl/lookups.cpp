@@ -1,3 +1,4 @@
+// Starts a session's lookups as soon as their inputs exist and gathers the facts.
 #include "dnsbl/lookups.hpp"
 
 #include <fmt/format.h>

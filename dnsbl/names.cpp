@@ -1,3 +1,4 @@
+// Query name validation and the reverse names for PTR and DNSBL queries.
 #include "dnsbl/names.hpp"
 
 #include "common/enum_names.hpp"

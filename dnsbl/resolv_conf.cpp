@@ -1,3 +1,4 @@
+// The nameserver lines of resolv.conf.
 #include "dnsbl/resolv_conf.hpp"
 
 #include <string>

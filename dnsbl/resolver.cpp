@@ -1,3 +1,5 @@
+// The asynchronous stub resolver: UDP with retries, TCP on truncation, cache,
+// shared in-flight queries.
 #include "dnsbl/resolver.hpp"
 
 #include <sys/random.h>

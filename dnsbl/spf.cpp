@@ -1,3 +1,4 @@
+// SpfChecker: the worker pool that runs libspf2 off the mail path.
 #include "dnsbl/spf.hpp"
 
 #include <atomic>

@@ -1,4 +1,4 @@
-// SPF (RFC 7208) for the classifier (DESIGN.md §3, tag spf-fail): libspf2 evaluates
+// SPF (RFC 7208) for the classifier (tag spf-fail): libspf2 evaluates
 // the policy, smtpwall's own resolver answers every DNS question libspf2 asks (never
 // the machine's resolver or /etc/resolv.conf), and a small pool of worker threads runs
 // the evaluations, because libspf2 asks its questions one at a time and blocks while

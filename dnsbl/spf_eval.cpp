@@ -1,3 +1,4 @@
+// libspf2 glue: one Evaluator per worker thread, DNS answered by our resolver.
 #include "dnsbl/spf_eval.hpp"
 
 #include <arpa/inet.h>

@@ -20,26 +20,11 @@
 #include <string_view>
 #include <vector>
 
+#include "common/code_filter.hpp"
 #include "common/net.hpp"
 #include "dnsbl/result.hpp"
 
 namespace smtpwall::dns {
-
-// postscreen-style return-code filter for A answers:
-//   "127.0.0.2", "127.0.0.[2..11]", "127.0.[0..255].[1;3;5..7]"; empty: any 127/8 code.
-class CodeFilter {
-  public:
-    static std::optional<CodeFilter> parse(std::string_view text);
-    bool matches(const IpAddress& code) const;
-    const std::string& text() const { return text_; }
-
-  private:
-    struct Range {
-        std::uint8_t low = 0, high = 255;
-    };
-    std::string text_;
-    std::vector<std::vector<Range>> octets_;  // 4 entries, each a union of ranges; empty: any
-};
 
 struct ZoneSpec {
     std::string tag;   // becomes the tag of a listing, e.g. "cbl"

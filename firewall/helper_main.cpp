@@ -88,6 +88,7 @@
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -162,7 +163,7 @@ firewall::HelperPolicy policy_from(const conf::HelperConfig& cfg) {
     policy.ipv6 = cfg.ipv6;
     policy.max_entries = cfg.max_entries;
     policy.max_adds_per_minute = cfg.max_adds_per_minute;
-    for (const auto& core : cfg.core) {
+    for (const auto& core : cfg.core()) {
         helperproto::Entry e;
         e.net = core.net;
         e.origin = helperproto::Origin::core;
@@ -172,21 +173,28 @@ firewall::HelperPolicy policy_from(const conf::HelperConfig& cfg) {
     return policy;
 }
 
-// Checks what the config parser cannot know: the core list against this host.
-void check_core(const std::string& path, const conf::HelperConfig& cfg,
-                const firewall::HelperPolicy& policy) {
+// Checks what the config parser cannot know: the core list and the peer user
+// against this host. --check-config and the start-up both run it.
+void check_host(const conf::HelperConfig& cfg, const firewall::HelperPolicy& policy) {
+    const auto at = conf::location_of(cfg.where, "core.networks", cfg.source);
     if (policy.core.size() > cfg.max_entries)
-        throw conf::ConfigError(fmt::format("{}: core: {} networks exceed limits.max_entries {}",
-                                            path, policy.core.size(), cfg.max_entries));
+        throw conf::ConfigError(
+            fmt::format("{}: core.networks: {} networks exceed "
+                        "limits.max_entries {}",
+                        at, policy.core.size(), cfg.max_entries));
     for (const auto& core : policy.core) {
         if (core.net.family() == Family::v6 && !cfg.ipv6)
             throw conf::ConfigError(
-                fmt::format("{}: core.networks: {} is IPv6 but firewall.ipv6 is false", path,
+                fmt::format("{}: core.networks: {} is IPv6 but firewall.ipv6 is false", at,
                             core.net.to_string()));
         if (auto why = firewall::core_refusal_reason(core.net, policy.targets))
-            throw conf::ConfigError(fmt::format("{}: core.networks: {} must not be dropped: {}",
-                                                path, core.net.to_string(), *why));
+            throw conf::ConfigError(fmt::format("{}: core.networks: {} must not be dropped: {}", at,
+                                                core.net.to_string(), *why));
     }
+    if (!lookup_user(cfg.peer_user))
+        throw conf::ConfigError(fmt::format(
+            "{}: helper.peer_user: \"{}\" is not a user on this host",
+            conf::location_of(cfg.where, "helper.peer_user", cfg.source), cfg.peer_user));
 }
 
 int serve(const std::string& config_path, bool check_only) {
@@ -195,7 +203,7 @@ int serve(const std::string& config_path, bool check_only) {
     try {
         cfg = conf::load_helper_config(config_path);
         policy = policy_from(cfg);
-        check_core(config_path, cfg, policy);
+        check_host(cfg, policy);
     } catch (const conf::ConfigError& e) {
         log_info(e.what());
         return kExitConfig;
@@ -205,11 +213,7 @@ int serve(const std::string& config_path, bool check_only) {
         return 0;
     }
     const auto peer = lookup_user(cfg.peer_user);
-    if (!peer) {
-        log_info(fmt::format("{}: helper.peer_user \"{}\" is not a user on this host", config_path,
-                             cfg.peer_user));
-        return kExitConfig;
-    }
+    if (!peer) return kExitConfig;  // checked above; gone since
 
     try {
         const int signal_fd = firewall::make_signal_fd();
@@ -231,7 +235,7 @@ int serve(const std::string& config_path, bool check_only) {
         log_info(
             fmt::format("ready socket={} backend={} {}={} ports={} ipv6={} peer_uid={} entries={}",
                         cfg.socket_path, cfg.backend, cfg.backend == "nftables" ? "table" : "chain",
-                        cfg.backend == "nftables" ? cfg.table : cfg.chain,
+                        cfg.backend == "nftables" ? cfg.nft_table() : cfg.chain,
                         fmt::join(cfg.ports, ","), cfg.ipv6, peer->uid, state.size()));
         // Only now, with the core list in the kernel, may systemd let the network come up.
         if (!notify_ready()) log_info("could not tell systemd we are ready ($NOTIFY_SOCKET)");
@@ -258,12 +262,19 @@ int main(int argc, char** argv) {
     CLI::App app{"smtpwall-helper: privileged firewall helper of smtpwall-milter"};
     std::string config_path = "/etc/smtpwall/helper.conf";
     bool check_only = false;
+    bool list_settings = false;
     app.add_option("-c,--config", config_path, "helper configuration file (TOML)");
     app.add_flag("--check-config", check_only, "check the configuration and exit");
+    app.add_flag("--list-settings", list_settings,
+                 "list every setting of the configuration file with its default and exit");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : kExitUsage;
+    }
+    if (list_settings) {
+        std::fputs(conf::render_settings(conf::helper_settings()).c_str(), stdout);
+        return 0;
     }
     std::signal(SIGPIPE, SIG_IGN);
     log_to_stderr("smtpwall-helper");  // systemd's journal takes stderr

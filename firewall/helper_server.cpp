@@ -1,3 +1,4 @@
+// The helper's poll() loop: authenticated clients, request batches, replies in order.
 #include "firewall/helper_server.hpp"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// The helper's decisions over the Backend interface: accept, batch, expire, repair.
 #include "firewall/helper_state.hpp"
 
 #include <fmt/format.h>

@@ -140,5 +140,4 @@ class HelperState {
     std::map<SessionId, Sync> syncs_;  // open SYNCs by connection
 };
 
-
 }  // namespace smtpwall::firewall

@@ -1,3 +1,4 @@
+// The iptables side of the ipset backend, through libiptc.
 #include "firewall/ipset_rule.hpp"
 
 #include <linux/netfilter/ipset/ip_set.h>

@@ -180,7 +180,7 @@ std::string str(const json& obj, const char* key) {
 class NftBackend final : public Backend {
   public:
     explicit NftBackend(const conf::HelperConfig& config)
-        : table_(config.table),
+        : table_(config.nft_table()),
           ports_(config.ports.begin(), config.ports.end()),
           ipv6_(config.ipv6) {
         require_safe(table_, "_");

@@ -1,3 +1,5 @@
+// Helper protocol codec: one spelling per number, arity checked (protocol in
+// helper_main.cpp).
 #include "firewall/protocol.hpp"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// What the helper refuses to drop, checked on every request.
 #include "firewall/target_policy.hpp"
 
 #include <fmt/format.h>

@@ -32,8 +32,8 @@
 #include "common/log.hpp"
 #include "common/unix_socket.hpp"
 #include "conf/config_reader.hpp"
-#include "milter/metrics.hpp"
 #include "core/report.hpp"
+#include "milter/metrics.hpp"
 
 namespace smtpwall {
 

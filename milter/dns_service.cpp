@@ -1,3 +1,4 @@
+// The milter's DNS thread: resolver, zones and their probes, session lookups.
 #include "milter/dns_service.hpp"
 
 #include <fmt/format.h>
@@ -40,8 +41,7 @@ dns::ResolverConfig resolver_config(const conf::MilterConfig& config) {
 std::vector<dns::ZoneSpec> zone_specs(const conf::MilterConfig& config) {
     std::vector<dns::ZoneSpec> zones;
     for (const auto& z : config.zones)
-        zones.push_back(
-            {z.tag, z.zone, *dns::CodeFilter::parse(z.codes), z.weight, z.ipv4, z.ipv6, z.txt});
+        zones.push_back({z.tag, z.zone, z.codes, z.weight, z.ipv4, z.ipv6, z.txt});
     return zones;
 }
 

@@ -1,3 +1,4 @@
+// The milter's link to smtpwall-helper on the Asio thread: queue, reconnect, sync.
 #include "milter/helper_client.hpp"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// `check` on the control socket: a Session fed live DNS, rendered like a real one.
 #include "milter/live_check.hpp"
 
 #include "core/report.hpp"

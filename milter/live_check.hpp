@@ -7,9 +7,9 @@
 #include <string>
 
 #include "core/control_protocol.hpp"
+#include "core/session.hpp"
 #include "milter/dns_service.hpp"
 #include "milter/runtime.hpp"
-#include "core/session.hpp"
 
 namespace smtpwall {
 

@@ -36,6 +36,7 @@
 #include "milter/dns_service.hpp"
 #include "milter/enforcement.hpp"
 #include "milter/helper_client.hpp"
+#include "milter/host_checks.hpp"
 #include "milter/live_check.hpp"
 #include "milter/milter_glue.hpp"
 #include "milter/privileges.hpp"
@@ -201,13 +202,25 @@ int main(int argc, char** argv) {
     app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
     app.add_flag("-f,--foreground", foreground, "log to stderr instead of syslog (mail facility)");
     app.add_flag("--check-config", check_only, "validate the configuration and exit");
+    bool list_settings = false;
+    app.add_flag("--list-settings", list_settings,
+                 "list every setting of the configuration file with its default and exit");
     CLI11_PARSE(app, argc, argv);
 
+    if (list_settings) {
+        std::fputs(conf::render_settings(conf::milter_settings()).c_str(), stdout);
+        return 0;
+    }
     conf::MilterConfig config;
     try {
         config = conf::load_milter_config(config_path);
     } catch (const conf::ConfigError& e) {
         std::fprintf(stderr, "smtpwall-milter: %s\n", e.what());
+        return kExitConfig;
+    }
+    // The same host checks at start as in --check-config: what passes one passes both.
+    if (const auto problems = host_problems(config); !problems.empty()) {
+        for (const auto& p : problems) std::fprintf(stderr, "smtpwall-milter: %s\n", p.c_str());
         return kExitConfig;
     }
     if (check_only) {

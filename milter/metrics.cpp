@@ -1,3 +1,4 @@
+// Counters for status and Prometheus text; rendering is a pure function of a snapshot.
 #include "milter/metrics.hpp"
 
 #include <fmt/format.h>

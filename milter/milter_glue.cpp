@@ -1,3 +1,4 @@
+// The libmilter callbacks: facts from the MTA into the Session, its verdict back out.
 #include "milter/milter_glue.hpp"
 
 #include <arpa/inet.h>

@@ -7,11 +7,11 @@
 #include <functional>
 #include <memory>
 
+#include "core/session.hpp"
 #include "milter/dns_service.hpp"
 #include "milter/enforcement.hpp"
 #include "milter/recent.hpp"
 #include "milter/runtime.hpp"
-#include "core/session.hpp"
 
 namespace smtpwall {
 

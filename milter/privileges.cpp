@@ -1,3 +1,4 @@
+// Dropping root for good at start-up.
 #include "milter/privileges.hpp"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// The last session of each address, bounded, for `smtpwallctl show`.
 #include "milter/recent.hpp"
 
 namespace smtpwall {

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "common/net.hpp"
-#include "dnsbl/facts.hpp"
 #include "core/tally.hpp"
+#include "dnsbl/facts.hpp"
 
 namespace smtpwall {
 

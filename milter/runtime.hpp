@@ -9,9 +9,9 @@
 #include <string>
 
 #include "conf/milter_config.hpp"
+#include "core/session.hpp"
 #include "milter/dns_service.hpp"
 #include "milter/enforcement.hpp"
-#include "core/session.hpp"
 
 namespace smtpwall {
 

@@ -1,3 +1,4 @@
+// The SQLite state file (WAL) and the writer thread that keeps it current.
 #include "milter/state_store.hpp"
 
 #include <fmt/format.h>

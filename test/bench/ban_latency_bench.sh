@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ban latency benchmark (DESIGN.md §9: a ban is visible in the kernel <= 20 ms (p99)
+# Ban latency benchmark (the budget: a ban is visible in the kernel <= 20 ms (p99)
 # after the rejection that crossed the threshold), run on demand (root; not a test).
 #
 # Postfix + smtpwall-milter + smtpwall-helper in network namespaces (lib.sh), nsd with
@@ -155,7 +155,7 @@ echo "Ban latency: client read the 550 (spamtrap, 'ban at first spamtrap') -> en
 echo "(ms; negative = the entry was there before the 550 reached the client)"
 printf '%-9s %-6s %4s %7s %7s %7s %7s %7s %7s %6s\n' backend pass conc "seen" p50 p90 p99 max min "<0"
 printf '%s\n' "${results[@]}"
-echo "fail2ban (DESIGN.md §9, Postfix log -> iptables, same kind of machine): p50 ~350-400,"
+echo "fail2ban (for comparison: Postfix log -> iptables, same kind of machine): p50 ~350-400,"
 echo "          p90 ~650-700, max ~1400.   Budget: p99 <= 20 ms."
 echo
 printf 'watcher: %s\n' "${watch_stats[@]}"

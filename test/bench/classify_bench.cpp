@@ -1,4 +1,4 @@
-// Classification latency benchmark (issue 3 / DESIGN.md §9): N sessions, each with
+// Classification latency benchmark (issue 3, the latency budget): N sessions, each with
 // its own client address, HELO name and sender domain (nothing cached), 6 DNSBL
 // zones, PTR -> AAAA forward confirmation, HELO A/AAAA/MX and SPF, through the
 // milter's own DnsService and SpfChecker. Every DNS answer is delayed by dnsdist
@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "conf/milter_config.hpp"
+#include "core/session.hpp"
 #include "dnsbl/spf.hpp"
 #include "milter/dns_service.hpp"
-#include "core/session.hpp"
 
 using namespace smtpwall;
 using Clock = std::chrono::steady_clock;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Classification latency with slow DNS (issue 3, DESIGN.md §9): nsd serves the
+# Classification latency with slow DNS (issue 3, the latency budget): nsd serves the
 # benchmark zones (test/bench/zones), test/bench/delay_proxy.py in front delays
 # every answer by DELAY ms (default 50), and classify_bench runs SESSIONS sessions
 # (default 1000) through the milter's own DNS and SPF code. Prints figures;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# MTA throughput benchmark (DESIGN.md §9: Postfix + smtpwall, all checks on and a warm
+# MTA throughput benchmark (the budget: Postfix + smtpwall, all checks on and a warm
 # DNS cache, keeps >= 95% of the throughput of Postfix + a no-op milter, measured in the
 # same run). Run on demand (root; not a test).
 #

@@ -1,4 +1,4 @@
-// A milter that does nothing, the baseline of test/bench/mta_bench.sh (DESIGN.md §9:
+// A milter that does nothing, the baseline of test/bench/mta_bench.sh (the budget:
 // smtpwall must keep >= 95% of the throughput of Postfix + a no-op milter).
 //
 //   noop_milter SOCKET [all|lean]

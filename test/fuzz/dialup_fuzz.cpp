@@ -14,8 +14,12 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static const smtpwall::dns::DialupDetector plain;
-    static const smtpwall::dns::DialupDetector with_patterns(
-        {R"(^(?:[a-z]+-)?\d+(?:-\d+){3}$)", "(a|aa)+$", R"(\bcust\d+)"});
+    static const smtpwall::dns::DialupDetector with_patterns([] {
+        std::vector<smtpwall::Pattern> out;
+        for (const char* p : {R"(^(?:[a-z]+-)?\d+(?:-\d+){3}$)", "(a|aa)+$", R"(\bcust\d+)"})
+            out.push_back(std::get<smtpwall::Pattern>(smtpwall::Pattern::compile(p)));
+        return out;
+    }());
     if (size < 1) return 0;
     const bool v6 = (data[0] & 1) != 0;
     const bool patterns = (data[0] & 2) != 0;

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <thread>
 
-#include "dnsbl/lookups.hpp"
 #include "core/classify.hpp"
+#include "dnsbl/lookups.hpp"
 
 using namespace smtpwall;
 using namespace smtpwall::dns;

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "dnsbl/dialup.hpp"
@@ -15,6 +16,13 @@ using namespace smtpwall::dns;
 namespace {
 
 const DialupDetector kDetector;
+
+// Operator patterns as the config compiles them.
+std::vector<Pattern> patterns(std::initializer_list<const char*> texts) {
+    std::vector<Pattern> out;
+    for (const char* text : texts) out.push_back(std::get<Pattern>(Pattern::compile(text)));
+    return out;
+}
 
 DialupVerdict classify(std::string_view address, std::string_view name,
                        const DialupDetector& detector = kDetector) {
@@ -251,7 +259,7 @@ BOOST_AUTO_TEST_CASE(exemptions) {
 }
 
 BOOST_AUTO_TEST_CASE(operator_patterns) {
-    const DialupDetector d({R"(^gx\d+$)", "AB-[0-9]+", "static-(?!office)"});
+    const DialupDetector d(patterns({R"(^gx\d+$)", "AB-[0-9]+", "static-(?!office)"}));
     BOOST_TEST(!dynamic("203.0.113.9", "gx7.example.net"));
     const auto v = classify("203.0.113.9", "gx7.example.net", d);
     BOOST_TEST(v.dynamic);
@@ -269,19 +277,6 @@ BOOST_AUTO_TEST_CASE(operator_patterns) {
     // Copies share the compiled patterns.
     const DialupDetector copy = d;
     BOOST_TEST(classify("203.0.113.9", "adsl7.example.net", copy).dynamic);
-}
-
-BOOST_AUTO_TEST_CASE(bad_patterns_throw) {
-    for (const char* bad : {"(unclosed", "[a-", "x{2,1}", "*oops"}) {
-        try {
-            DialupDetector d({"fine", bad});
-            BOOST_ERROR("no exception for " << bad);
-        } catch (const std::invalid_argument& e) {
-            const std::string what = e.what();
-            BOOST_TEST(what.find(bad) != std::string::npos, what);
-            BOOST_TEST(what.find("offset") != std::string::npos, what);
-        }
-    }
 }
 
 BOOST_AUTO_TEST_CASE(hostile_inputs) {

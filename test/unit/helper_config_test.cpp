@@ -45,7 +45,7 @@ BOOST_AUTO_TEST_CASE(defaults_from_an_empty_file) {
     BOOST_TEST(cfg.min_prefix_v6 == 32);
     BOOST_TEST(cfg.max_entries == 100000u);
     BOOST_TEST(cfg.max_adds_per_minute == 600);
-    BOOST_TEST(cfg.core.empty());
+    BOOST_TEST(cfg.core().empty());
     BOOST_TEST(cfg.lock_path == "/run/xtables.lock");
     BOOST_TEST(cfg.repair_interval.count() == 30);
 }
@@ -91,10 +91,11 @@ tags = ["core", "spam-net"]
     BOOST_TEST(cfg.min_prefix_v6 == 48);
     BOOST_TEST(cfg.max_entries == 5000u);
     BOOST_TEST(cfg.max_adds_per_minute == 30);
-    BOOST_REQUIRE(cfg.core.size() == 2u);
-    BOOST_TEST(cfg.core[0].net.to_string() == "203.0.113.0/24");
-    BOOST_TEST(cfg.core[1].net.to_string() == "2001:db8:bad::/48");
-    BOOST_TEST((cfg.core[1].tags == std::vector<std::string>{"core", "spam-net"}));
+    const auto core = cfg.core();
+    BOOST_REQUIRE(core.size() == 2u);
+    BOOST_TEST(core[0].net.to_string() == "203.0.113.0/24");
+    BOOST_TEST(core[1].net.to_string() == "2001:db8:bad::/48");
+    BOOST_TEST((core[1].tags == std::vector<std::string>{"core", "spam-net"}));
 }
 
 BOOST_AUTO_TEST_CASE(repair_interval_as_seconds) {
@@ -147,14 +148,14 @@ BOOST_AUTO_TEST_CASE(bad_chain_names) {
 }
 
 BOOST_AUTO_TEST_CASE(backends_and_the_nftables_table) {
-    BOOST_TEST(parse_helper_config("", "h").table == "smtpwall");
+    BOOST_TEST(parse_helper_config("", "h").nft_table() == "smtpwall");
     auto cfg = parse_helper_config("[firewall]\nbackend = \"ipset\"\n", "h");
     BOOST_TEST(cfg.backend == "ipset");
     cfg = parse_helper_config("[firewall]\nbackend = \"nftables\"\nchain = \"SW-Test_1\"\n", "h");
     BOOST_TEST(cfg.backend == "nftables");
-    BOOST_TEST(cfg.table == "sw_test_1");  // the chain, lower case, '-' as '_'
+    BOOST_TEST(cfg.nft_table() == "sw_test_1");  // the chain, lower case, '-' as '_'
     cfg = parse_helper_config("[firewall]\nbackend = \"nftables\"\ntable = \"mail_bans\"\n", "h");
-    BOOST_TEST(cfg.table == "mail_bans");
+    BOOST_TEST(cfg.nft_table() == "mail_bans");
     // A chain that makes no table name matters only to the nftables backend.
     BOOST_TEST(parse_helper_config("[firewall]\nchain = \"1WALL\"\n", "h").chain == "1WALL");
     require_error("[firewall]\nbackend = \"nftables\"\nchain = \"1WALL\"\n", "helper.conf:3",

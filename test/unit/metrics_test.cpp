@@ -2,7 +2,6 @@
 
 #include <sstream>
 
-#include "conf/milter_config.hpp"
 #include "milter/metrics.hpp"
 
 using namespace smtpwall;
@@ -46,19 +45,6 @@ BOOST_AUTO_TEST_CASE(prometheus_text_is_well_formed) {
         if (line.empty() || line.starts_with("#")) continue;
         BOOST_TEST(line.starts_with(family), line);
     }
-}
-
-BOOST_AUTO_TEST_CASE(reload_knows_what_needs_a_restart) {
-    const auto a = conf::parse_milter_config("", "a.conf");
-    auto b = a;
-    BOOST_TEST(conf::restart_only_changes(a, b).empty());
-    b.checks.spamtraps = {"trap@example.org"};
-    b.scoring.threshold = 7;
-    BOOST_TEST(conf::restart_only_changes(a, b).empty());  // reloadable
-    b.milter.socket = "/elsewhere.sock";
-    b.dns.servers = {"192.0.2.53"};
-    BOOST_TEST(conf::restart_only_changes(a, b) ==
-               (std::vector<std::string>{"milter.socket", "dns"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

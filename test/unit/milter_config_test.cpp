@@ -114,11 +114,54 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_and_key) {
                    .starts_with("smtpwall.conf:2: tally.ipv6_prefix:"));
     BOOST_TEST(error_of("surprise = 1\n") == "smtpwall.conf:1: unknown key \"surprise\"");
     BOOST_TEST(error_of("[milter\n").starts_with("smtpwall.conf:1:"));
+    // What the daemon compiles later is compiled here, and blamed at its own line.
+    BOOST_TEST(error_of("[dialup]\npatterns = [\n  \"^ok\",\n  \"(unclosed\",\n]\n")
+                   .starts_with("smtpwall.conf:4: dialup.patterns: \"(unclosed\" is not a valid "
+                                "pattern: at offset"));
+    BOOST_TEST(
+        error_of("[[zone]]\ntag = \"bl\"\nzone = \"bl.example\"\ncodes = \"127.0.0.[9..2]\"\n")
+            .starts_with("smtpwall.conf:4: zone.codes:"));
+    BOOST_TEST(
+        error_of("[[zone]]\nzone = \"bl.example\"\n").starts_with("smtpwall.conf:1: zone.tag:"));
+    BOOST_TEST(error_of("[[zone]]\ntag = \"bl\"\nzone = \"a.example\"\n[[zone]]\ntag = \"bl\"\n"
+                        "zone = \"b.example\"\n")
+                   .starts_with("smtpwall.conf:5: zone.tag: \"bl\" is used by another zone"));
+    BOOST_TEST(error_of("[dns]\non_failure = \"panic\"\n")
+                   .starts_with("smtpwall.conf:2: dns.on_failure:"));
+    BOOST_TEST(error_of("[escalation]\nban_duration = \"2d\"\nmax_ban_duration = \"1d\"\n")
+                   .starts_with("smtpwall.conf:3: escalation.max_ban_duration:"));
 }
 
 BOOST_AUTO_TEST_CASE(example_config_in_the_repo_loads) {
     const auto cfg = load_milter_config(SMTPWALL_SOURCE_DIR "/conf/smtpwall.conf");
     BOOST_TEST(!cfg.checks.exempt_recipients.empty());
+}
+
+BOOST_AUTO_TEST_CASE(reload_knows_what_needs_a_restart) {
+    const auto a = parse_milter_config("", "a.conf");
+    auto b = a;
+    BOOST_TEST(restart_only_changes(a, b).empty());
+    b.checks.spamtraps = {"trap@example.org"};
+    b.scoring.threshold = 7;
+    BOOST_TEST(restart_only_changes(a, b).empty());  // reloadable
+    b.milter.socket = "/elsewhere.sock";
+    b.dns.servers = {"192.0.2.53"};
+    BOOST_TEST(restart_only_changes(a, b) ==
+               (std::vector<std::string>{"milter.socket", "dns.servers"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_reload_takes_the_reloadable_settings_only) {
+    const auto running = parse_milter_config("", "a.conf");
+    const auto file = parse_milter_config(
+        "[milter]\nsocket = \"/elsewhere.sock\"\n[scoring]\nthreshold = 7\n"
+        "[dns]\non_failure = \"ignore\"\ntimeout = \"2s\"\n[dialup]\npatterns = [\"^x\"]\n",
+        "b.conf");
+    const auto applied = reloaded(running, file);
+    BOOST_TEST(applied.scoring.threshold == 7);
+    BOOST_TEST(!applied.dns.tempfail_on_failure);
+    BOOST_TEST(applied.dialup.patterns.size() == 1u);
+    BOOST_TEST(applied.milter.socket == running.milter.socket);
+    BOOST_TEST(applied.dns.timeout == running.dns.timeout);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,51 @@
+// Looks up the users, groups, directories and DNS servers the configuration names.
+#include "milter/host_checks.hpp"
+
+#include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "milter/dns_service.hpp"
+
+namespace smtpwall {
+
+std::vector<std::string> host_problems(const conf::MilterConfig& config) {
+    std::vector<std::string> out;
+    auto problem = [&](std::string_view key, const std::string& message) {
+        out.push_back(fmt::format("{}: {}: {}", conf::location_of(config.where, key, config.source),
+                                  key, message));
+    };
+    const passwd* pw = ::getpwnam(config.milter.user.c_str());
+    if (pw == nullptr)
+        problem("milter.user", fmt::format("user \"{}\" does not exist", config.milter.user));
+    else if (pw->pw_uid == 0)
+        problem("milter.user",
+                fmt::format("\"{}\" is root; the milter never runs as root", config.milter.user));
+    for (const auto& [key, group] : {std::pair{"milter.socket_group", config.milter.socket_group},
+                                     std::pair{"control.socket_group", config.control.socket_group},
+                                     std::pair{"control.admin_group", config.control.admin_group}})
+        if (!group.empty() && ::getgrnam(group.c_str()) == nullptr)
+            problem(key, fmt::format("group \"{}\" does not exist", group));
+    for (const auto& user : config.control.admin_users)
+        if (::getpwnam(user.c_str()) == nullptr)
+            problem("control.admin_users", fmt::format("user \"{}\" does not exist", user));
+    if (!config.state.file.empty()) {
+        const auto dir = std::filesystem::path(config.state.file).parent_path();
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+            problem("state.file", fmt::format("directory {} does not exist", dir.string()));
+    }
+    if (config.dns.enabled) {
+        try {
+            resolver_config(config);
+        } catch (const std::exception& e) {
+            problem("dns.servers", e.what());
+        }
+    }
+    return out;
+}
+
+}  // namespace smtpwall

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `--check-config` of both daemons: exit 78 and file:line for every error the
+# daemon would hit at start, including what only a compile (PCRE2 patterns, code
+# filters) or a look at this host (users, groups, directories, the core list)
+# finds; exit 0 for good files. No network, no firewall: run by ctest as
+# check_config.
+source "$(dirname "$0")/lib.sh"
+itest_init check_config
+need_built "$MILTER_BIN" "$HELPER_BIN"
+
+# expect_config_error BIN FILE TEXT: --check-config exits 78 and prints TEXT.
+expect_config_error() {
+    local bin=$1 file=$2 text=$3 rc=0 out
+    out=$("$bin" -c "$file" --check-config 2>&1) || rc=$?
+    [ "$rc" = 78 ] || fail "$(basename "$bin") --check-config $file: exit $rc, want 78: $out"
+    assert_contains "$out" "$text" "$(basename "$bin") --check-config"
+}
+
+expect_config_ok() {
+    local bin=$1 file=$2 out
+    out=$("$bin" -c "$file" --check-config 2>&1) ||
+        fail "$(basename "$bin") --check-config rejected a good $file: $out"
+}
+
+milter_conf() {  # a minimal config that passes on this host, plus "$1"
+    cat <<CONF
+[milter]
+user = "nobody"
+[dns]
+servers = ["127.0.0.1"]
+[state]
+file = "$WORK/state.db"
+$1
+CONF
+}
+
+log "smtpwall-milter: a good file passes"
+milter_conf "" >"$WORK/good.conf"
+expect_config_ok "$MILTER_BIN" "$WORK/good.conf"
+
+
+log "smtpwall-milter: a broken [dialup] pattern is blamed at its own line"
+milter_conf '[dialup]
+patterns = [
+  "^cust[0-9]+-",
+  "dyn(amic",
+]' >"$WORK/dialup.conf"
+line=$(grep -n 'dyn(amic' "$WORK/dialup.conf" | cut -d: -f1)
+expect_config_error "$MILTER_BIN" "$WORK/dialup.conf" \
+    "$WORK/dialup.conf:$line: dialup.patterns: \"dyn(amic\" is not a valid pattern"
+
+log "smtpwall-milter: a bad code filter, an unknown group, a missing directory"
+milter_conf '[[zone]]
+tag = "bl"
+zone = "bl.example"
+codes = "127.0.0.[11..2]"' >"$WORK/codes.conf"
+line=$(grep -n '^codes' "$WORK/codes.conf" | cut -d: -f1)
+expect_config_error "$MILTER_BIN" "$WORK/codes.conf" "$WORK/codes.conf:$line: zone.codes:"
+printf '[control]\nsocket_group = "no-such-group-sw"\n[milter]\nuser = "nobody"\n[dns]\nservers = ["127.0.0.1"]\n[state]\nfile = ""\n' \
+    >"$WORK/group.conf"
+expect_config_error "$MILTER_BIN" "$WORK/group.conf" \
+    "$WORK/group.conf:2: control.socket_group: group \"no-such-group-sw\" does not exist"
+printf '[milter]\nuser = "nobody"\n[dns]\nservers = ["127.0.0.1"]\n[state]\nfile = "%s/none/state.db"\n' \
+    "$WORK" >"$WORK/state.conf"
+expect_config_error "$MILTER_BIN" "$WORK/state.conf" "$WORK/state.conf:6: state.file: directory"
+printf '[milter]\nuser = "root"\n' >"$WORK/root.conf"
+expect_config_error "$MILTER_BIN" "$WORK/root.conf" "$WORK/root.conf:2: milter.user:"
+
+log "smtpwall-milter: the daemon itself refuses what --check-config refuses"
+rc=0
+out=$(timeout 10 "$MILTER_BIN" -f -c "$WORK/dialup.conf" 2>&1) || rc=$?
+[ "$rc" = 78 ] || fail "smtpwall-milter started on a broken pattern: exit $rc: $out"
+assert_contains "$out" "dialup.patterns" "the milter's start-up error"
+
+log "smtpwall-helper: good file, core list against this host, unknown peer"
+printf '[helper]\npeer_user = "nobody"\n[core]\nnetworks = ["203.0.113.0/24"]\n' >"$WORK/helper.conf"
+expect_config_ok "$HELPER_BIN" "$WORK/helper.conf"
+printf '[helper]\npeer_user = "nobody"\n[core]\nnetworks = [\n  "127.0.0.0/8",\n]\n' \
+    >"$WORK/core.conf"
+expect_config_error "$HELPER_BIN" "$WORK/core.conf" "$WORK/core.conf:4: core.networks: 127.0.0.0/8"
+printf '[helper]\npeer_user = "no-such-user-sw"\n' >"$WORK/peer.conf"
+expect_config_error "$HELPER_BIN" "$WORK/peer.conf" "$WORK/peer.conf:2: helper.peer_user:"
+printf '[firewall]\nbackend = "nftables"\nchain = "1WALL"\n' >"$WORK/nft.conf"
+expect_config_error "$HELPER_BIN" "$WORK/nft.conf" "$WORK/nft.conf:3: firewall.chain:"
+
+log "both list their settings"
+"$MILTER_BIN" --list-settings | grep -q '^dialup.patterns ' || fail "--list-settings lacks dialup.patterns"
+"$HELPER_BIN" --list-settings | grep -q '^limits.max_adds_per_minute ' ||
+    fail "--list-settings lacks limits.max_adds_per_minute"
+log "ok"
