@@ -1,9 +1,9 @@
+// Enforcement: EnforcementState behind one lock, its events logged, counted and sent.
 #include "milter/enforcement.hpp"
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
+#include "common/enum_names.hpp"
 #include "common/log.hpp"
 #include "milter/metrics.hpp"
 
@@ -15,337 +15,189 @@ std::string joined(const std::vector<std::string>& tags) {
     return tags.empty() ? "-" : fmt::format("{}", fmt::join(tags, ","));
 }
 
-EscalationPolicy policy_from(const conf::MilterConfig& c) {
-    return {c.escalation.rules, c.escalation.ban_duration, c.escalation.repeat_growth,
-            c.escalation.max_ban_duration, c.escalation.good_mail_ratio};
-}
-
-AggregationPolicy aggregation_from(const conf::MilterConfig& c) {
-    return {c.aggregation.enabled, c.aggregation.ipv4_prefix, c.aggregation.ipv6_prefix,
-            c.aggregation.min_banned};
-}
-
-// The union of tags, most common first, within the helper's limit of 8.
-std::vector<std::string> merged_tags(const std::vector<Ban>& bans) {
-    std::vector<std::pair<std::string, int>> counts;
-    for (const auto& b : bans)
-        for (const auto& t : b.tags) {
-            auto it = std::find_if(counts.begin(), counts.end(),
-                                   [&](const auto& c) { return c.first == t; });
-            if (it == counts.end()) {
-                counts.emplace_back(t, 1);
-            } else {
-                ++it->second;
-            }
-        }
-    std::stable_sort(counts.begin(), counts.end(),
-                     [](const auto& a, const auto& b) { return a.second > b.second; });
-    std::vector<std::string> out;
-    for (const auto& [t, n] : counts)
-        if (out.size() < 8) out.push_back(t);
-    return out;
-}
+constexpr EnumNames<EnforcementEvent::LiftReason, 3> kLiftReasons{{
+    {EnforcementEvent::LiftReason::expired, "expired"},
+    {EnforcementEvent::LiftReason::manual, "manual"},
+    {EnforcementEvent::LiftReason::allowlisted, "allowlisted"},
+}};
 
 }  // namespace
 
-void StateChanges::merge(StateChanges later) {
-    std::unordered_set<Cidr> newer;
-    for (const auto& row : later.tallies) newer.insert(row.key);
-    for (const auto& key : later.tallies_removed) newer.insert(key);
-    std::erase_if(tallies, [&](const TallyRow& row) { return newer.contains(row.key); });
-    std::erase_if(tallies_removed, [&](const Cidr& key) { return newer.contains(key); });
-    for (auto& row : later.tallies) tallies.push_back(std::move(row));
-    for (auto& key : later.tallies_removed) tallies_removed.push_back(key);
-    for (auto& change : later.bans) bans.push_back(std::move(change));
-    for (auto& net : later.allows_added) allows_added.push_back(net);
-}
-
 Enforcement::Enforcement(const conf::MilterConfig& config, FirewallLink& firewall)
-    : v4_prefix_(config.tally.ipv4_prefix),
-      v6_prefix_(config.tally.ipv6_prefix),
-      observe_(config.milter.observe),
-      firewall_(firewall),
-      allowlist_(config.checks.allowlist),
-      own_addresses_(config.identity.addresses),
-      policy_(policy_from(config)),
-      aggregation_(aggregation_from(config)),
-      tallies_(config.tally.window, config.tally.max_entries) {}
+    : observe_(config.milter.observe), firewall_(firewall), state_(config) {}
 
-bool Enforcement::bannable(const Cidr& key) const {
-    if (key.base.is_loopback() || key.base.is_unspecified() || allowlist_.overlaps(key))
-        return false;
-    if (std::any_of(own_addresses_.begin(), own_addresses_.end(),
-                    [&](const IpAddress& a) { return key.contains(a); }))
-        return false;
-    return std::none_of(runtime_allows_.begin(), runtime_allows_.end(),
-                        [&](const Cidr& a) { return a.overlaps(key); });
-}
-
-void Enforcement::lift_allowed() {
-    for (const auto& ban : bans_.all()) {
-        if (bannable(ban.key)) continue;
-        drop_ban(ban.key);
-        if (!ban.observed) firewall_.unban(ban.key);
-        log_info(fmt::format("unban {} reason=allowlisted", kv("client", ban.key.to_string())));
-    }
-}
-
-void Enforcement::reconfigure(const conf::MilterConfig& config) {
-    std::lock_guard lock(mutex_);
-    allowlist_ = config.checks.allowlist;
-    own_addresses_ = config.identity.addresses;
-    refused_.clear();  // the helper's limits may have changed too
-    policy_ = policy_from(config);
-    aggregation_ = aggregation_from(config);
-    lift_allowed();
-}
-
-Enforcement::ActionResult Enforcement::allow(const Cidr& net) {
-    std::lock_guard lock(mutex_);
-    if (std::find(runtime_allows_.begin(), runtime_allows_.end(), net) == runtime_allows_.end()) {
-        runtime_allows_.push_back(net);
-        pending_.allows_added.push_back(net);
-    }
-    lift_allowed();
-    log_info(fmt::format("allow {}", kv("network", net.to_string())));
-    return {true, fmt::format("allowed {}", net.to_string())};
-}
-
-std::vector<Cidr> Enforcement::runtime_allows() const {
-    std::lock_guard lock(mutex_);
-    return runtime_allows_;
-}
-
-std::chrono::seconds Enforcement::default_ban_duration() const {
-    std::lock_guard lock(mutex_);
-    return policy_.ban_duration;
-}
-
-void Enforcement::mark_dirty(const Cidr& key) {
-    dirty_.insert(key);
-}
-
-void Enforcement::evict_if_needed() {
-    if (!tallies_.over_capacity()) return;
-    // Never forget an address we hold a ban for.
-    const auto gone = tallies_.evict([&](const Cidr& key) { return bans_.find(key) != nullptr; });
-    for (const auto& key : gone) {
-        dirty_.erase(key);
-        pending_.tallies_removed.push_back(key);
+void Enforcement::carry_out() {
+    using Event = EnforcementEvent;
+    for (auto& event : state_.take_events()) {
+        const Ban& ban = event.ban;
+        switch (event.kind) {
+            case Event::Kind::banned:
+                log_info(fmt::format("{} {} {} {} {} {}", ban.observed ? "would-ban" : "ban",
+                                     kv("client", ban.key.to_string()),
+                                     kv("origin", origin_name(ban.origin)), kv("rule", ban.rule),
+                                     kv("tags", joined(ban.tags)),
+                                     kv("expires", std::to_string(ban.expires))));
+                if (ban.observed) break;
+                metrics().ban_added(origin_name(ban.origin));
+                firewall_.ban(ban, [this, key = ban.key, replaces = std::move(event.replaces)](
+                                       FirewallLink::Result result) {
+                    if (result == FirewallLink::Result::applied) {
+                        // The block is in place: the host entries it covers can leave.
+                        for (const auto& m : replaces) firewall_.unban(m.key);
+                        return;
+                    }
+                    if (result != FirewallLink::Result::refused)
+                        return;  // helper gone: the next sync settles it
+                    // The helper's own rules said no (protected network, limits): forget
+                    // the ban rather than show it as pending for ever.
+                    std::lock_guard relock(mutex_);
+                    state_.refused(key, replaces);
+                    carry_out();
+                });
+                break;
+            case Event::Kind::lifted: {
+                // A manual unban always reaches the helper: whatever is there goes.
+                const bool manual = event.reason == Event::LiftReason::manual;
+                const bool expired = event.reason == Event::LiftReason::expired;
+                if (!ban.observed || manual) firewall_.unban(ban.key);
+                if (manual) metrics().ban_lifted();
+                if (expired && !ban.observed) metrics().ban_expired();
+                log_info(fmt::format(
+                    "{} {} reason={}", ban.observed && expired ? "would-unban" : "unban",
+                    kv("client", ban.key.to_string()), name_of(kLiftReasons, event.reason)));
+                break;
+            }
+            case Event::Kind::refused:
+                metrics().ban_refused();
+                log_warning(
+                    fmt::format("ban refused by the helper {}", kv("client", ban.key.to_string())));
+                break;
+        }
     }
 }
 
 void Enforcement::restore(const std::vector<TallyRow>& tallies, const std::vector<Ban>& bans,
                           const std::vector<Cidr>& allows, UnixTime now) {
     std::lock_guard lock(mutex_);
-    runtime_allows_ = allows;
-    for (const auto& row : tallies) tallies_.restore(row);
-    for (const auto& ban : bans) {
-        if (ban.expires != 0 && ban.expires <= now) {
-            pending_.bans.push_back({false, ban});
-            continue;
-        }
-        // A ban from observe mode is not carried into enforcement, nor the reverse.
-        if (ban.observed != observe_) {
-            pending_.bans.push_back({false, ban});
-            continue;
-        }
-        bans_.add(ban);
-    }
+    state_.restore(tallies, bans, allows, now);
+}
+
+void Enforcement::reconfigure(const conf::MilterConfig& config) {
+    std::lock_guard lock(mutex_);
+    state_.reconfigure(config);
+    carry_out();
 }
 
 void Enforcement::record_session(const IpAddress& client, UnixTime now) {
-    const Cidr key = key_of(client);
     std::lock_guard lock(mutex_);
-    tallies_.record_session(key, now);
-    mark_dirty(key);
-    evict_if_needed();
+    state_.record_session(client, now);
 }
 
 void Enforcement::record_accepted(const IpAddress& client, UnixTime now) {
-    const Cidr key = key_of(client);
     std::lock_guard lock(mutex_);
-    tallies_.record_accepted(key, now);
-    mark_dirty(key);
-}
-
-void Enforcement::add_ban(Ban ban, std::vector<Ban> replaces) {
-    bans_.add(ban);
-    pending_.bans.push_back({true, ban});
-    for (const auto& m : replaces) drop_ban(m.key);
-    log_info(fmt::format("{} {} {} {} {} {}", ban.observed ? "would-ban" : "ban",
-                         kv("client", ban.key.to_string()), kv("origin", origin_name(ban.origin)),
-                         kv("rule", ban.rule), kv("tags", joined(ban.tags)),
-                         kv("expires", std::to_string(ban.expires))));
-    if (ban.observed) return;
-    metrics().ban_added(origin_name(ban.origin));
-    const Cidr key = ban.key;
-    firewall_.ban(ban, [this, key, replaces = std::move(replaces)](FirewallLink::Result result) {
-        if (result == FirewallLink::Result::applied) {
-            // The block is in place: the host entries it covers can leave the kernel.
-            for (const auto& m : replaces) firewall_.unban(m.key);
-            return;
-        }
-        if (result != FirewallLink::Result::refused)
-            return;  // helper gone: the next sync settles it
-        // The helper's own rules said no (protected network, limits): forget the ban
-        // rather than show it as pending for ever, and keep what it was to replace.
-        std::lock_guard relock(mutex_);
-        if (bans_.find(key) == nullptr) return;
-        metrics().ban_refused();
-        refused_.insert(key);
-        drop_ban(key);
-        for (const auto& m : replaces)
-            if (bans_.find(m.key) == nullptr) {
-                bans_.add(m);
-                pending_.bans.push_back({true, m});
-            }
-        log_warning(fmt::format("ban refused by the helper {}", kv("client", key.to_string())));
-    });
-}
-
-void Enforcement::drop_ban(const Cidr& key) {
-    if (!bans_.remove(key)) return;
-    pending_.bans.push_back({false, Ban{key, {}, 0, 0, {}, BanOrigin::policy, false}});
-}
-
-void Enforcement::aggregate(const Cidr& key, UnixTime now) {
-    const auto block = block_to_ban(key, bans_, aggregation_, allowlist_);
-    // A block the helper refused once (it holds our own or a protected address) is not
-    // proposed again with every further ban inside it.
-    if (!block || !bannable(*block) || refused_.contains(*block)) return;
-    auto members = bans_.inside(*block);
-    Ban ban{*block,
-            merged_tags(members),
-            now,
-            now + ban_duration_for(policy_.ban_duration, policy_, 1).count(),
-            fmt::format("netblock:{}/{}", members.size(), block->prefix),
-            BanOrigin::netblock,
-            observe_};
-    add_ban(std::move(ban), std::move(members));
+    state_.record_accepted(client, now);
 }
 
 Enforcement::Outcome Enforcement::record_rejection(const IpAddress& client,
                                                    std::span<const std::string> tags,
                                                    UnixTime now) {
-    const Cidr key = key_of(client);
     std::lock_guard lock(mutex_);
-    Tally& tally = tallies_.record_rejection(key, tags, now);
-    mark_dirty(key);
-    Outcome outcome{tally.recent_rejections.count(now, tallies_.window()), std::nullopt};
-    if (bans_.covering(client) != nullptr || !bannable(key)) return outcome;
-
-    const EscalationRule* rule = firing_rule(policy_, tallies_, tally, tags, now);
-    if (rule == nullptr) return outcome;
-    ++tally.bans;
-    const auto base = rule->duration.value_or(policy_.ban_duration);
-    const auto duration = ban_duration_for(base, policy_, tally.bans);
-    Ban ban{key,        tallies_.tag_names(tally), now,     now + duration.count(),
-            rule->text, BanOrigin::policy,         observe_};
-    add_ban(ban);
-    outcome.new_ban = ban;
-    aggregate(key, now);
+    auto outcome = state_.record_rejection(client, tags, now);
+    carry_out();
     return outcome;
 }
 
 bool Enforcement::is_banned(const IpAddress& client) const {
     std::lock_guard lock(mutex_);
-    const Ban* ban = bans_.covering(client);
-    return ban != nullptr && !ban->observed;
+    return state_.is_banned(client);
 }
 
 Enforcement::ActionResult Enforcement::manual_ban(const Cidr& net, std::chrono::seconds duration,
                                                   std::string reason, UnixTime now) {
     std::lock_guard lock(mutex_);
-    if (!bannable(net))
-        return {false, fmt::format("{} is loopback or allowlisted: not banned", net.to_string())};
-    drop_ban(net);  // a manual ban replaces whatever was there
-    std::vector<std::string> tags;
-    if (!reason.empty()) tags.push_back(std::move(reason));
-    add_ban(Ban{net, tags, now, duration.count() == 0 ? 0 : now + duration.count(), "manual",
-                BanOrigin::manual, observe_});
-    return {true, fmt::format("banned {}", net.to_string())};
+    auto result = state_.manual_ban(net, duration, std::move(reason), now);
+    carry_out();
+    return result;
 }
 
 Enforcement::ActionResult Enforcement::manual_unban(const Cidr& net) {
     std::lock_guard lock(mutex_);
-    if (bans_.find(net) == nullptr)
-        return {false, fmt::format("{} is not banned", net.to_string())};
-    drop_ban(net);
-    tallies_.forgive(net);  // or the next rejection would ban it straight back
-    mark_dirty(net);
-    firewall_.unban(net);
-    metrics().ban_lifted();
-    log_info(fmt::format("unban {} reason=manual", kv("client", net.to_string())));
-    return {true, fmt::format("unbanned {}", net.to_string())};
+    auto result = state_.manual_unban(net);
+    carry_out();
+    return result;
+}
+
+Enforcement::ActionResult Enforcement::allow(const Cidr& net) {
+    std::lock_guard lock(mutex_);
+    auto result = state_.allow(net);
+    carry_out();
+    log_info(fmt::format("allow {}", kv("network", net.to_string())));
+    return result;
+}
+
+std::vector<Cidr> Enforcement::runtime_allows() const {
+    std::lock_guard lock(mutex_);
+    return state_.runtime_allows();
+}
+
+std::chrono::seconds Enforcement::default_ban_duration() const {
+    std::lock_guard lock(mutex_);
+    return state_.default_ban_duration();
 }
 
 void Enforcement::expire(UnixTime now) {
     std::lock_guard lock(mutex_);
-    for (const auto& ban : bans_.expire(now)) {
-        pending_.bans.push_back({false, ban});
-        if (!ban.observed) {
-            firewall_.unban(ban.key);
-            metrics().ban_expired();
-        }
-        log_info(fmt::format("{} {} reason=expired", ban.observed ? "would-unban" : "unban",
-                             kv("client", ban.key.to_string())));
-    }
+    state_.expire(now);
+    carry_out();
 }
 
 void Enforcement::sync_firewall() {
     std::lock_guard lock(mutex_);
-    std::vector<Ban> enforced;
-    for (auto& ban : bans_.all())
-        if (!ban.observed) enforced.push_back(std::move(ban));
-    firewall_.sync(enforced);
+    firewall_.sync(state_.enforced_bans());
 }
 
 StateChanges Enforcement::take_changes(UnixTime now) {
     std::lock_guard lock(mutex_);
-    StateChanges out = std::move(pending_);
-    pending_ = {};
-    out.tallies.reserve(dirty_.size());
-    for (const auto& key : dirty_)
-        if (auto row = tallies_.row(key, now)) out.tallies.push_back(std::move(*row));
-    dirty_.clear();
-    return out;
+    return state_.take_changes(now);
 }
 
 std::vector<TallyRow> Enforcement::top(std::size_t limit, std::string_view tag,
                                        UnixTime now) const {
     std::lock_guard lock(mutex_);
-    return tallies_.top(limit, tag, now);
+    return state_.top(limit, tag, now);
 }
 
 std::optional<TallyRow> Enforcement::tally_of(const Cidr& key, UnixTime now) const {
     std::lock_guard lock(mutex_);
-    return tallies_.row(key, now);
+    return state_.tally_of(key, now);
 }
 
 std::vector<Ban> Enforcement::bans() const {
     std::lock_guard lock(mutex_);
-    return bans_.all();
+    return state_.bans();
 }
 
 Enforcement::BanCounts Enforcement::ban_counts() const {
     std::lock_guard lock(mutex_);
-    return {bans_.size(), bans_.count(BanOrigin::manual)};
+    return {state_.ban_count(), state_.ban_count(BanOrigin::manual)};
 }
 
 std::optional<Ban> Enforcement::ban_covering(const IpAddress& addr) const {
     std::lock_guard lock(mutex_);
-    if (const Ban* b = bans_.covering(addr)) return *b;
-    return std::nullopt;
+    return state_.ban_covering(addr);
+}
+
+Cidr Enforcement::key_of(const IpAddress& addr) const {
+    return state_.key_of(addr);  // the prefixes are fixed at start
 }
 
 std::chrono::seconds Enforcement::window() const {
-    return tallies_.window();
+    return state_.window();  // fixed at start
 }
 
 std::size_t Enforcement::tracked() const {
     std::lock_guard lock(mutex_);
-    return tallies_.size();
+    return state_.tracked();
 }
 
 }  // namespace smtpwall

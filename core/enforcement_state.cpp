@@ -1,0 +1,269 @@
+// The enforcement policy over tallies and bans; effects come back as events.
+#include "core/enforcement_state.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace smtpwall {
+
+namespace {
+
+using Event = EnforcementEvent;
+
+EscalationPolicy policy_from(const conf::MilterConfig& c) {
+    return {c.escalation.rules, c.escalation.ban_duration, c.escalation.repeat_growth,
+            c.escalation.max_ban_duration, c.escalation.good_mail_ratio};
+}
+
+AggregationPolicy aggregation_from(const conf::MilterConfig& c) {
+    return {c.aggregation.enabled, c.aggregation.ipv4_prefix, c.aggregation.ipv6_prefix,
+            c.aggregation.min_banned};
+}
+
+// The union of tags, most common first, within the helper's limit of 8.
+std::vector<std::string> merged_tags(const std::vector<Ban>& bans) {
+    std::vector<std::pair<std::string, int>> counts;
+    for (const auto& b : bans)
+        for (const auto& t : b.tags) {
+            auto it = std::find_if(counts.begin(), counts.end(),
+                                   [&](const auto& c) { return c.first == t; });
+            if (it == counts.end()) {
+                counts.emplace_back(t, 1);
+            } else {
+                ++it->second;
+            }
+        }
+    std::stable_sort(counts.begin(), counts.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::vector<std::string> out;
+    for (const auto& [t, n] : counts)
+        if (out.size() < 8) out.push_back(t);
+    return out;
+}
+
+}  // namespace
+
+void StateChanges::merge(StateChanges later) {
+    std::unordered_set<Cidr> newer;
+    for (const auto& row : later.tallies) newer.insert(row.key);
+    for (const auto& key : later.tallies_removed) newer.insert(key);
+    std::erase_if(tallies, [&](const TallyRow& row) { return newer.contains(row.key); });
+    std::erase_if(tallies_removed, [&](const Cidr& key) { return newer.contains(key); });
+    for (auto& row : later.tallies) tallies.push_back(std::move(row));
+    for (auto& key : later.tallies_removed) tallies_removed.push_back(key);
+    for (auto& change : later.bans) bans.push_back(std::move(change));
+    for (auto& net : later.allows_added) allows_added.push_back(net);
+}
+
+EnforcementState::EnforcementState(const conf::MilterConfig& config)
+    : v4_prefix_(config.tally.ipv4_prefix),
+      v6_prefix_(config.tally.ipv6_prefix),
+      observe_(config.milter.observe),
+      allowlist_(config.checks.allowlist),
+      own_addresses_(config.identity.addresses),
+      policy_(policy_from(config)),
+      aggregation_(aggregation_from(config)),
+      tallies_(config.tally.window, config.tally.max_entries) {}
+
+bool EnforcementState::bannable(const Cidr& key) const {
+    if (key.base.is_loopback() || key.base.is_unspecified() || allowlist_.overlaps(key))
+        return false;
+    if (std::any_of(own_addresses_.begin(), own_addresses_.end(),
+                    [&](const IpAddress& a) { return key.contains(a); }))
+        return false;
+    return std::none_of(runtime_allows_.begin(), runtime_allows_.end(),
+                        [&](const Cidr& a) { return a.overlaps(key); });
+}
+
+void EnforcementState::lift_allowed() {
+    for (const auto& ban : bans_.all()) {
+        if (bannable(ban.key)) continue;
+        drop_ban(ban.key);
+        events_.push_back({Event::Kind::lifted, ban, {}, Event::LiftReason::allowlisted});
+    }
+}
+
+void EnforcementState::reconfigure(const conf::MilterConfig& config) {
+    allowlist_ = config.checks.allowlist;
+    own_addresses_ = config.identity.addresses;
+    refused_.clear();  // the helper's limits may have changed too
+    policy_ = policy_from(config);
+    aggregation_ = aggregation_from(config);
+    lift_allowed();
+}
+
+EnforcementState::ActionResult EnforcementState::allow(const Cidr& net) {
+    if (std::find(runtime_allows_.begin(), runtime_allows_.end(), net) == runtime_allows_.end()) {
+        runtime_allows_.push_back(net);
+        pending_.allows_added.push_back(net);
+    }
+    lift_allowed();
+    return {true, fmt::format("allowed {}", net.to_string())};
+}
+
+void EnforcementState::evict_if_needed() {
+    if (!tallies_.over_capacity()) return;
+    // Never forget an address we hold a ban for.
+    const auto gone = tallies_.evict([&](const Cidr& key) { return bans_.find(key) != nullptr; });
+    for (const auto& key : gone) {
+        dirty_.erase(key);
+        pending_.tallies_removed.push_back(key);
+    }
+}
+
+void EnforcementState::restore(const std::vector<TallyRow>& tallies, const std::vector<Ban>& bans,
+                               const std::vector<Cidr>& allows, UnixTime now) {
+    runtime_allows_ = allows;
+    for (const auto& row : tallies) tallies_.restore(row);
+    for (const auto& ban : bans) {
+        if (ban.expires != 0 && ban.expires <= now) {
+            pending_.bans.push_back({false, ban});
+            continue;
+        }
+        // A ban from observe mode is not carried into enforcement, nor the reverse.
+        if (ban.observed != observe_) {
+            pending_.bans.push_back({false, ban});
+            continue;
+        }
+        bans_.add(ban);
+    }
+}
+
+void EnforcementState::record_session(const IpAddress& client, UnixTime now) {
+    const Cidr key = key_of(client);
+    tallies_.record_session(key, now);
+    dirty_.insert(key);
+    evict_if_needed();
+}
+
+void EnforcementState::record_accepted(const IpAddress& client, UnixTime now) {
+    const Cidr key = key_of(client);
+    tallies_.record_accepted(key, now);
+    dirty_.insert(key);
+}
+
+void EnforcementState::add_ban(Ban ban, std::vector<Ban> replaces) {
+    bans_.add(ban);
+    pending_.bans.push_back({true, ban});
+    for (const auto& m : replaces) drop_ban(m.key);
+    events_.push_back({Event::Kind::banned, std::move(ban), std::move(replaces)});
+}
+
+void EnforcementState::refused(const Cidr& key, const std::vector<Ban>& replaces) {
+    if (bans_.find(key) == nullptr) return;
+    refused_.insert(key);
+    drop_ban(key);
+    for (const auto& m : replaces)
+        if (bans_.find(m.key) == nullptr) {
+            bans_.add(m);
+            pending_.bans.push_back({true, m});
+        }
+    events_.push_back({Event::Kind::refused, Ban{key, {}, 0, 0, {}, BanOrigin::policy, false}, {}});
+}
+
+void EnforcementState::drop_ban(const Cidr& key) {
+    if (!bans_.remove(key)) return;
+    pending_.bans.push_back({false, Ban{key, {}, 0, 0, {}, BanOrigin::policy, false}});
+}
+
+void EnforcementState::aggregate(const Cidr& key, UnixTime now) {
+    const auto block = block_to_ban(key, bans_, aggregation_, allowlist_);
+    // A block the helper refused once (it holds our own or a protected address) is not
+    // proposed again with every further ban inside it.
+    if (!block || !bannable(*block) || refused_.contains(*block)) return;
+    auto members = bans_.inside(*block);
+    Ban ban{*block,
+            merged_tags(members),
+            now,
+            now + ban_duration_for(policy_.ban_duration, policy_, 1).count(),
+            fmt::format("netblock:{}/{}", members.size(), block->prefix),
+            BanOrigin::netblock,
+            observe_};
+    add_ban(std::move(ban), std::move(members));
+}
+
+EnforcementState::Outcome EnforcementState::record_rejection(const IpAddress& client,
+                                                             std::span<const std::string> tags,
+                                                             UnixTime now) {
+    const Cidr key = key_of(client);
+    Tally& tally = tallies_.record_rejection(key, tags, now);
+    dirty_.insert(key);
+    Outcome outcome{tally.recent_rejections.count(now, tallies_.window()), std::nullopt};
+    if (bans_.covering(client) != nullptr || !bannable(key)) return outcome;
+
+    const EscalationRule* rule = firing_rule(policy_, tallies_, tally, tags, now);
+    if (rule == nullptr) return outcome;
+    ++tally.bans;
+    const auto base = rule->duration.value_or(policy_.ban_duration);
+    const auto duration = ban_duration_for(base, policy_, tally.bans);
+    Ban ban{key,        tallies_.tag_names(tally), now,     now + duration.count(),
+            rule->text, BanOrigin::policy,         observe_};
+    add_ban(ban);
+    outcome.new_ban = ban;
+    aggregate(key, now);
+    return outcome;
+}
+
+bool EnforcementState::is_banned(const IpAddress& client) const {
+    const Ban* ban = bans_.covering(client);
+    return ban != nullptr && !ban->observed;
+}
+
+EnforcementState::ActionResult EnforcementState::manual_ban(const Cidr& net,
+                                                            std::chrono::seconds duration,
+                                                            std::string reason, UnixTime now) {
+    if (!bannable(net))
+        return {false, fmt::format("{} is loopback or allowlisted: not banned", net.to_string())};
+    drop_ban(net);  // a manual ban replaces whatever was there
+    std::vector<std::string> tags;
+    if (!reason.empty()) tags.push_back(std::move(reason));
+    add_ban(Ban{net, tags, now, duration.count() == 0 ? 0 : now + duration.count(), "manual",
+                BanOrigin::manual, observe_});
+    return {true, fmt::format("banned {}", net.to_string())};
+}
+
+EnforcementState::ActionResult EnforcementState::manual_unban(const Cidr& net) {
+    const Ban* ban = bans_.find(net);
+    if (ban == nullptr) return {false, fmt::format("{} is not banned", net.to_string())};
+    const Ban lifted = *ban;
+    drop_ban(net);
+    tallies_.forgive(net);  // or the next rejection would ban it straight back
+    dirty_.insert(net);
+    events_.push_back({Event::Kind::lifted, lifted, {}, Event::LiftReason::manual});
+    return {true, fmt::format("unbanned {}", net.to_string())};
+}
+
+void EnforcementState::expire(UnixTime now) {
+    for (auto& ban : bans_.expire(now)) {
+        pending_.bans.push_back({false, ban});
+        events_.push_back({Event::Kind::lifted, std::move(ban), {}, Event::LiftReason::expired});
+    }
+}
+
+std::vector<Ban> EnforcementState::enforced_bans() const {
+    std::vector<Ban> enforced;
+    for (auto& ban : bans_.all())
+        if (!ban.observed) enforced.push_back(std::move(ban));
+    return enforced;
+}
+
+std::vector<EnforcementEvent> EnforcementState::take_events() {
+    return std::exchange(events_, {});
+}
+
+StateChanges EnforcementState::take_changes(UnixTime now) {
+    StateChanges out = std::exchange(pending_, {});
+    out.tallies.reserve(dirty_.size());
+    for (const auto& key : dirty_)
+        if (auto row = tallies_.row(key, now)) out.tallies.push_back(std::move(*row));
+    dirty_.clear();
+    return out;
+}
+
+std::optional<Ban> EnforcementState::ban_covering(const IpAddress& addr) const {
+    if (const Ban* b = bans_.covering(addr)) return *b;
+    return std::nullopt;
+}
+
+}  // namespace smtpwall

@@ -1,0 +1,147 @@
+// The enforcement policy: the tallies, the active bans, the allowlists and every
+// decision over them (what earns a ban and for how long, when host bans become a
+// block, what is never banned, what a refusal by the helper undoes, what the state
+// file must hear). Pure: time is a parameter, nothing locks, nothing is sent. What the
+// outside world must learn comes back as Events, which milter/enforcement.cpp logs,
+// counts and hands to the firewall, under its lock.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "conf/milter_config.hpp"
+#include "core/escalation.hpp"
+#include "core/tally.hpp"
+
+namespace smtpwall {
+
+// What changed since the state writer last asked.
+struct StateChanges {
+    struct BanChange {
+        bool added = true;  // false: removed (only ban.key matters)
+        Ban ban;
+    };
+    std::vector<TallyRow> tallies;      // current values of changed tallies
+    std::vector<Cidr> tallies_removed;  // evicted
+    std::vector<BanChange> bans;        // in the order they happened
+    std::vector<Cidr> allows_added;     // runtime allowlist entries (`smtpwallctl allow`)
+    bool empty() const {
+        return tallies.empty() && tallies_removed.empty() && bans.empty() && allows_added.empty();
+    }
+    // Appends `later`, keeping only the newest value of each tally.
+    void merge(StateChanges later);
+};
+
+// What the outside world must learn of a decision.
+struct EnforcementEvent {
+    enum class Kind {
+        // A ban was decided. Unless it is observed, the firewall must get it; once
+        // the firewall holds it, the host bans it `replaces` (the members of a new
+        // block) may leave the kernel.
+        banned,
+        // A ban ended (`reason`). Observed bans were never in the kernel.
+        lifted,
+        // The helper refused the ban of `ban.key`: it is forgotten, and what it was to
+        // replace is back.
+        refused,
+    };
+    enum class LiftReason { expired, manual, allowlisted };
+
+    Kind kind = Kind::banned;
+    Ban ban;
+    std::vector<Ban> replaces;                // banned
+    LiftReason reason = LiftReason::expired;  // lifted
+};
+
+class EnforcementState {
+  public:
+    explicit EnforcementState(const conf::MilterConfig& config);
+
+    // Brings back what the state file kept; bans past their expiry are dropped.
+    void restore(const std::vector<TallyRow>& tallies, const std::vector<Ban>& bans,
+                 const std::vector<Cidr>& allows, UnixTime now);
+    // A reloaded configuration: rules, allowlist, aggregation. Bans that now touch
+    // allowlisted space are lifted.
+    void reconfigure(const conf::MilterConfig& config);
+
+    struct Outcome {
+        std::uint32_t recent = 0;    // rejections within the window, this one included
+        std::optional<Ban> new_ban;  // set when this rejection earned a ban
+    };
+    void record_session(const IpAddress& client, UnixTime now);
+    void record_accepted(const IpAddress& client, UnixTime now);
+    Outcome record_rejection(const IpAddress& client, std::span<const std::string> tags,
+                             UnixTime now);
+    bool is_banned(const IpAddress& client) const;
+    bool observing() const { return observe_; }
+
+    // Operator actions; they override policy. Both return a message for the operator.
+    struct ActionResult {
+        bool ok = false;
+        std::string message;
+    };
+    ActionResult manual_ban(const Cidr& net, std::chrono::seconds duration, std::string reason,
+                            UnixTime now);
+    ActionResult manual_unban(const Cidr& net);
+    // Never reject, tally towards a ban or ban this network again; lifts bans on it.
+    ActionResult allow(const Cidr& net);
+    const std::vector<Cidr>& runtime_allows() const { return runtime_allows_; }
+    std::chrono::seconds default_ban_duration() const { return policy_.ban_duration; }
+
+    // Lifts bans whose time is up.
+    void expire(UnixTime now);
+    // The helper refused the ban of `key` that was to replace `replaces`.
+    void refused(const Cidr& key, const std::vector<Ban>& replaces);
+    // The bans the kernel must hold (the complete set, for a helper that (re)connects).
+    std::vector<Ban> enforced_bans() const;
+
+    // What happened since the last call, in order.
+    std::vector<EnforcementEvent> take_events();
+    StateChanges take_changes(UnixTime now);
+
+    std::vector<TallyRow> top(std::size_t limit, std::string_view tag, UnixTime now) const {
+        return tallies_.top(limit, tag, now);
+    }
+    std::optional<TallyRow> tally_of(const Cidr& key, UnixTime now) const {
+        return tallies_.row(key, now);
+    }
+    std::vector<Ban> bans() const { return bans_.all(); }
+    std::size_t ban_count() const { return bans_.size(); }
+    std::size_t ban_count(BanOrigin origin) const { return bans_.count(origin); }
+    std::optional<Ban> ban_covering(const IpAddress& addr) const;
+    Cidr key_of(const IpAddress& addr) const { return tally_key(addr, v4_prefix_, v6_prefix_); }
+    std::chrono::seconds window() const { return tallies_.window(); }
+    std::size_t tracked() const { return tallies_.size(); }
+
+  private:
+    // Never ban what we must never cut off, whatever the tallies say.
+    bool bannable(const Cidr& key) const;
+    void lift_allowed();
+    // Records a ban; `replaces` (host bans inside a new block) leave the kernel once
+    // the helper has applied the block.
+    void add_ban(Ban ban, std::vector<Ban> replaces = {});
+    void drop_ban(const Cidr& key);
+    void aggregate(const Cidr& key, UnixTime now);
+    void evict_if_needed();
+
+    const int v4_prefix_, v6_prefix_;
+    const bool observe_;
+
+    CidrList allowlist_;                    // from the config
+    std::vector<IpAddress> own_addresses_;  // [identity] addresses: never inside a ban
+    std::vector<Cidr> runtime_allows_;      // from `allow`, kept in the state file
+    EscalationPolicy policy_;
+    AggregationPolicy aggregation_;
+    TallyStore tallies_;
+    BanList bans_;
+    std::unordered_set<Cidr> dirty_;
+    std::unordered_set<Cidr> refused_;  // bans the helper refused: not proposed again
+    StateChanges pending_;              // bans added/removed and evictions, not yet taken
+    std::vector<EnforcementEvent> events_;
+};
+
+}  // namespace smtpwall
