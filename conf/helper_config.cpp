@@ -119,6 +119,9 @@ const Schema<Config>& schema() {
                 "limits", "max_adds_per_minute",
                 [](auto& c) -> auto& { return c.max_adds_per_minute; }, Integer(1, 1'000'000),
                 restart, "new entries per minute at most"),
+            setting<Config>(
+                "limits", "nat64_prefixes", [](auto& c) -> auto& { return c.nat64_prefixes; },
+                Nat64Prefixes(), restart, "the site's own NAT64 prefixes (RFC 6052)"),
             // [core]
             setting<Config>(
                 "core", "networks", [](auto& c) -> auto& { return c.core_networks; }, Networks(),

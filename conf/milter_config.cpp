@@ -404,6 +404,10 @@ const Schema<Config>& schema() {
             setting<Config>(
                 "tally", "max_entries", [](auto& c) -> auto& { return c.tally.max_entries; },
                 Integer(100, 100'000'000), restart, "addresses tracked at most"),
+            setting<Config>(
+                "tally", "nat64_prefixes", [](auto& c) -> auto& { return c.tally.nat64_prefixes; },
+                Nat64Prefixes(), restart,
+                "NAT64 prefixes whose clients are tallied as the IPv4 they carry"),
             // [escalation]
             setting<Config>(
                 "escalation", "rules", [](auto& c) -> auto& { return c.escalation.rules; }, Rules(),

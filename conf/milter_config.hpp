@@ -63,6 +63,9 @@ struct MilterConfig {
         int ipv6_prefix = 64;
         std::chrono::seconds window{3600};  // the longest span a rule may look back
         std::size_t max_entries = 1'000'000;
+        // A client arriving from inside one of these (RFC 6052) is the IPv4 it carries:
+        // judged and tallied as that IPv4, banned as exactly its own IPv6 address.
+        std::vector<Cidr> nat64_prefixes = {*Cidr::parse("64:ff9b::/96")};
     } tally;
 
     struct Escalation {

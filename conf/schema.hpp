@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/embedded_v4.hpp"
 #include "common/enum_names.hpp"
 #include "common/net.hpp"
 #include "conf/config_reader.hpp"
@@ -286,6 +287,30 @@ struct Networks {
     std::string show(const CidrList& nets) const {
         std::vector<std::string> texts;
         for (const auto& n : nets.entries()) texts.push_back(n.to_string());
+        return toml_strings(texts);
+    }
+};
+
+// NAT64 prefixes of RFC 6052 lengths (/32 /40 /48 /56 /64 /96).
+struct Nat64Prefixes {
+    std::string type = "array of IPv6 prefixes /32, /40, /48, /56, /64 or /96";
+    std::vector<Cidr> read(TableReader& t, std::string_view key,
+                           const std::vector<Cidr>& fallback) const {
+        if (!t.has(key)) return fallback;
+        const Texts texts([](const std::string& text) -> std::optional<std::string> {
+            const auto net = Cidr::parse(text);
+            if (net && valid_nat64_prefix(*net)) return std::nullopt;
+            return "is not a NAT64 prefix (RFC 6052: /32, /40, /48, /56, /64 or /96, bits 64..71 "
+                   "zero)";
+        });
+        const auto nets = texts.read(t, key, {});
+        std::vector<Cidr> out;
+        for (const auto& text : nets) out.push_back(*Cidr::parse(text));
+        return out;
+    }
+    std::string show(const std::vector<Cidr>& v) const {
+        std::vector<std::string> texts;
+        for (const auto& n : v) texts.push_back(n.to_string());
         return toml_strings(texts);
     }
 };

@@ -60,20 +60,39 @@ EnforcementState::EnforcementState(const conf::MilterConfig& config)
     : v4_prefix_(config.tally.ipv4_prefix),
       v6_prefix_(config.tally.ipv6_prefix),
       observe_(config.milter.observe),
+      embedding_(config.tally.nat64_prefixes, false),
       allowlist_(config.checks.allowlist),
       own_addresses_(config.identity.addresses),
       policy_(policy_from(config)),
       aggregation_(aggregation_from(config)),
       tallies_(config.tally.window, config.tally.max_entries) {}
 
+Cidr EnforcementState::key_of(const IpAddress& addr) const {
+    if (const auto v4 = embedding_.carried(addr)) return tally_key(*v4, v4_prefix_, v6_prefix_);
+    if (is_teredo(addr)) return Cidr::host(addr);  // a Teredo /64 is a relay for many
+    return tally_key(addr, v4_prefix_, v6_prefix_);
+}
+
+Cidr EnforcementState::ban_key_of(const IpAddress& addr) const {
+    const Cidr key = key_of(addr);
+    return embedding_.carrier(addr, key).value_or(key);
+}
+
 bool EnforcementState::bannable(const Cidr& key) const {
-    if (key.base.is_loopback() || key.base.is_unspecified() || allowlist_.overlaps(key))
-        return false;
-    if (std::any_of(own_addresses_.begin(), own_addresses_.end(),
-                    [&](const IpAddress& a) { return key.contains(a); }))
-        return false;
-    return std::none_of(runtime_allows_.begin(), runtime_allows_.end(),
-                        [&](const Cidr& a) { return a.overlaps(key); });
+    // A translated network is judged by the IPv4 it carries as well.
+    std::vector<Cidr> judged = {key};
+    for (const auto& c : embedding_.carried(key)) judged.push_back(c.v4);
+    for (const auto& net : judged) {
+        if (net.base.is_loopback() || net.base.is_unspecified() || allowlist_.overlaps(net))
+            return false;
+        if (std::any_of(own_addresses_.begin(), own_addresses_.end(),
+                        [&](const IpAddress& a) { return net.contains(a); }))
+            return false;
+        if (std::any_of(runtime_allows_.begin(), runtime_allows_.end(),
+                        [&](const Cidr& a) { return a.overlaps(net); }))
+            return false;
+    }
+    return true;
 }
 
 void EnforcementState::lift_allowed() {
@@ -105,7 +124,8 @@ EnforcementState::ActionResult EnforcementState::allow(const Cidr& net) {
 void EnforcementState::evict_if_needed() {
     if (!tallies_.over_capacity()) return;
     // Never forget an address we hold a ban for.
-    const auto gone = tallies_.evict([&](const Cidr& key) { return bans_.find(key) != nullptr; });
+    const auto gone =
+        tallies_.evict([&](const Cidr& key) { return bans_.covering(key.base) != nullptr; });
     for (const auto& key : gone) {
         dirty_.erase(key);
         pending_.tallies_removed.push_back(key);
@@ -187,21 +207,23 @@ EnforcementState::Outcome EnforcementState::record_rejection(const IpAddress& cl
                                                              std::span<const std::string> tags,
                                                              UnixTime now) {
     const Cidr key = key_of(client);
+    const Cidr target = ban_key_of(client);
     Tally& tally = tallies_.record_rejection(key, tags, now);
     dirty_.insert(key);
     Outcome outcome{tally.recent_rejections.count(now, tallies_.window()), std::nullopt};
-    if (bans_.covering(client) != nullptr || !bannable(key)) return outcome;
+    if (bans_.covering(client) != nullptr || !bannable(target)) return outcome;
 
     const EscalationRule* rule = firing_rule(policy_, tallies_, tally, tags, now);
     if (rule == nullptr) return outcome;
     ++tally.bans;
     const auto base = rule->duration.value_or(policy_.ban_duration);
     const auto duration = ban_duration_for(base, policy_, tally.bans);
-    Ban ban{key,        tallies_.tag_names(tally), now,     now + duration.count(),
+    Ban ban{target,     tallies_.tag_names(tally), now,     now + duration.count(),
             rule->text, BanOrigin::policy,         observe_};
     add_ban(ban);
     outcome.new_ban = ban;
-    aggregate(key, now);
+    // A translated client's ban is one address of the translator: never part of a block.
+    if (target == key) aggregate(key, now);
     return outcome;
 }
 
@@ -228,8 +250,9 @@ EnforcementState::ActionResult EnforcementState::manual_unban(const Cidr& net) {
     if (ban == nullptr) return {false, fmt::format("{} is not banned", net.to_string())};
     const Ban lifted = *ban;
     drop_ban(net);
-    tallies_.forgive(net);  // or the next rejection would ban it straight back
-    dirty_.insert(net);
+    const Cidr key = net.is_host() ? key_of(net.base) : net;
+    tallies_.forgive(key);  // or the next rejection would ban it straight back
+    dirty_.insert(key);
     events_.push_back({Event::Kind::lifted, lifted, {}, Event::LiftReason::manual});
     return {true, fmt::format("unbanned {}", net.to_string())};
 }

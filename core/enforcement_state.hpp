@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/embedded_v4.hpp"
 #include "conf/milter_config.hpp"
 #include "core/escalation.hpp"
 #include "core/tally.hpp"
@@ -113,7 +114,12 @@ class EnforcementState {
     std::size_t ban_count() const { return bans_.size(); }
     std::size_t ban_count(BanOrigin origin) const { return bans_.count(origin); }
     std::optional<Ban> ban_covering(const IpAddress& addr) const;
-    Cidr key_of(const IpAddress& addr) const { return tally_key(addr, v4_prefix_, v6_prefix_); }
+    // The tally of a client address: its IPv4 /32 (ipv4_prefix) also when it arrives as
+    // NAT64 or 6to4, its IPv6 /64 (ipv6_prefix), a single Teredo address.
+    Cidr key_of(const IpAddress& addr) const;
+    // What a ban of that client drops: the tally key, or for a translated address
+    // exactly the IPv6 network its IPv4 arrives through (the NAT64 /128).
+    Cidr ban_key_of(const IpAddress& addr) const;
     std::chrono::seconds window() const { return tallies_.window(); }
     std::size_t tracked() const { return tallies_.size(); }
 
@@ -130,6 +136,7 @@ class EnforcementState {
 
     const int v4_prefix_, v6_prefix_;
     const bool observe_;
+    const Ipv4Embedding embedding_;
 
     CidrList allowlist_;                    // from the config
     std::vector<IpAddress> own_addresses_;  // [identity] addresses: never inside a ban

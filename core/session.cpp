@@ -12,7 +12,8 @@ SessionPolicy::SessionPolicy(const conf::MilterConfig& config)
       spamtraps(config.checks.spamtraps),
       exempt(config.checks.exempt_recipients),
       allowlist(config.checks.allowlist),
-      dialup(config.dialup.patterns) {
+      dialup(config.dialup.patterns),
+      embedding(config.tally.nat64_prefixes, false) {
     scoring.threshold = config.scoring.threshold;
     for (const auto& [tag, weight] : config.scoring.weights) scoring.weights[tag] = weight;
     scoring.tempfail_on_dns_failure = config.dns.tempfail_on_failure;
@@ -54,7 +55,13 @@ std::string_view stage_name(Stage stage) {
 Session::Session(std::shared_ptr<const SessionPolicy> policy, std::optional<IpAddress> client,
                  std::string client_name)
     : policy_(std::move(policy)) {
-    if (client) client = client->unmapped();
+    if (client) {
+        client = client->unmapped();
+        if (const auto carried = policy_->embedding.carried(*client)) {
+            record_.peer = client;
+            client = carried;
+        }
+    }
     record_.client = client;
     record_.client_name = std::move(client_name);
     record_.allowlisted = client && policy_->allowlist.contains(*client);

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/embedded_v4.hpp"
 #include "common/net.hpp"
 #include "conf/milter_config.hpp"
 #include "core/classify.hpp"
@@ -42,7 +43,8 @@ struct SessionPolicy {
     AddressPatterns exempt;
     CidrList allowlist;
     ScoringPolicy scoring;
-    dns::DialupDetector dialup;  // throws std::invalid_argument for a bad operator pattern
+    dns::DialupDetector dialup;
+    Ipv4Embedding embedding;  // [tally] nat64_prefixes, 6to4 and mapped
 };
 
 enum class Action { accept, reject, tempfail };
@@ -62,7 +64,8 @@ std::string_view stage_name(Stage stage);
 
 // What a session amounts to, for its log line.
 struct SessionRecord {
-    std::optional<IpAddress> client;
+    std::optional<IpAddress> client;  // as judged: the IPv4 a NAT64 or 6to4 address carries
+    std::optional<IpAddress> peer;    // the address the connection came from, when different
     std::string client_name;
     std::string helo;
     std::string helo_problem;  // empty when the HELO was fine or absent
@@ -113,7 +116,12 @@ class Session {
     bool end_transaction(bool message_accepted);
 
     const SessionRecord& record() const { return record_; }
+    // The client as judged (DNS, allowlist, HELO): the IPv4 a translated address carries.
     const std::optional<IpAddress>& client() const { return record_.client; }
+    // The address the connection came from: what is tallied and banned.
+    const std::optional<IpAddress>& peer() const {
+        return record_.peer ? record_.peer : record_.client;
+    }
     // Allowlisted, authenticated or DNSWL-listed: never rejected, never tallied.
     bool exempt_client();
 

@@ -23,9 +23,8 @@ const std::vector<Cidr>& never_targets(Family family) {
     return family == Family::v4 ? v4 : v6;
 }
 
-}  // namespace
-
-std::optional<std::string> refusal_reason(const Cidr& net, const TargetLimits& limits) {
+// The rules of the network's own family.
+std::optional<std::string> plain_refusal(const Cidr& net, const TargetLimits& limits) {
     const int min_prefix = net.family() == Family::v4 ? limits.min_prefix_v4 : limits.min_prefix_v6;
     if (net.prefix < min_prefix)
         return fmt::format("prefix /{} is shorter than the minimum /{}", net.prefix, min_prefix);
@@ -38,6 +37,22 @@ std::optional<std::string> refusal_reason(const Cidr& net, const TargetLimits& l
     for (const auto& shielded : limits.protected_nets.entries())
         if (shielded.overlaps(net))
             return fmt::format("overlaps protected network {}", shielded.to_string());
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> refusal_reason(const Cidr& net, const TargetLimits& limits) {
+    if (auto why = plain_refusal(net, limits)) return why;
+    if (net.family() != Family::v6) return std::nullopt;
+    if (overlaps_teredo(net) && net.prefix < 128)
+        return fmt::format(
+            "Teredo network /{} is a relay shared by many clients: only single addresses",
+            net.prefix);
+    for (const auto& carried : limits.embedding.carried(net))
+        if (auto why = plain_refusal(carried.v4, limits))
+            return fmt::format("carries IPv4 {} through {}: {}", carried.v4.to_string(),
+                               carried.through, *why);
     return std::nullopt;
 }
 

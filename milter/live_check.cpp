@@ -26,7 +26,7 @@ void LiveCheck::run(const control::Request& req, std::function<void(std::string)
         finish(nullptr);
         return;
     }
-    auto lookups = dns_->start_session(*ip);
+    auto lookups = dns_->start_session(*session->client());
     if (!req.helo.empty() && session->helo_valid() && req.helo.front() != '[')
         lookups->helo(req.helo);
     if (!req.from.empty()) lookups->mail_from(req.from);

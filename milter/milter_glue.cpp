@@ -110,9 +110,9 @@ sfsistat guarded(const char* stage, Body&& body) {
 
 void tally_rejection(Connection& conn, const std::vector<std::string>& tags) {
     metrics().rejection(tags);
-    if (!conn.session.client()) return;
+    if (!conn.session.peer()) return;
     const auto outcome =
-        g_context->enforcement->record_rejection(*conn.session.client(), tags, g_context->clock());
+        g_context->enforcement->record_rejection(*conn.session.peer(), tags, g_context->clock());
     conn.recent = outcome.recent;
     conn.banned_now = conn.banned_now || outcome.new_ban.has_value();
 }
@@ -152,7 +152,7 @@ void log_session(const Connection& conn) {
                 break;
             }
     log_info(fmt::format(
-        "session {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+        "session {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}{}",
         kv("client", r.client ? r.client->to_string() : "unknown"), kv("name", r.client_name),
         kv("ptr", r.ptr.empty() ? "-" : r.ptr), kv("helo", r.helo),
         kv("helo_problem", r.helo_problem.empty() ? "-" : r.helo_problem),
@@ -163,7 +163,8 @@ void log_session(const Connection& conn) {
         kv("messages", std::to_string(r.messages)), kv("tally", std::to_string(conn.recent)),
         kv("banned", !conn.banned_now ? "no"
                      : observe        ? "would"
-                                      : "yes")));
+                                      : "yes"),
+        r.peer ? " " + kv("peer", r.peer->to_string()) : std::string()));
 }
 
 // What `smtpwallctl show` tells about the address's last session.
@@ -178,7 +179,7 @@ void remember(Connection& conn) {
     s.score = r.score;
     s.tags.assign(r.tags.begin(), r.tags.end());
     s.dns = conn.session.dns();
-    g_context->recent->remember(g_context->enforcement->key_of(*r.client), std::move(s));
+    g_context->recent->remember(g_context->enforcement->key_of(*conn.session.peer()), std::move(s));
 }
 
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long,
@@ -211,14 +212,15 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
             0,  false,
             {}, true};
         smfi_setpriv(ctx, conn);
+        // DNS judges the client as the IPv4 a NAT64 or 6to4 address carries.
         if (g_context->dns && client && !conn->session.record().allowlisted)
-            conn->lookups = g_context->dns->start_session(*client);
+            conn->lookups = g_context->dns->start_session(*conn->session.client());
         conn->session.add_own_hostname(macro(ctx, "j"));
         if (const auto own = IpAddress::parse(macro(ctx, "{daemon_addr}")))
             conn->session.add_own_address(*own);
-        if (client) {
-            g_context->enforcement->record_session(*client, g_context->clock());
-            if (g_context->enforcement->is_banned(*client)) conn->session.mark_banned();
+        if (const auto& peer = conn->session.peer()) {
+            g_context->enforcement->record_session(*peer, g_context->clock());
+            if (g_context->enforcement->is_banned(*peer)) conn->session.mark_banned();
         }
         return SMFIS_CONTINUE;
     });
@@ -279,8 +281,8 @@ sfsistat on_data(SMFICTX* ctx) {
 sfsistat on_eom(SMFICTX* ctx) {
     return guarded("eom", [&] {
         auto* conn = connection(ctx);
-        if (conn && conn->session.end_transaction(true) && conn->session.client())
-            g_context->enforcement->record_accepted(*conn->session.client(), g_context->clock());
+        if (conn && conn->session.end_transaction(true) && conn->session.peer())
+            g_context->enforcement->record_accepted(*conn->session.peer(), g_context->clock());
         return SMFIS_CONTINUE;
     });
 }

@@ -154,6 +154,28 @@ assert_contains "$chain4" "203.0.113.0/24" "the IPv4 chain after a refused DEL o
 grep -q 'refused ADD net=198.51.100.7 code=refused reason="overlaps protected network' \
     "$WORK/log/helper.log" || fail "the protected-network refusal was not logged"
 
+log "refusals: IPv4 inside IPv6 (NAT64, 6to4, mapped) meets the IPv4 rules; Teredo only as /128"
+out=$(talk "1 HELLO 1" "2 ADD 64:ff9b::/96 0 -" "3 ADD 64:ff9b::/64 0 -" "4 ADD 64:ff9b::7f00:1 0 -" \
+    "5 ADD 64:ff9b::c633:6407 0 -" "6 ADD 64:ff9b::c000:201 0 -" "7 ADD 2002:7f00:1::/48 0 -" \
+    "8 ADD 2002:c633:6400::/40 0 -" "9 ADD 2002:c000:201::/48 0 -" "10 ADD ::ffff:192.0.2.50 0 -" \
+    "11 ADD 2001:0:4136:e378::/64 0 -" "12 ADD 64:ff9b:1:c633:64:700:: 0 -" \
+    "13 ADD 64:ff9b::cb00:0/104 0 -" "14 ADD 64:ff9b::cb00:7107 0 nat64" \
+    "15 ADD 2001:0:4136:e378:8000:63bf:3fff:fdd2 0 teredo" "16 PING")
+for id in 2 3 4 5 6 7 8 9 10 11 12 13; do
+    grep -q "^$id ERR refused " <<<"$out" || fail "request $id was not refused:
+$out"
+done
+expect "$out" "14 OK added" "15 OK added" "16 OK pong"
+grep -q 'refused ADD net=64:ff9b::c633:6407 code=refused reason="carries IPv4 198.51.100.7' \
+    "$WORK/log/helper.log" || fail "the NAT64 form of a protected address was not refused as such"
+chain6=$(mx_chain "$CHAIN" 6)
+assert_contains "$chain6" "64:ff9b::cb00:7107" "the IPv6 chain"
+for net in 64:ff9b::/96 64:ff9b::/64 64:ff9b::c633:6407 2002:c633:6400::/40 2001:0:4136:e378::/64; do
+    assert_not_contains "$chain6" " $net " "the IPv6 chain"
+done
+expect "$(talk "1 HELLO 1" "2 DEL 64:ff9b::cb00:7107" "3 DEL 2001:0:4136:e378:8000:63bf:3fff:fdd2")" \
+    "2 OK deleted" "3 OK deleted"
+
 log "malformed and over-long lines close only that connection"
 out=$(talk "1 HELLO 1" "2 PING" "bogus" "3 PING")
 expect "$out" "2 OK pong" "0 ERR syntax a request starts with a numeric id > 0"

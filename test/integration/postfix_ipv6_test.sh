@@ -8,6 +8,10 @@
 # hit bans the whole /64 at once, with its [spamtrap] comment and packet
 # counters in the ip6tables chain, and any host of that /64 is dropped on its
 # next connection, while other /64s and IPv4 clients still get through.
+# Clients behind NAT64 (64:ff9b::/96) are judged and tallied as the IPv4 they
+# carry and banned as exactly their one IPv6 address: a neighbour in the same
+# /64 (every other IPv4 client of the translator) still gets through, and the
+# NAT64 form of a protected address is never banned.
 source "$(dirname "$0")/lib.sh"
 itest_init postfix-ipv6
 netns_pair
@@ -15,6 +19,14 @@ CLEAN6=2001:db8:4::20 LISTED6=2001:db8:4::62 BADHELO6=2001:db8:5::21
 TRAP6=2001:db8:9::22 TRAP6_NEIGHBOUR=2001:db8:9::99 TRAP6_NET=2001:db8:9::/64
 OTHER6=2001:db8:a::23 CLEAN4=192.0.2.20
 for a in $CLEAN6 $LISTED6 $BADHELO6 $TRAP6 $TRAP6_NEIGHBOUR $OTHER6 $CLEAN4; do client_addr "$a"; done
+# NAT64 forms (RFC 6052, 64:ff9b::/96) of 192.0.2.62 (listed in bl.example),
+# 203.0.113.7 and .8 (ordinary), 198.51.100.7 (protected in the helper's config).
+NAT64_LISTED=64:ff9b::c000:23e NAT64_TRAP=64:ff9b::cb00:7107 NAT64_NEIGHBOUR=64:ff9b::cb00:7108
+NAT64_PROTECTED=64:ff9b::c633:6407
+for a in $NAT64_LISTED $NAT64_TRAP $NAT64_NEIGHBOUR $NAT64_PROTECTED; do
+    ip -n "$NS_CL" addr add "$a/96" dev cl0 nodad
+done
+ip -n "$NS_MX" -6 route replace 64:ff9b::/96 dev mx0
 
 # DNSBL zones are asked for IPv4 clients only unless told (most lists are
 # IPv4-only): the same test zone once more, for IPv6 clients.
@@ -84,6 +96,46 @@ assert_contains "$out" "250 2.0.0 Ok: queued as" "other IPv6 client's transcript
 out=$(send_mail $CLEAN4 client.example.net user@example.org) || fail "IPv4 client refused:
 $out"
 assert_contains "$out" "250 2.0.0 Ok: queued as" "IPv4 client's transcript"
+
+log "a NAT64 client is judged as the IPv4 it carries"
+out=$(send_mail $NAT64_LISTED client.example.net user@example.org) && fail "NAT64 form of a listed IPv4 accepted:
+$out"
+assert_contains "$(grep '<\*\* ' <<<"$out" | head -1)" "550 5.7.1" "NAT64 listed client's RCPT reply"
+wait_for 5 "the NAT64 listed session line" \
+    grep -q "session client=192.0.2.62 .*listed=testbl .*verdict=reject .*peer=$NAT64_LISTED" "$WORK/log/milter.log"
+
+log "a NAT64 spamtrap hit bans that one IPv6 address, tallied as its IPv4 /32"
+out=$(send_mail $NAT64_TRAP client.example.net trap@example.org) && fail "NAT64 spamtrap mail accepted:
+$out"
+wait_for 5 "the NAT64 address in the ip6tables chain" kernel_has $NAT64_TRAP 6
+for wide in 64:ff9b::/64 64:ff9b::/96 64:ff9b::cb00:7100/120; do
+    kernel_lacks $wide 6 || fail "the ban of one NAT64 client covers $wide"
+done
+if tcp_connects "[2001:db8:1::1]" 25 "[$NAT64_TRAP]" 3; then fail "banned $NAT64_TRAP could still connect"; fi
+tcp_connects "[2001:db8:1::1]" 25 "[$NAT64_NEIGHBOUR]" 3 ||
+    fail "$NAT64_NEIGHBOUR (another IPv4 client of the same translator) was cut off"
+out=$(send_mail $NAT64_NEIGHBOUR client.example.net user@example.org) ||
+    fail "the NAT64 neighbour's mail was refused:
+$out"
+ctl tallies --json | python3 -c "
+import json, sys
+rows = {r['address']: r for r in json.load(sys.stdin)}
+assert rows['203.0.113.7']['tags'].get('spamtrap') == 1, rows
+assert not any(a.startswith('64:ff9b') for a in rows), rows
+" || fail "the NAT64 client is not tallied as 203.0.113.7: $(ctl tallies)"
+ctl bans --json | python3 -c "
+import json, sys
+hosts = {b['host'] for b in json.load(sys.stdin)['bans']}
+assert '$NAT64_TRAP' in hosts, hosts
+" || fail "ctl bans does not show $NAT64_TRAP: $(ctl bans)"
+
+log "the NAT64 form of a protected address is rejected, never banned"
+out=$(send_mail $NAT64_PROTECTED client.example.net trap@example.org) && fail "NAT64 protected trap mail accepted:
+$out"
+wait_for 5 "the helper refusing the ban" \
+    grep -q "ban refused by the helper client=$NAT64_PROTECTED" "$WORK/log/milter.log"
+kernel_lacks $NAT64_PROTECTED 6 || fail "the NAT64 form of protected 198.51.100.7 is in the kernel"
+tcp_connects "[2001:db8:1::1]" 25 "[$NAT64_PROTECTED]" 3 || fail "$NAT64_PROTECTED was cut off"
 
 log "smtpwallctl agrees: tallies and bans per /64"
 ctl tallies --json | python3 -c "

@@ -21,6 +21,7 @@ TargetLimits limits() {
     l.own_addresses = {*IpAddress::parse("192.0.2.1"), *IpAddress::parse("2001:db8:1::1")};
     l.min_prefix_v4 = 16;
     l.min_prefix_v6 = 32;
+    l.embedding = Ipv4Embedding({net("2001:db8:64::/96"), net("2001:db8:4600::/40")});
     return l;
 }
 
@@ -139,6 +140,59 @@ BOOST_AUTO_TEST_CASE(families_do_not_mix) {
     BOOST_TEST(!refusal_reason(net("2001:db8:1::50"), l).has_value());
     l.protected_nets = CidrList({net("::/8")});
     BOOST_TEST(!refusal_reason(net("192.0.2.50"), l).has_value());
+}
+
+// 64:ff9b::/96 is the whole IPv4 Internet; every IPv4 rule holds in every embedded form.
+BOOST_AUTO_TEST_CASE(ipv4_inside_ipv6_meets_the_ipv4_rules) {
+    for (const char* bad : {
+             "64:ff9b::/96",
+             "64:ff9b::/64",
+             "64:ff9b::/104",  // all or a /8 of IPv4
+             "64:ff9b:1::/48",
+             "64:ff9b:1::/56",  // local-use NAT64
+             "2001:db8:64::/96",
+             "2001:db8:64::/112",  // the site's NAT64 /96; 0.0.0.0/16
+             "2001:db8:4600::/40",
+             "2001:db8:4600::/48",  // the site's NAT64 /40
+             "2002::/16",
+             "2002::/24",  // 6to4
+             "64:ff9b::7f00:1",
+             "64:ff9b::7f00:0/104",  // loopback
+             "2002:7f00:1::/48",
+             "2002:7f00::/24",
+             "64:ff9b::c000:201",
+             "2002:c000:201::/48",  // this host's 192.0.2.1
+             "2001:db8:64::c000:201",
+             "64:ff9b::c633:6407",
+             "2002:c633:6400::/40",  // protected 198.51.100.0/24
+             "64:ff9b:1:c633:64:700::",
+             "2001:db8:46c6:3364:7::",
+             "::ffff:192.0.2.50",
+             "::ffff:0:0/96",        // mapped: ban the IPv4 itself
+             "2001:db8:64::a9fe:1",  // link-local 169.254.0.1
+         }) {
+        BOOST_TEST_CONTEXT("network " << bad) {
+            BOOST_TEST(refused(bad));
+        }
+    }
+    // What carries an ordinary client's IPv4 may be dropped, in every form.
+    for (const char* ok : {"64:ff9b::cb00:7107", "64:ff9b::cb00:7100/120", "2002:cb00:7107::/48",
+                           "2002:cb00:7107:1::/64", "2001:db8:64::cb00:7107",
+                           "2001:db8:46cb:71:7::", "64:ff9b:1:cb00:71:700::"}) {
+        BOOST_TEST_CONTEXT("network " << ok) {
+            BOOST_TEST(!refusal_reason(net(ok), limits()).has_value());
+        }
+    }
+    const auto why = refusal_reason(net("64:ff9b::c633:6407"), limits());
+    BOOST_REQUIRE(why);
+    BOOST_TEST(why->find("198.51.100.7") != std::string::npos, *why);
+}
+
+BOOST_AUTO_TEST_CASE(teredo_only_as_single_addresses) {
+    BOOST_TEST(refused("2001::/32"));
+    BOOST_TEST(refused("2001:0:4136:e378::/64"));
+    BOOST_TEST(refused("2001:0:4136:e378:8000:63bf:3fff:fdd2/127"));
+    BOOST_TEST(!refused("2001:0:4136:e378:8000:63bf:3fff:fdd2"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
