@@ -65,6 +65,13 @@ const Schema<Config>& schema() {
                     return std::nullopt;
                 }),
                 restart, "the only user besides root allowed to connect"),
+            setting<Config>(
+                "helper", "state_file", [](auto& c) -> auto& { return c.state_file; },
+                Text([](const std::string& path) -> std::optional<std::string> {
+                    if (path.empty()) return std::nullopt;
+                    return absolute_path(path);
+                }),
+                restart, "the journal of accepted entries, restored at start"),
             // [firewall]
             setting<Config>(
                 "firewall", "backend", [](auto& c) -> auto& { return c.backend; },

@@ -20,9 +20,11 @@ struct CoreEntry {
 struct HelperConfig {
     std::string socket_path = "/run/smtpwall/helper.sock";
     std::string peer_user = "smtpwall";  // the only uid (besides none) allowed to connect
-    std::string backend = "iptables";    // "iptables", "ipset" or "nftables"
-    std::string chain = "SMTPWALL";      // also names the ipsets: <chain>4, <chain>6
-    std::string table;                   // nftables: table inet <table>; see nft_table()
+    // The journal of accepted bans, restored at start; "": bans live only in the kernel.
+    std::string state_file = "/var/lib/smtpwall-helper/entries";
+    std::string backend = "iptables";  // "iptables", "ipset" or "nftables"
+    std::string chain = "SMTPWALL";    // also names the ipsets: <chain>4, <chain>6
+    std::string table;                 // nftables: table inet <table>; see nft_table()
     std::vector<int> ports = {25};
     bool ipv6 = true;
     CidrList protected_nets;

@@ -90,6 +90,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include "common/clock.hpp"
@@ -100,6 +101,7 @@
 #include "firewall/backend.hpp"
 #include "firewall/helper_server.hpp"
 #include "firewall/helper_state.hpp"
+#include "firewall/journal.hpp"
 
 namespace {
 
@@ -192,6 +194,13 @@ void check_host(const conf::HelperConfig& cfg, const firewall::HelperPolicy& pol
             throw conf::ConfigError(fmt::format("{}: core.networks: {} must not be dropped: {}", at,
                                                 core.net.to_string(), *why));
     }
+    if (!cfg.state_file.empty()) {
+        const auto dir = std::filesystem::path(cfg.state_file).parent_path();
+        if (!std::filesystem::is_directory(dir))
+            throw conf::ConfigError(fmt::format(
+                "{}: helper.state_file: directory {} does not exist",
+                conf::location_of(cfg.where, "helper.state_file", cfg.source), dir.string()));
+    }
     if (!lookup_user(cfg.peer_user))
         throw conf::ConfigError(fmt::format(
             "{}: helper.peer_user: \"{}\" is not a user on this host",
@@ -219,8 +228,11 @@ int serve(const std::string& config_path, bool check_only) {
     try {
         const int signal_fd = firewall::make_signal_fd();
         auto backend = firewall::make_backend(cfg);
-        firewall::HelperState state(std::move(policy), *backend,
-                                    [](const std::string& line) { log_info(line); });
+        const auto log = [](const std::string& line) { log_info(line); };
+        std::unique_ptr<firewall::FileJournal> journal;
+        if (!cfg.state_file.empty())
+            journal = std::make_unique<firewall::FileJournal>(cfg.state_file, log);
+        firewall::HelperState state(std::move(policy), *backend, log, journal.get());
         firewall::HelperServer server({cfg.socket_path, peer->uid, peer->gid, cfg.repair_interval},
                                       state);
         // First the socket: it also tells us whether another helper is running, before we

@@ -53,11 +53,48 @@ std::optional<std::string> core_refusal_reason(const Cidr& net, const TargetLimi
     return refusal_reason(net, any_size);
 }
 
-HelperState::HelperState(HelperPolicy policy, Backend& backend, LogFn log)
+HelperState::HelperState(HelperPolicy policy, Backend& backend, LogFn log, EntryJournal* journal)
     : policy_(std::move(policy)),
       backend_(backend),
       log_(std::move(log)),
+      journal_(journal),
       rate_(policy_.max_adds_per_minute) {}
+
+void HelperState::journal(const std::vector<Change>& changes) {
+    if (journal_ == nullptr) return;
+    std::vector<Change> dynamic;
+    for (const auto& c : changes)
+        if (c.kind == Change::Kind::remove || c.entry.origin == Origin::dynamic)
+            dynamic.push_back(c);
+    if (dynamic.empty()) return;
+    if (journal_stale_) return journal_everything();
+    try {
+        journal_->append(dynamic);
+        std::size_t live = 0;
+        for (const auto& [net, e] : desired_) live += e.origin == Origin::dynamic ? 1 : 0;
+        if (journal_->records() > 2 * live + 1000) journal_everything();
+    } catch (const JournalError& e) {
+        // A torn append may have lost more than these: the next change rewrites it all.
+        journal_stale_ = true;
+        log_(fmt::format("journal error: {} change(s) not kept for a reboot: {}", dynamic.size(),
+                         e.what()));
+    }
+}
+
+void HelperState::journal_everything() {
+    if (journal_ == nullptr) return;
+    std::vector<Entry> dynamic;
+    for (const auto& [net, e] : desired_)
+        if (e.origin == Origin::dynamic) dynamic.push_back(e);
+    try {
+        journal_->replace(dynamic);
+        journal_stale_ = false;
+    } catch (const JournalError& e) {
+        journal_stale_ = true;
+        log_(fmt::format("journal error: {} entries not kept for a reboot: {}", dynamic.size(),
+                         e.what()));
+    }
+}
 
 std::optional<std::string> HelperState::refusal(const Cidr& net) const {
     if (net.family() == Family::v6 && !policy_.ipv6) return "IPv6 is disabled in the helper config";
@@ -83,6 +120,26 @@ void HelperState::start(std::int64_t now) {
         e.packets = e.bytes = 0;
         adopted += desired_.emplace(e.net, std::move(e)).second ? 1 : 0;
     }
+    // What the kernel lost (a reboot, a flush, a new namespace) but the journal kept.
+    std::size_t restored = 0;
+    if (journal_ != nullptr) {
+        std::vector<Entry> kept;
+        try {
+            kept = journal_->load();
+        } catch (const JournalError& e) {
+            log_(fmt::format("journal error: nothing restored: {}", e.what()));
+        }
+        for (auto& e : kept) {
+            if (e.origin != Origin::dynamic || (e.expires != 0 && e.expires <= now)) continue;
+            if (auto why = refusal(e.net)) {
+                log_(
+                    fmt::format("dropping journaled entry {} {}", describe(e), kv("reason", *why)));
+                continue;
+            }
+            e.packets = e.bytes = 0;
+            restored += desired_.emplace(e.net, std::move(e)).second ? 1 : 0;
+        }
+    }
     for (const auto& core : policy_.core) {
         Entry e = core;
         e.origin = Origin::core;
@@ -90,9 +147,10 @@ void HelperState::start(std::int64_t now) {
         desired_[e.net] = std::move(e);
     }
     reconcile(kernel, "start: installed entry ", "start: removed entry ");
+    journal_everything();
     recompute_next_expiry();
-    log_(fmt::format("started entries={} adopted={} core={}", desired_.size(), adopted,
-                     policy_.core.size()));
+    log_(fmt::format("started entries={} adopted={} restored={} core={}", desired_.size(), adopted,
+                     restored, policy_.core.size()));
 }
 
 const Entry* HelperState::lookup(const Cidr& net, const Pending& pending) const {
@@ -394,6 +452,7 @@ void HelperState::commit(Pending& pending, std::vector<std::vector<std::string>>
                 desired_.erase(net);
             }
         }
+        journal(changes);
         for (const auto& line : pending.log_lines) log_(line);
     } catch (const BackendError& e) {
         log_(fmt::format("backend error, {} request(s) failed: {}", pending.requests.size(),
@@ -421,6 +480,7 @@ void HelperState::expire(std::int64_t now) {
         log_("expired " + describe(c.entry));
         desired_.erase(c.entry.net);
     }
+    journal(changes);
     recompute_next_expiry();
 }
 
@@ -428,16 +488,19 @@ void HelperState::repair(std::int64_t now) {
     try {
         for (const auto& line : backend_.ensure_base()) log_("repaired: " + line);
         // The host may have gained an address inside a ban since it was accepted.
+        std::vector<Change> removed;
         for (auto it = desired_.begin(); it != desired_.end();) {
             const auto why =
                 it->second.origin == Origin::dynamic ? refusal(it->first) : std::nullopt;
             if (why) {
                 log_(fmt::format("removing {} {}", describe(it->second), kv("reason", *why)));
+                removed.push_back(Change{Change::Kind::remove, it->second});
                 it = desired_.erase(it);
             } else {
                 ++it;
             }
         }
+        journal(removed);
         reconcile(backend_.list(), "repaired: re-added missing entry ",
                   "repaired: removed stray entry ");
     } catch (const BackendError& e) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,28 @@ class AddRateLimiter {
     double capacity_;
     double tokens_;
     std::optional<Clock::time_point> last_;
+};
+
+class JournalError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Where the helper keeps the dynamic entries it accepted, so that all of them are back
+// in the kernel after a reboot before the milter even connects, and so that the
+// milter's re-sync of them never counts against the rate cap (firewall/journal.cpp
+// keeps them in a file). Methods throw JournalError.
+class EntryJournal {
+  public:
+    virtual ~EntryJournal() = default;
+    // What was accepted before, unchecked: the caller applies its rules again.
+    virtual std::vector<helperproto::Entry> load() = 0;
+    // The complete set, replacing whatever the journal held.
+    virtual void replace(const std::vector<helperproto::Entry>& entries) = 0;
+    // Dynamic entries added, updated (add) or removed since.
+    virtual void append(const std::vector<Change>& changes) = 0;
+    // Records written since the last replace(), plus those it wrote: what a replace saves.
+    virtual std::size_t records() const = 0;
 };
 
 struct HelperPolicy {
@@ -54,11 +77,13 @@ class HelperState {
         SessionId session = 0;
     };
 
-    HelperState(HelperPolicy policy, Backend& backend, LogFn log);
+    // `journal` may be null: then bans live only in the kernel.
+    HelperState(HelperPolicy policy, Backend& backend, LogFn log, EntryJournal* journal = nullptr);
 
-    // Adopts the dynamic entries found in the kernel (a restart keeps bans), installs the
-    // core list and removes stale ones. Throws BackendError: without a working firewall
-    // the helper has no reason to run.
+    // Adopts the dynamic entries found in the kernel (a restart keeps bans) and those
+    // the journal kept (a reboot emptied the kernel), each checked again, installs the
+    // core list and removes stale ones. Throws BackendError: without a working
+    // firewall the helper has no reason to run.
     void start(std::int64_t now);
 
     // Answers each request, in order: one block of reply lines (no newlines) per request.
@@ -130,10 +155,15 @@ class HelperState {
     std::optional<std::string> refusal(const Cidr& net) const;
     void note_expiry(std::int64_t expires);
     void recompute_next_expiry();
+    // Tells the journal what changed in the dynamic set (after the kernel took it).
+    void journal(const std::vector<Change>& changes);
+    void journal_everything();
 
     HelperPolicy policy_;
     Backend& backend_;
     LogFn log_;
+    EntryJournal* journal_;
+    bool journal_stale_ = false;  // an append failed: rewrite it whole next time
     AddRateLimiter rate_;
     std::map<Cidr, helperproto::Entry> desired_;  // counters unused here
     std::optional<std::int64_t> next_expiry_;

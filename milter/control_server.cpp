@@ -216,6 +216,7 @@ Gauges ControlServer::gauges() const {
     g.bans_active = ctx_.enforcement.ban_counts().active;
     g.tracked_addresses = ctx_.enforcement.tracked();
     g.helper_connected = ctx_.helper.connected();
+    g.helper_sync_deferred = ctx_.helper.deferred();
     g.observe = ctx_.enforcement.observing();
     if (ctx_.dns != nullptr) {
         const auto s = ctx_.dns->stats();
@@ -243,7 +244,10 @@ std::string ControlServer::status(bool json) const {
         {"sessions", m.sessions},
         {"tracked_addresses", g.tracked_addresses},
         {"bans", {{"active", g.bans_active}, {"manual", manual}}},
-        {"helper", {{"connected", g.helper_connected}, {"socket", config->helper.socket}}},
+        {"helper",
+         {{"connected", g.helper_connected},
+          {"socket", config->helper.socket},
+          {"deferred", g.helper_sync_deferred}}},
         {"config", ctx_.runtime.config_path()},
         {"state_file", config->state.file},
     };
@@ -261,7 +265,12 @@ std::string ControlServer::status(bool json) const {
     text += fmt::format("tallies: {} addresses tracked\n", g.tracked_addresses);
     text += fmt::format("bans: {} active ({} by hand)\n", g.bans_active, manual);
     text +=
-        fmt::format("firewall helper: {}\n", g.helper_connected ? "connected" : "NOT CONNECTED");
+        fmt::format("firewall helper: {}{}\n", g.helper_connected ? "connected" : "NOT CONNECTED",
+                    g.helper_sync_deferred == 0
+                        ? std::string()
+                        : fmt::format(", {} bans deferred by its rate cap (sent again every "
+                                      "minute)",
+                                      g.helper_sync_deferred));
     if (ctx_.dns != nullptr) {
         const auto& d = g.dns;
         const double hit_rate = d.lookups == 0 ? 0.0

@@ -153,7 +153,13 @@ void Enforcement::expire(UnixTime now) {
 
 void Enforcement::sync_firewall() {
     std::lock_guard lock(mutex_);
-    firewall_.sync(state_.enforced_bans());
+    firewall_.sync(state_.enforced_bans(), [this](FirewallLink::SyncOutcome outcome) {
+        if (outcome.refused.empty()) return;
+        // As for a single ban: what the helper's rules refuse is forgotten, loudly.
+        std::lock_guard relock(mutex_);
+        for (const auto& key : outcome.refused) state_.refused(key, {});
+        carry_out();
+    });
 }
 
 StateChanges Enforcement::take_changes(UnixTime now) {

@@ -25,8 +25,14 @@ class FirewallLink {
     virtual ~FirewallLink() = default;
     virtual void ban(const Ban& ban, Done done) = 0;
     virtual void unban(const Cidr& key) = 0;
+    // What a full-state sync came to, once the helper answered all of it.
+    struct SyncOutcome {
+        std::vector<Cidr> refused;  // never acceptable to the helper (protected, reserved...)
+        std::size_t deferred = 0;   // over the helper's rate cap for now: the link retries
+    };
+    using SyncDone = std::function<void(SyncOutcome)>;
     // The complete set of active bans: the helper converges the kernel to it.
-    virtual void sync(const std::vector<Ban>& bans) = 0;
+    virtual void sync(const std::vector<Ban>& bans, SyncDone done) = 0;
 };
 
 class Enforcement {

@@ -30,7 +30,7 @@ awaitable<std::string> read_line(asio::local::stream_protocol::socket& socket,
 }  // namespace
 
 HelperClient::HelperClient(asio::io_context& io, std::string socket_path)
-    : io_(io), path_(std::move(socket_path)), wake_writer_(io) {}
+    : io_(io), path_(std::move(socket_path)), wake_writer_(io), resync_(io) {}
 
 void HelperClient::start(std::function<void()> on_connected) {
     on_connected_ = std::move(on_connected);
@@ -41,6 +41,7 @@ void HelperClient::stop() {
     asio::post(io_, [this] {
         stopping_ = true;
         wake_writer_.cancel();
+        resync_.cancel();
     });
 }
 
@@ -92,8 +93,9 @@ void HelperClient::ban(const Ban& ban, Done done) {
 }
 
 // SYNC BEGIN, one ADD per ban, SYNC END: the helper makes the kernel hold exactly
-// these bans (plus its core list), in one commit.
-void HelperClient::sync(const std::vector<Ban>& bans) {
+// these bans (plus its core list), in one commit. Each ADD's answer is kept: what the
+// helper refuses goes back to `done`, what its rate cap defers is sent again later.
+void HelperClient::sync(const std::vector<Ban>& bans, SyncDone done) {
     std::vector<helperproto::Request> requests;
     requests.reserve(bans.size() + 2);
     helperproto::Request begin;
@@ -104,18 +106,46 @@ void HelperClient::sync(const std::vector<Ban>& bans) {
     helperproto::Request end = begin;
     end.sync = helperproto::SyncOp::end;
     requests.push_back(end);
-    asio::post(io_, [this, requests = std::move(requests)] {
+    asio::post(io_, [this, requests = std::move(requests), done = std::move(done)] {
+        auto outcome = std::make_shared<SyncOutcome>();
         const auto count = requests.size() - 2;
-        for (std::size_t i = 0; i + 1 < requests.size(); ++i) enqueue(requests[i], {});
-        enqueue(requests.back(), [count](std::optional<Reply> reply) {
+        enqueue(requests.front(), {});
+        for (std::size_t i = 1; i + 1 < requests.size(); ++i)
+            enqueue(requests[i], [outcome, key = requests[i].net](std::optional<Reply> reply) {
+                if (!reply || reply->ok) return;
+                if (reply->text.starts_with("limit ")) {
+                    ++outcome->deferred;
+                } else {
+                    outcome->refused.push_back(key);
+                }
+            });
+        enqueue(requests.back(), [this, count, outcome, done](std::optional<Reply> reply) {
             if (!reply) return;  // connection lost: the next connect syncs again
-            if (reply->ok) {
-                log_info(fmt::format("firewall synced {} {}", kv("bans", std::to_string(count)),
-                                     kv("result", reply->text)));
-            } else {
+            deferred_ = outcome->deferred;
+            if (!reply->ok) {
                 log_warning(fmt::format("firewall sync failed {}", kv("error", reply->text)));
+                resync_later();
+                return;
             }
+            log_info(fmt::format("firewall synced {} {} {} {}", kv("bans", std::to_string(count)),
+                                 kv("result", reply->text),
+                                 kv("refused", std::to_string(outcome->refused.size())),
+                                 kv("deferred", std::to_string(outcome->deferred))));
+            if (outcome->deferred > 0) {
+                log_warning(fmt::format(
+                    "firewall helper deferred {} bans (its rate cap); sending them again in 60 s",
+                    outcome->deferred));
+                resync_later();
+            }
+            if (done) done(std::move(*outcome));
         });
+    });
+}
+
+void HelperClient::resync_later() {
+    resync_.expires_after(std::chrono::seconds(60));
+    resync_.async_wait([this](boost::system::error_code ec) {
+        if (!ec && connected_ && !stopping_ && on_connected_) on_connected_();
     });
 }
 

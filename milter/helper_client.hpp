@@ -8,6 +8,7 @@
 
 #include <boost/asio.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -33,11 +34,15 @@ class HelperClient final : public FirewallLink {
 
     void ban(const Ban& ban, Done done) override;
     void unban(const Cidr& key) override;
-    void sync(const std::vector<Ban>& bans) override;
+    // Entries the helper refuses are reported to `done`; those over its rate cap are
+    // logged, counted (deferred()) and the whole set is sent again a minute later.
+    void sync(const std::vector<Ban>& bans, SyncDone done) override;
     // Calls `done` on the Asio thread with the kernel's entries, or nullopt when
     // the helper is not connected or the connection fails before the answer.
     void list(ListHandler done);
     bool connected() const { return connected_; }
+    // Bans the last sync left out of the kernel for now (the helper's rate cap).
+    std::size_t deferred() const { return deferred_; }
 
   private:
     struct Reply {
@@ -59,16 +64,20 @@ class HelperClient final : public FirewallLink {
     boost::asio::awaitable<void> run();
     boost::asio::awaitable<void> writer(std::shared_ptr<Socket> socket);
     boost::asio::awaitable<void> reader(std::shared_ptr<Socket> socket, std::string buffer);
+    // Asks for a full-state sync again in a minute (after a sync the rate cap cut short).
+    void resync_later();
 
     boost::asio::io_context& io_;
     const std::string path_;
     std::function<void()> on_connected_;
     boost::asio::steady_timer wake_writer_;
+    boost::asio::steady_timer resync_;
     std::deque<Pending> outbox_;
     std::deque<Pending> inflight_;
     std::uint32_t next_id_ = 1;
     bool connected_ = false;
     bool stopping_ = false;
+    std::atomic<std::size_t> deferred_{0};
 };
 
 }  // namespace smtpwall

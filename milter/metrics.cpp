@@ -178,6 +178,9 @@ std::string render_prometheus(const Metrics::Snapshot& c, const Gauges& g) {
 
     family("smtpwall_helper_connected", "gauge", "1 while the firewall helper is connected.");
     out += fmt::format("smtpwall_helper_connected {}\n", g.helper_connected ? 1 : 0);
+    family("smtpwall_helper_sync_deferred", "gauge",
+           "Bans the helper's rate cap left out of the kernel at the last sync (sent again).");
+    out += fmt::format("smtpwall_helper_sync_deferred {}\n", g.helper_sync_deferred);
     family("smtpwall_helper_connects_total", "counter", "Connections made to the firewall helper.");
     out += fmt::format("smtpwall_helper_connects_total {}\n", c.helper_connects);
     family("smtpwall_helper_errors_total", "counter",

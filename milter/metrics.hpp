@@ -79,6 +79,7 @@ struct Gauges {
     std::uint64_t bans_active = 0;
     std::uint64_t tracked_addresses = 0;
     bool helper_connected = false;
+    std::uint64_t helper_sync_deferred = 0;  // bans the helper's rate cap left out, for now
     bool observe = false;
     struct Dns {
         std::uint64_t lookups = 0, cache_hits = 0, queries_sent = 0, timeouts = 0, failures = 0,

@@ -94,6 +94,7 @@ for backend in $BACKENDS; do
 [helper]
 socket = "$SOCK"
 peer_user = "daemon"
+state_file = ""
 [firewall]
 backend = "$backend"
 chain = "$CHAIN"

@@ -23,7 +23,7 @@ struct NoFirewall : FirewallLink {
         if (done) done(Result::applied);
     }
     void unban(const Cidr&) override {}
-    void sync(const std::vector<Ban>&) override {}
+    void sync(const std::vector<Ban>&, SyncDone) override {}
 };
 
 std::size_t heap_in_use() {

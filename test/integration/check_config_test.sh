@@ -73,14 +73,17 @@ out=$(timeout 10 "$MILTER_BIN" -f -c "$WORK/dialup.conf" 2>&1) || rc=$?
 assert_contains "$out" "dialup.patterns" "the milter's start-up error"
 
 log "smtpwall-helper: good file, core list against this host, unknown peer"
-printf '[helper]\npeer_user = "nobody"\n[core]\nnetworks = ["203.0.113.0/24"]\n' >"$WORK/helper.conf"
+printf '[helper]\npeer_user = "nobody"\nstate_file = "%s/helper.entries"\n[core]\nnetworks = ["203.0.113.0/24"]\n' \
+    "$WORK" >"$WORK/helper.conf"
 expect_config_ok "$HELPER_BIN" "$WORK/helper.conf"
-printf '[helper]\npeer_user = "nobody"\n[core]\nnetworks = [\n  "127.0.0.0/8",\n]\n' \
+printf '[helper]\npeer_user = "nobody"\nstate_file = ""\n[core]\nnetworks = [\n  "127.0.0.0/8",\n]\n' \
     >"$WORK/core.conf"
-expect_config_error "$HELPER_BIN" "$WORK/core.conf" "$WORK/core.conf:4: core.networks: 127.0.0.0/8"
-printf '[helper]\npeer_user = "no-such-user-sw"\n' >"$WORK/peer.conf"
+expect_config_error "$HELPER_BIN" "$WORK/core.conf" "$WORK/core.conf:5: core.networks: 127.0.0.0/8"
+printf '[helper]\npeer_user = "no-such-user-sw"\nstate_file = ""\n' >"$WORK/peer.conf"
 expect_config_error "$HELPER_BIN" "$WORK/peer.conf" "$WORK/peer.conf:2: helper.peer_user:"
 printf '[firewall]\nbackend = "nftables"\nchain = "1WALL"\n' >"$WORK/nft.conf"
+printf '[helper]\npeer_user = "nobody"\nstate_file = "%s/none/entries"\n' "$WORK" >"$WORK/journal.conf"
+expect_config_error "$HELPER_BIN" "$WORK/journal.conf" "$WORK/journal.conf:3: helper.state_file: directory"
 expect_config_error "$HELPER_BIN" "$WORK/nft.conf" "$WORK/nft.conf:3: firewall.chain:"
 
 log "both list their settings"

@@ -41,6 +41,7 @@ cat >"$WORK/helper.conf" <<EOF
 [helper]
 socket = "$SOCK"
 peer_user = "$PEER_USER"
+state_file = "$WORK/helper.entries"
 
 [firewall]
 backend = "$BACKEND"

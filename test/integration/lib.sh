@@ -353,6 +353,7 @@ smtpwall_start() {
 [helper]
 socket = "$HELPER_SOCK"
 peer_user = "smtpwall"
+state_file = "$RUN/helper.entries"
 [firewall]
 chain = "$CHAIN"
 ports = [25]

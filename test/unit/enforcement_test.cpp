@@ -25,9 +25,11 @@ struct FakeFirewall : FirewallLink {
         }
     }
     void unban(const Cidr& key) override { log.push_back("unban " + key.to_string()); }
-    void sync(const std::vector<Ban>& bans) override {
+    void sync(const std::vector<Ban>& bans, SyncDone done) override {
         log.push_back("sync " + std::to_string(bans.size()));
+        sync_done = std::move(done);  // answered later, from the helper's thread
     }
+    SyncDone sync_done;
 };
 
 conf::MilterConfig config(std::string_view extra = "") {
@@ -196,6 +198,22 @@ BOOST_AUTO_TEST_CASE(restore_brings_back_live_bans_only) {
     BOOST_TEST(!e.is_banned(ip("192.0.2.10")));  // an observe-mode record is not enforced later
     e.sync_firewall();
     BOOST_TEST(fw.log.back() == "sync 2");
+}
+
+BOOST_AUTO_TEST_CASE(bans_a_sync_refused_are_forgotten) {
+    FakeFirewall fw;
+    Enforcement e(config(), fw);
+    e.record_rejection(ip("192.0.2.7"), kTrap, kT0);
+    e.record_rejection(ip("192.0.2.8"), kTrap, kT0);
+    e.sync_firewall();
+    BOOST_REQUIRE(fw.sync_done);
+    fw.sync_done({{*Cidr::parse("192.0.2.7")}, 0});
+    BOOST_TEST(!e.is_banned(ip("192.0.2.7")));
+    BOOST_TEST(e.is_banned(ip("192.0.2.8")));
+    // Deferred ones stay: the link retries them.
+    e.sync_firewall();
+    fw.sync_done({{}, 1});
+    BOOST_TEST(e.is_banned(ip("192.0.2.8")));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -56,6 +56,39 @@ class FakeBackend : public Backend {
     }
 };
 
+// The journal in memory: what a reboot would find.
+class MemoryJournal : public EntryJournal {
+  public:
+    std::map<Cidr, Entry> kept;
+    std::size_t written = 0, replaces = 0;
+    bool broken = false;
+
+    std::vector<Entry> load() override {
+        if (broken) throw JournalError("fake: unreadable");
+        std::vector<Entry> out;
+        for (const auto& [n, e] : kept) out.push_back(e);
+        return out;
+    }
+    void replace(const std::vector<Entry>& entries) override {
+        if (broken) throw JournalError("fake: disk full");
+        kept.clear();
+        for (const auto& e : entries) kept[e.net] = e;
+        written = entries.size();
+        ++replaces;
+    }
+    void append(const std::vector<Change>& changes) override {
+        if (broken) throw JournalError("fake: disk full");
+        for (const auto& c : changes) {
+            if (c.kind == Change::Kind::remove)
+                kept.erase(c.entry.net);
+            else
+                kept[c.entry.net] = c.entry;
+        }
+        written += changes.size();
+    }
+    std::size_t records() const override { return written; }
+};
+
 Entry entry(std::string_view text, Origin origin = Origin::dynamic, std::int64_t expires = 0,
             std::vector<std::string> tags = {}) {
     Entry e;
@@ -118,8 +151,9 @@ struct Fixture {
         policy.max_adds_per_minute = 5;
         policy.core = {entry("203.0.113.0/24", Origin::core, 0, {"core-test"})};
     }
-    HelperState make() {
-        return HelperState(policy, backend, [this](const std::string& l) { logged.push_back(l); });
+    HelperState make(EntryJournal* journal = nullptr) {
+        return HelperState(
+            policy, backend, [this](const std::string& l) { logged.push_back(l); }, journal);
     }
     bool logged_with(std::string_view words) const {
         for (const auto& l : logged)
@@ -543,6 +577,74 @@ BOOST_FIXTURE_TEST_CASE(sync_backend_failure_changes_nothing, Fixture) {
     BOOST_TEST(r[0] == "8 OK added=1 updated=0 removed=1");
     BOOST_TEST(!backend.kernel.contains(net("192.0.2.50")));
     BOOST_TEST(logged_with("expired=1"));
+}
+
+BOOST_FIXTURE_TEST_CASE(start_restores_the_journal_into_an_empty_kernel, Fixture) {
+    MemoryJournal journal;
+    journal.kept[net("192.0.2.60")] = entry("192.0.2.60", Origin::dynamic, kNow + 600, {"trap"});
+    journal.kept[net("192.0.2.61")] = entry("192.0.2.61", Origin::dynamic, kNow - 1, {"old"});
+    journal.kept[net("198.51.100.7")] = entry("198.51.100.7");  // protected since
+    journal.kept[net("2001:db8::/48")] = entry("2001:db8::/48", Origin::dynamic, 0, {"v6"});
+    auto state = make(&journal);
+    state.start(kNow);
+    BOOST_TEST(backend.kernel.contains(net("192.0.2.60")));
+    BOOST_TEST(backend.kernel.at(net("192.0.2.60")).tags == std::vector<std::string>{"trap"});
+    BOOST_TEST(backend.kernel.contains(net("2001:db8::/48")));
+    BOOST_TEST(!backend.kernel.contains(net("192.0.2.61")));
+    BOOST_TEST(!backend.kernel.contains(net("198.51.100.7")));
+    BOOST_TEST(logged_with("dropping journaled entry net=198.51.100.7"));
+    BOOST_TEST(logged_with("restored=2"));
+    // The journal is rewritten with what the helper really holds (no core, no refusals).
+    BOOST_TEST(journal.replaces == 1u);
+    BOOST_TEST(journal.kept.size() == 2u);
+    BOOST_TEST(!journal.kept.contains(net("203.0.113.0/24")));
+}
+
+BOOST_FIXTURE_TEST_CASE(restored_entries_do_not_count_against_the_rate_cap, Fixture) {
+    policy.max_adds_per_minute = 2;
+    MemoryJournal journal;
+    for (const auto* a : {"192.0.2.60", "192.0.2.61", "192.0.2.62", "192.0.2.63"})
+        journal.kept[net(a)] = entry(a, Origin::dynamic, kNow + 600);
+    auto state = make(&journal);
+    state.start(kNow);
+    // The milter's full sync: the four it had (one with a new expiry) and three new ones.
+    auto r =
+        run(state,
+            {sync(1, kBegin), add(2, "192.0.2.60", kNow + 600), add(3, "192.0.2.61", kNow + 600),
+             add(4, "192.0.2.62", kNow + 900), add(5, "192.0.2.63", kNow + 600),
+             add(6, "192.0.2.70"), add(7, "192.0.2.71"), add(8, "192.0.2.72"), sync(9, kEnd)},
+            t0);
+    for (std::size_t i = 1; i <= 6; ++i) BOOST_TEST(r[i].find("ERR") == std::string::npos);
+    BOOST_TEST(r[7].starts_with("8 ERR limit "));
+    BOOST_TEST(r[8] == "9 OK added=2 updated=1 removed=0");
+    BOOST_TEST(backend.kernel.size() == 7u);  // 6 bans + core
+    BOOST_TEST(journal.kept.size() == 6u);
+    BOOST_TEST(journal.kept.at(net("192.0.2.62")).expires == kNow + 900);
+}
+
+BOOST_FIXTURE_TEST_CASE(journal_follows_adds_deletes_and_expiry, Fixture) {
+    MemoryJournal journal;
+    auto state = make(&journal);
+    state.start(kNow);
+    run(state, {add(1, "192.0.2.50", kNow + 5), add(2, "192.0.2.51"), add(3, "192.0.2.52")}, t0);
+    BOOST_TEST(journal.kept.size() == 3u);
+    run(state, {del(4, "192.0.2.51")}, t0);
+    BOOST_TEST(!journal.kept.contains(net("192.0.2.51")));
+    state.expire(kNow + 5);
+    BOOST_TEST(journal.kept.size() == 1u);
+    BOOST_TEST(journal.kept.contains(net("192.0.2.52")));
+
+    // A journal that fails costs the reboot guarantee, never the ban itself.
+    journal.broken = true;
+    auto r = run(state, {add(5, "192.0.2.53")}, t0);
+    BOOST_TEST(r[0].starts_with("5 OK"));
+    BOOST_TEST(backend.kernel.contains(net("192.0.2.53")));
+    BOOST_TEST(logged_with("journal error"));
+    // Once it works again the next change rewrites it whole, so nothing missed stays missing.
+    journal.broken = false;
+    run(state, {add(6, "192.0.2.54")}, t0);
+    BOOST_TEST(journal.kept.size() == 3u);
+    BOOST_TEST(journal.kept.contains(net("192.0.2.53")));
 }
 
 BOOST_AUTO_TEST_CASE(core_networks_may_be_large_but_not_dangerous) {

@@ -29,7 +29,7 @@ struct NoFirewall : FirewallLink {
         if (done) done(Result::applied);
     }
     void unban(const Cidr&) override {}
-    void sync(const std::vector<Ban>&) override {}
+    void sync(const std::vector<Ban>&, SyncDone) override {}
 };
 
 std::string error_opening(const std::string& path) {
