@@ -135,4 +135,12 @@ UnixListener listen_unix(const std::string& path, const SocketAccess& access, in
     return listener;
 }
 
+std::optional<PeerCredentials> peer_credentials(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred)
+        return std::nullopt;
+    return PeerCredentials{cred.pid, cred.uid, cred.gid};
+}
+
 }  // namespace smtpwall

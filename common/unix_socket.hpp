@@ -68,4 +68,14 @@ struct UnixListener {
 };
 UnixListener listen_unix(const std::string& path, const SocketAccess& access, int backlog = 16);
 
+// Who is at the other end of a connected unix socket (SO_PEERCRED: recorded by the
+// kernel at connect() or listen(), so the peer cannot change it later). Servers check
+// their clients with it and clients their server: a socket name proves nothing.
+struct PeerCredentials {
+    pid_t pid = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+std::optional<PeerCredentials> peer_credentials(int fd);
+
 }  // namespace smtpwall

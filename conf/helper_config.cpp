@@ -66,6 +66,14 @@ const Schema<Config>& schema() {
                 }),
                 restart, "the only user besides root allowed to connect"),
             setting<Config>(
+                "helper", "user", [](auto& c) -> auto& { return c.user; },
+                Text([](const std::string& user) -> std::optional<std::string> {
+                    if (user.empty()) return "must name a user";
+                    if (user == "root") return "must not be root: the helper gives uid 0 up";
+                    return std::nullopt;
+                }),
+                restart, "the user the helper serves as, with only CAP_NET_ADMIN and CAP_NET_RAW"),
+            setting<Config>(
                 "helper", "state_file", [](auto& c) -> auto& { return c.state_file; },
                 Text([](const std::string& path) -> std::optional<std::string> {
                     if (path.empty()) return std::nullopt;

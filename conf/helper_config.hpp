@@ -18,8 +18,9 @@ struct CoreEntry {
 };
 
 struct HelperConfig {
-    std::string socket_path = "/run/smtpwall/helper.sock";
-    std::string peer_user = "smtpwall";  // the only uid (besides none) allowed to connect
+    std::string socket_path = "/run/smtpwall-helper/helper.sock";
+    std::string peer_user = "smtpwall";    // the only uid (besides root) allowed to connect
+    std::string user = "smtpwall-helper";  // served as, after start-up, with two capabilities
     // The journal of accepted bans, restored at start; "": bans live only in the kernel.
     std::string state_file = "/var/lib/smtpwall-helper/entries";
     std::string backend = "iptables";  // "iptables", "ipset" or "nftables"

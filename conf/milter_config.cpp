@@ -313,6 +313,13 @@ const Schema<Config>& schema() {
             setting<Config>(
                 "helper", "socket", [](auto& c) -> auto& { return c.helper.socket; }, SocketPath(),
                 restart, "where smtpwall-helper listens"),
+            setting<Config>(
+                "helper", "user", [](auto& c) -> auto& { return c.helper.user; },
+                Text([](const std::string& user) -> std::optional<std::string> {
+                    if (user.empty()) return "must name a user";
+                    return std::nullopt;
+                }),
+                restart, "the user smtpwall-helper serves as; any other server is refused"),
             // [identity]
             setting<Config>(
                 "identity", "hostnames", [](auto& c) -> auto& { return c.identity.hostnames; },

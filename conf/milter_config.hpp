@@ -43,7 +43,8 @@ struct MilterConfig {
     } control;
 
     struct Helper {
-        std::string socket = "/run/smtpwall/helper.sock";
+        std::string socket = "/run/smtpwall-helper/helper.sock";
+        std::string user = "smtpwall-helper";  // who must serve that socket (or root)
     } helper;
 
     struct Identity {

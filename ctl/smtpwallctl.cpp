@@ -2,12 +2,16 @@
 // socket (protocol: milter/control_server.cpp); never to the helper or the
 // firewall. `check --offline` needs no daemon at all: it runs the milter's own
 // classification on facts given on the command line. It holds no privileges: what it may do is
-// decided by the socket's permissions and the milter.
+// decided by the socket's permissions and the milter. It talks only to a control socket
+// served by the milter's user or root (SO_PEERCRED, --server-user): whoever else took
+// the socket's name could collect the operator's commands and answer with lies.
 //
 // Exit codes: 0 success, 1 the milter answered with an error, 2 usage error,
 // 3 the milter could not be reached or broke the protocol.
 
+#include <fmt/format.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -21,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/unix_socket.hpp"
 #include "conf/config_reader.hpp"
 #include "conf/milter_config.hpp"
 #include "core/control_protocol.hpp"
@@ -40,7 +45,15 @@ struct Failure {
     std::string message;
 };
 
-int connect_to(const std::string& path) {
+// The control socket and who must serve it (the milter's user, or root).
+struct Server {
+    std::string path;
+    std::string user;
+    uid_t uid = 0;
+};
+
+int connect_to(const Server& server) {
+    const std::string& path = server.path;
     sockaddr_un addr{};
     if (path.size() >= sizeof addr.sun_path)
         throw Failure{kExitUsage, "socket path too long: " + path};
@@ -52,6 +65,16 @@ int connect_to(const std::string& path) {
         const std::string why = std::strerror(errno);
         ::close(fd);
         throw Failure{kExitUnreachable, "cannot reach the milter at " + path + ": " + why};
+    }
+    // A socket name proves nothing: whoever took it could collect our commands.
+    const auto peer = smtpwall::peer_credentials(fd);
+    if (!peer || (peer->uid != server.uid && peer->uid != 0)) {
+        ::close(fd);
+        throw Failure{kExitUnreachable,
+                      peer ? fmt::format("refusing {}: it is served by uid {} (pid {}), not by "
+                                         "{} or root (--server-user)",
+                                         path, peer->uid, peer->pid, server.user)
+                           : fmt::format("refusing {}: cannot read who serves it", path)};
     }
     return fd;
 }
@@ -122,8 +145,8 @@ int check_offline(const Request& request, const OfflineFacts& given,
     return kExitOk;
 }
 
-ReplyReader converse(const std::string& path, const std::string& request) {
-    const int fd = connect_to(path);
+ReplyReader converse(const Server& server, const std::string& request) {
+    const int fd = connect_to(server);
     const std::string wire = request + "\n";
     for (std::size_t sent = 0; sent < wire.size();) {
         const auto n = ::send(fd, wire.data() + sent, wire.size() - sent, MSG_NOSIGNAL);
@@ -167,6 +190,12 @@ int main(int argc, char** argv) {
     std::string socket_path = "/run/smtpwall/control.sock";
     if (const char* env = std::getenv("SMTPWALL_CONTROL")) socket_path = env;
     app.add_option("-s,--socket", socket_path, "the milter's control socket (env SMTPWALL_CONTROL)")
+        ->capture_default_str();
+    std::string server_user = "smtpwall";
+    if (const char* env = std::getenv("SMTPWALL_SERVER_USER")) server_user = env;
+    app.add_option("--server-user", server_user,
+                   "the milter's user: a control socket served by anyone else but root is "
+                   "refused (env SMTPWALL_SERVER_USER)")
         ->capture_default_str();
     bool json = false;
     app.add_flag("--json", json, "machine-readable output");
@@ -252,8 +281,16 @@ int main(int argc, char** argv) {
         return kExitUsage;
     }
 
+    Server server{socket_path, server_user};
+    if (const passwd* pw = ::getpwnam(server_user.c_str())) {
+        server.uid = pw->pw_uid;
+    } else {
+        std::fprintf(stderr, "smtpwallctl: --server-user: user \"%s\" does not exist\n",
+                     server_user.c_str());
+        return kExitUsage;
+    }
     try {
-        const auto reply = converse(socket_path, smtpwall::control::format_request(request));
+        const auto reply = converse(server, smtpwall::control::format_request(request));
         if (!reply.ok()) {
             std::fprintf(stderr, "smtpwallctl: %s\n", reply.status_message().c_str());
             return kExitRefused;

@@ -11,9 +11,12 @@
 // (never loopback, link-local, multicast, this host's own addresses, the configured
 // protected networks, or networks shorter than the minimum prefix); entry count and
 // add rate are capped, so a confused or compromised milter can neither lock the host
-// out nor flood the kernel. After setting up its socket the helper keeps uid 0 (libiptc
-// needs it) but only CAP_NET_ADMIN and CAP_NET_RAW, no supplementary groups, an empty
-// bounding set beyond those two, and no_new_privs. It never runs a program or builds a
+// out nor flood the kernel. It starts as root, opens the xtables lock and its firewall
+// handles, becomes its own user ([helper] user, never root), makes its socket in a
+// directory only that user may write, and serves with no supplementary groups,
+// only CAP_NET_ADMIN and CAP_NET_RAW in any set, no_new_privs and the securebits that
+// keep uid 0 from meaning anything again (privileges.cpp); a failed drop is fatal.
+// Replies are budgeted per connection (helper_server.cpp). It never runs a program or builds a
 // shell command (the nftables backend hands command text to libnftables' own parser in
 // this process; nft_backend.cpp says why that text is safe). Bans live in the kernel:
 // stopping the helper leaves them in place and a restarted helper reads them back (each
@@ -78,10 +81,8 @@
 // together are applied in one firewall commit. Requests are idempotent. ERR replies
 // from HelperState (refused, limit, backend, a misplaced SYNC or DEL) leave the
 // connection open.
-#include <grp.h>
 #include <pwd.h>
-#include <sys/capability.h>
-#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -102,6 +103,7 @@
 #include "firewall/helper_server.hpp"
 #include "firewall/helper_state.hpp"
 #include "firewall/journal.hpp"
+#include "firewall/privileges.hpp"
 
 namespace {
 
@@ -110,40 +112,6 @@ using namespace smtpwall;
 constexpr int kExitConfig = 78;  // EX_CONFIG
 constexpr int kExitUsage = 64;   // EX_USAGE
 constexpr int kExitFailure = 1;
-
-std::string errno_text(std::string_view what) {
-    return fmt::format("{}: {}", what, std::strerror(errno));
-}
-
-// uid 0 stays (libiptc insists in practice); everything else root could do goes.
-void drop_privileges() {
-    const cap_value_t keep[] = {CAP_NET_ADMIN, CAP_NET_RAW};
-    auto kept = [&](cap_value_t cap) { return cap == keep[0] || cap == keep[1]; };
-
-    if (::setgroups(0, nullptr) != 0) throw std::runtime_error(errno_text("setgroups"));
-    // Dropping from the bounding set needs CAP_SETPCAP, so it comes before cap_set_proc.
-    for (cap_value_t cap = 0; cap < cap_max_bits(); ++cap)
-        if (!kept(cap) && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
-            throw std::runtime_error(
-                errno_text(fmt::format("drop capability {} from bounding set", cap)));
-    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
-        throw std::runtime_error(errno_text("clear ambient capabilities"));
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        throw std::runtime_error(errno_text("PR_SET_NO_NEW_PRIVS"));
-
-    cap_t caps = cap_init();  // all flags clear
-    if (caps == nullptr) throw std::runtime_error(errno_text("cap_init"));
-    const bool ok = cap_set_flag(caps, CAP_PERMITTED, 2, keep, CAP_SET) == 0 &&
-                    cap_set_flag(caps, CAP_EFFECTIVE, 2, keep, CAP_SET) == 0 &&
-                    cap_set_proc(caps) == 0;
-    const int err = errno;
-    cap_t now = cap_get_proc();
-    const bool as_wanted = now != nullptr && cap_compare(caps, now) == 0;
-    cap_free(now);
-    cap_free(caps);
-    if (!ok) throw std::runtime_error(fmt::format("cap_set_proc: {}", std::strerror(err)));
-    if (!as_wanted) throw std::runtime_error("capabilities differ from what was set");
-}
 
 struct PeerUser {
     uid_t uid;
@@ -154,6 +122,20 @@ std::optional<PeerUser> lookup_user(const std::string& name) {
     const passwd* pw = ::getpwnam(name.c_str());
     if (pw == nullptr) return std::nullopt;
     return PeerUser{pw->pw_uid, pw->pw_gid};
+}
+
+// Why `dir` is not a directory that `owner` alone may write, if it is not.
+std::optional<std::string> foreign_writable(const std::filesystem::path& dir, uid_t owner) {
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0)
+        return fmt::format("{}: {}", dir.string(), std::strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return fmt::format("{} is not a directory", dir.string());
+    if (st.st_uid != owner)
+        return fmt::format("{} belongs to uid {}, not to uid {}", dir.string(), st.st_uid, owner);
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        return fmt::format("{} is writable by group or others (mode {:04o})", dir.string(),
+                           st.st_mode & 07777);
+    return std::nullopt;
 }
 
 firewall::HelperPolicy policy_from(const conf::HelperConfig& cfg) {
@@ -194,12 +176,28 @@ void check_host(const conf::HelperConfig& cfg, const firewall::HelperPolicy& pol
             throw conf::ConfigError(fmt::format("{}: core.networks: {} must not be dropped: {}", at,
                                                 core.net.to_string(), *why));
     }
+    const auto user = lookup_user(cfg.user);
+    if (!user)
+        throw conf::ConfigError(fmt::format(
+            "{}: helper.user: \"{}\" is not a user on this host (the package creates it)",
+            conf::location_of(cfg.where, "helper.user", cfg.source), cfg.user));
+    if (user->uid == 0)
+        throw conf::ConfigError(
+            fmt::format("{}: helper.user: \"{}\" has uid 0; the helper must give uid 0 up",
+                        conf::location_of(cfg.where, "helper.user", cfg.source), cfg.user));
+    // Whoever else may write there could put a socket of their own at the helper's name.
+    if (auto why =
+            foreign_writable(std::filesystem::path(cfg.socket_path).parent_path(), user->uid))
+        throw conf::ConfigError(fmt::format(
+            "{}: helper.socket: its directory must belong to {} and be writable by no one else: {}",
+            conf::location_of(cfg.where, "helper.socket", cfg.source), cfg.user, *why));
     if (!cfg.state_file.empty()) {
-        const auto dir = std::filesystem::path(cfg.state_file).parent_path();
-        if (!std::filesystem::is_directory(dir))
+        if (auto why =
+                foreign_writable(std::filesystem::path(cfg.state_file).parent_path(), user->uid))
             throw conf::ConfigError(fmt::format(
-                "{}: helper.state_file: directory {} does not exist",
-                conf::location_of(cfg.where, "helper.state_file", cfg.source), dir.string()));
+                "{}: helper.state_file: its directory must belong to {} and be writable by no "
+                "one else: {}",
+                conf::location_of(cfg.where, "helper.state_file", cfg.source), cfg.user, *why));
     }
     if (!lookup_user(cfg.peer_user))
         throw conf::ConfigError(fmt::format(
@@ -223,7 +221,8 @@ int serve(const std::string& config_path, bool check_only) {
         return 0;
     }
     const auto peer = lookup_user(cfg.peer_user);
-    if (!peer) return kExitConfig;  // checked above; gone since
+    const auto user = lookup_user(cfg.user);
+    if (!peer || !user) return kExitConfig;  // checked above; gone since
 
     try {
         const int signal_fd = firewall::make_signal_fd();
@@ -235,13 +234,18 @@ int serve(const std::string& config_path, bool check_only) {
         firewall::HelperState state(std::move(policy), *backend, log, journal.get());
         firewall::HelperServer server({cfg.socket_path, peer->uid, peer->gid, cfg.repair_interval},
                                       state);
-        // First the socket: it also tells us whether another helper is running, before we
-        // touch its firewall. Clients wait in the backlog until run() accepts them.
+        // The backends hold their root-only handles (the xtables lock) by now. The socket
+        // is made as the helper's user, in its directory, so that it can remove it at
+        // exit; CAP_CHOWN, kept until then, hands it to the peer.
+        const bool as_root = ::geteuid() == 0;
+        if (as_root) firewall::become_user(user->uid, user->gid);
+        // The socket also tells us whether another helper is running, before we touch
+        // its firewall. Clients wait in the backlog until run() accepts them.
         server.open_socket();
-        if (::geteuid() == 0) {
-            drop_privileges();
+        if (as_root) {
+            firewall::drop_start_up_capabilities(user->uid, user->gid);
         } else {
-            log_info("not started as root: capabilities left as they are");
+            log_info("not started as root: uid and capabilities left as they are");
         }
         // The core list is in force before any request is served.
         state.start(unix_now());

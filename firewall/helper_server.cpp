@@ -209,13 +209,13 @@ void HelperServer::accept_clients() {
             if (errno != EAGAIN && errno != EWOULDBLOCK) log_info(errno_text("accept"));
             return;
         }
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        const auto peer = peer_credentials(fd);
+        if (!peer) {
             log_info(errno_text("SO_PEERCRED"));
             ::close(fd);
             continue;
         }
+        const auto& cred = *peer;
         if (cred.uid != settings_.peer_uid && cred.uid != 0) {
             log_info(fmt::format("refused connection uid={} pid={}: not the peer user", cred.uid,
                                  cred.pid));

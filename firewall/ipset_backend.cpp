@@ -40,6 +40,7 @@
 #include "conf/helper_config.hpp"
 #include "firewall/backend.hpp"
 #include "firewall/ipset_rule.hpp"
+#include "firewall/xtables_lock.hpp"
 
 namespace smtpwall::firewall {
 
@@ -309,11 +310,12 @@ class Session {
 class IpsetBackend final : public Backend {
   public:
     explicit IpsetBackend(const conf::HelperConfig& config)
-        : maxelem_(static_cast<std::uint32_t>(std::max<std::size_t>(config.max_entries, 1))),
+        : lock_(config.lock_path),
+          maxelem_(static_cast<std::uint32_t>(std::max<std::size_t>(config.max_entries, 1))),
           ipv6_(config.ipv6) {
         rules_.chain = config.chain;
         rules_.ports = std::set<int>(config.ports.begin(), config.ports.end());
-        rules_.lock_path = config.lock_path;
+        rules_.lock = &lock_;
         rules_.set4 = config.chain + "4";
         if (ipv6_) rules_.set6 = config.chain + "6";
     }
@@ -428,6 +430,7 @@ class IpsetBackend final : public Backend {
         }
     }
 
+    XtablesLockFile lock_;
     IpsetRuleSpec rules_;
     std::uint32_t maxelem_;
     bool ipv6_;

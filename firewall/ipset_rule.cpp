@@ -152,7 +152,7 @@ void ensure_family(const IpsetRuleSpec& spec, const std::string& set_name,
 
 std::vector<std::string> ensure_ipset_rules(const IpsetRuleSpec& spec) {
     std::vector<std::string> done;
-    XtablesLock lock(spec.lock_path);
+    XtablesLock lock(*spec.lock);
     ensure_family<V4>(spec, spec.set4, done);
     if (spec.set6) ensure_family<V6>(spec, *spec.set6, done);
     return done;

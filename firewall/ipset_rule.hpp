@@ -11,12 +11,14 @@
 
 namespace smtpwall::firewall {
 
+class XtablesLockFile;
+
 struct IpsetRuleSpec {
-    std::string chain;                // our chain in the filter table
-    std::set<int> ports;              // hooked from INPUT
-    std::string lock_path;            // the xtables lock
-    std::string set4;                 // the IPv4 set (hash:net family inet)
-    std::optional<std::string> set6;  // the IPv6 set, if IPv6 is on
+    std::string chain;                      // our chain in the filter table
+    std::set<int> ports;                    // hooked from INPUT
+    const XtablesLockFile* lock = nullptr;  // the xtables lock, opened at start-up
+    std::string set4;                       // the IPv4 set (hash:net family inet)
+    std::optional<std::string> set6;        // the IPv6 set, if IPv6 is on
 };
 
 // Makes the chain, hooks and set rules what they should be; removes per-entry rules the

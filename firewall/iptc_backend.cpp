@@ -37,13 +37,13 @@ class IptcBackend final : public Backend {
   public:
     explicit IptcBackend(const conf::HelperConfig& config)
         : chain_(config.chain),
-          lock_path_(config.lock_path),
+          lock_(config.lock_path),
           ports_(config.ports.begin(), config.ports.end()),
           ipv6_(config.ipv6) {}
 
     std::vector<std::string> ensure_base() override {
         std::vector<std::string> done;
-        XtablesLock lock(lock_path_);
+        XtablesLock lock(lock_);
         ensure_base_family<V4>(done);
         if (ipv6_) ensure_base_family<V6>(done);
         return done;
@@ -56,14 +56,14 @@ class IptcBackend final : public Backend {
             (c.entry.net.family() == Family::v4 ? v4 : v6)[c.entry.net] = &c;
         if (!v6.empty() && !ipv6_) throw BackendError("IPv6 is disabled in the helper config");
         if (v4.empty() && v6.empty()) return;
-        XtablesLock lock(lock_path_);
+        XtablesLock lock(lock_);
         if (!v4.empty()) apply_family<V4>(v4);
         if (!v6.empty()) apply_family<V6>(v6);
     }
 
     std::vector<Entry> list() override {
         std::vector<Entry> out;
-        XtablesLock lock(lock_path_);
+        XtablesLock lock(lock_);
         list_family<V4>(out);
         if (ipv6_) list_family<V6>(out);
         return out;
@@ -196,7 +196,7 @@ class IptcBackend final : public Backend {
     }
 
     ChainLabel chain_;
-    std::string lock_path_;
+    XtablesLockFile lock_;
     std::set<int> ports_;
     bool ipv6_;
 };

@@ -28,6 +28,7 @@ extern "C" {  // unlike libiptc.h, libip6tc.h has no C++ guard of its own
 #include <vector>
 
 #include "firewall/backend.hpp"
+#include "firewall/xtables_lock.hpp"
 
 namespace smtpwall::firewall::iptc {
 
@@ -35,7 +36,6 @@ using helperproto::Entry;
 using helperproto::Origin;
 
 inline constexpr const char* kTable = "filter";
-inline constexpr auto kLockWait = std::chrono::seconds(3);
 inline constexpr std::uint8_t kTcpFlagsMask = 0x01 | 0x02 | 0x04 | 0x10;  // FIN,SYN,RST,ACK
 inline constexpr std::uint8_t kTcpFlagSyn = 0x02;
 
@@ -324,36 +324,6 @@ std::optional<int> read_hook_port(const typename Fam::Rule& r, xtc_handle* h,
 }
 
 // --- locking and handles -------------------------------------------------------------
-
-// The lock iptables itself takes (flock on /run/xtables.lock): without it a concurrent
-// iptables-legacy run could commit over our table or we over its.
-class XtablesLock {
-  public:
-    explicit XtablesLock(const std::string& path) {
-        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd_ < 0)
-            throw BackendError(
-                fmt::format("cannot open xtables lock {}: {}", path, std::strerror(errno)));
-        const auto deadline = std::chrono::steady_clock::now() + kLockWait;
-        while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-            const int err = errno;
-            if ((err != EWOULDBLOCK && err != EINTR) ||
-                std::chrono::steady_clock::now() >= deadline) {
-                ::close(fd_);
-                throw BackendError(fmt::format(
-                    "cannot take xtables lock {}: {}", path,
-                    err == EWOULDBLOCK ? "held by another process" : std::strerror(err)));
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-    }
-    ~XtablesLock() { ::close(fd_); }  // closing releases the flock
-    XtablesLock(const XtablesLock&) = delete;
-    XtablesLock& operator=(const XtablesLock&) = delete;
-
-  private:
-    int fd_ = -1;
-};
 
 template <typename Fam>
 class Table {

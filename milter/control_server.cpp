@@ -94,20 +94,19 @@ void ControlServer::stop() {
 }
 
 ControlServer::Peer ControlServer::identify(Socket& socket) const {
-    ucred cred{};
-    socklen_t len = sizeof cred;
     Peer peer;
-    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    const auto cred = peer_credentials(socket.native_handle());
+    if (!cred) {
         peer.uid = static_cast<unsigned>(-1);  // unknown: read-only
         return peer;
     }
-    peer.uid = cred.uid;
+    peer.uid = cred->uid;
     // Root, and the milter's own user (systemd's ExecReload runs as it).
-    if (cred.uid == 0 || cred.uid == ::geteuid()) {
+    if (cred->uid == 0 || cred->uid == ::geteuid()) {
         peer.admin = true;
         return peer;
     }
-    const passwd* pw = ::getpwuid(cred.uid);
+    const passwd* pw = ::getpwuid(cred->uid);
     const std::string name = pw != nullptr ? pw->pw_name : "";
     if (!name.empty() && std::find(config_.admin_users.begin(), config_.admin_users.end(), name) !=
                              config_.admin_users.end())

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "common/log.hpp"
+#include "common/unix_socket.hpp"
 #include "milter/metrics.hpp"
 
 namespace smtpwall {
@@ -29,8 +30,12 @@ awaitable<std::string> read_line(asio::local::stream_protocol::socket& socket,
 
 }  // namespace
 
-HelperClient::HelperClient(asio::io_context& io, std::string socket_path)
-    : io_(io), path_(std::move(socket_path)), wake_writer_(io), resync_(io) {}
+HelperClient::HelperClient(asio::io_context& io, std::string socket_path, uid_t server_uid)
+    : io_(io),
+      path_(std::move(socket_path)),
+      server_uid_(server_uid),
+      wake_writer_(io),
+      resync_(io) {}
 
 void HelperClient::start(std::function<void()> on_connected) {
     on_connected_ = std::move(on_connected);
@@ -189,6 +194,15 @@ awaitable<void> HelperClient::run() {
         try {
             co_await socket->async_connect(asio::local::stream_protocol::endpoint(path_),
                                            use_awaitable);
+            // Whoever could bind that name (a fake helper that swallows every ban) is not
+            // trusted with one: only the helper's user or root.
+            const auto server = peer_credentials(socket->native_handle());
+            if (!server) throw std::runtime_error("cannot read the helper's credentials");
+            if (server->uid != server_uid_ && server->uid != 0)
+                throw std::runtime_error(
+                    fmt::format("refusing a helper served by uid {} pid {}: not helper.user "
+                                "(uid {}) or root",
+                                server->uid, server->pid, server_uid_));
             std::string buffer;
             const auto greeting = co_await read_line(*socket, buffer);
             if (greeting != helperproto::kGreeting)

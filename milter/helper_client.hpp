@@ -27,7 +27,8 @@ class HelperClient final : public FirewallLink {
     using Entries = std::vector<helperproto::Entry>;
     using ListHandler = std::function<void(std::optional<Entries>)>;
 
-    HelperClient(boost::asio::io_context& io, std::string socket_path);
+    // Only a helper served by `server_uid` (or root) is trusted with the bans.
+    HelperClient(boost::asio::io_context& io, std::string socket_path, uid_t server_uid);
 
     void start(std::function<void()> on_connected);
     void stop();
@@ -69,6 +70,7 @@ class HelperClient final : public FirewallLink {
 
     boost::asio::io_context& io_;
     const std::string path_;
+    const uid_t server_uid_;
     std::function<void()> on_connected_;
     boost::asio::steady_timer wake_writer_;
     boost::asio::steady_timer resync_;

@@ -29,6 +29,8 @@ std::vector<std::string> host_problems(const conf::MilterConfig& config) {
                                      std::pair{"control.admin_group", config.control.admin_group}})
         if (!group.empty() && ::getgrnam(group.c_str()) == nullptr)
             problem(key, fmt::format("group \"{}\" does not exist", group));
+    if (::getpwnam(config.helper.user.c_str()) == nullptr)
+        problem("helper.user", fmt::format("user \"{}\" does not exist", config.helper.user));
     for (const auto& user : config.control.admin_users)
         if (::getpwnam(user.c_str()) == nullptr)
             problem("control.admin_users", fmt::format("user \"{}\" does not exist", user));

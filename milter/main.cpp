@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 #include <libmilter/mfapi.h>
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -103,7 +104,11 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
 
     asio::io_context io;
     auto work = asio::make_work_guard(io);
-    HelperClient helper(io, config.helper.socket);
+    const passwd* helper_user = ::getpwnam(config.helper.user.c_str());
+    if (helper_user == nullptr)  // host_problems() found it at start; gone since
+        throw std::runtime_error(
+            fmt::format("helper.user \"{}\" does not exist", config.helper.user));
+    HelperClient helper(io, config.helper.socket, helper_user->pw_uid);
     Enforcement enforcement(config, helper);
     std::unique_ptr<StateStore> store;
     if (!config.state.file.empty()) {

@@ -58,4 +58,9 @@ chmod g-s "$SENDMAIL_ROOT/root/usr/libexec/sendmail/sendmail"
 if ! id smtpwall >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/smtpwall --no-create-home --shell /usr/sbin/nologin smtpwall
 fi
-echo "setup: packages present, Sendmail unpacked in $SENDMAIL_ROOT/root, user smtpwall exists"
+# The user the firewall helper serves as after start-up (the Debian package creates it too).
+if ! id smtpwall-helper >/dev/null 2>&1; then
+  useradd --system --user-group --home-dir /var/lib/smtpwall-helper --no-create-home \
+    --shell /usr/sbin/nologin smtpwall-helper
+fi
+echo "setup: packages present, Sendmail unpacked in $SENDMAIL_ROOT/root, users smtpwall and smtpwall-helper exist"

@@ -451,8 +451,12 @@ stat_is /etc/smtpwall/helper.conf root:root 640
 stat_is /usr/sbin/smtpwall-milter root:root 755
 stat_is /usr/sbin/smtpwall-helper root:root 755
 stat_is /usr/sbin/smtpwallctl root:root 755
-stat_is /run/smtpwall root:smtpwall 1775
+stat_is /run/smtpwall smtpwall:smtpwall 755
+stat_is /run/smtpwall-helper smtpwall-helper:smtpwall-helper 755
 stat_is /var/lib/smtpwall smtpwall:smtpwall 700
+stat_is /var/lib/smtpwall-helper smtpwall-helper:smtpwall-helper 700
+helper_uid=$(sb id -u smtpwall-helper) || fail "user smtpwall-helper was not created"
+((helper_uid < 1000)) || fail "smtpwall-helper is not a system user (uid $helper_uid)"
 sb dpkg-statoverride --list /etc/smtpwall/smtpwall.conf | grep -Eq '^root smtpwall 0?640 ' ||
     fail "no statoverride for smtpwall.conf"
 conffiles=$(sb cat /var/lib/dpkg/info/smtpwall.conffiles /var/lib/dpkg/info/smtpwall-helper.conffiles)
@@ -526,12 +530,12 @@ sbsh "rm -f /var/lib/smtpwall/state.db* && sqlite3 /var/lib/smtpwall/state.db <$
 
 log "starting smtpwall-helper and smtpwall-milter ($INIT_MODE)"
 svc_start helper
-wait_for 15 "helper.sock" sb test -S /run/smtpwall/helper.sock
+wait_for 15 "helper.sock" sb test -S /run/smtpwall-helper/helper.sock
 svc_start milter
 wait_for 15 "control.sock" sb test -S /run/smtpwall/control.sock
 wait_for 15 "milter.sock" sb test -S /run/smtpwall/milter.sock
 
-stat_is /run/smtpwall/helper.sock smtpwall:smtpwall 600
+stat_is /run/smtpwall-helper/helper.sock smtpwall:smtpwall 600
 stat_is /run/smtpwall/milter.sock smtpwall:smtpwall 660
 stat_is /run/smtpwall/control.sock smtpwall:smtpwall-admin 660
 
@@ -544,7 +548,10 @@ milter_status=$(status_of milter)
 helper_dropped() { [ "$(field "$(status_of helper)" CapEff)" = 0000000000003000 ]; }
 wait_for 10 "the helper to drop its start-up capabilities" helper_dropped
 helper_status=$(status_of helper)
-[ "$(field "$helper_status" Uid | awk '{print $1}')" = 0 ] || fail "the helper does not run as root"
+[ "$(field "$helper_status" Uid)" = "$helper_uid $helper_uid $helper_uid $helper_uid" ] ||
+    fail "the helper does not serve as smtpwall-helper: Uid $(field "$helper_status" Uid)"
+[ "$(field "$helper_status" CapPrm)" = 0000000000003000 ] ||
+    fail "helper permitted set $(field "$helper_status" CapPrm), expected NET_ADMIN+NET_RAW"
 [ "$(field "$helper_status" CapBnd)" = 0000000000003000 ] ||
     fail "helper bounding set $(field "$helper_status" CapBnd), expected NET_ADMIN+NET_RAW"
 [ "$(field "$helper_status" NoNewPrivs)" = 1 ] || fail "helper without no_new_privs"
@@ -586,7 +593,7 @@ fi
 if as nobody socat -u /dev/null UNIX-CONNECT:/run/smtpwall/milter.sock 2>/dev/null; then
     fail "nobody reached the milter socket"
 fi
-if as nobody socat -u /dev/null UNIX-CONNECT:/run/smtpwall/helper.sock 2>/dev/null; then
+if as nobody socat -u /dev/null UNIX-CONNECT:/run/smtpwall-helper/helper.sock 2>/dev/null; then
     fail "nobody reached the helper socket"
 fi
 
@@ -639,7 +646,7 @@ log "helper restart keeps the kernel entries"
 svc_stop helper
 kernel_has "$BANNED" || fail "stopping the helper removed $BANNED from the kernel"
 svc_start helper
-wait_for 15 "the helper back" sb test -S /run/smtpwall/helper.sock
+wait_for 15 "the helper back" sb test -S /run/smtpwall-helper/helper.sock
 kernel_has "$BANNED" || fail "$BANNED is gone after the helper's restart"
 wait_for 20 "the milter to meet the restarted helper" ban_listed
 if [ "$(sb iptables-legacy -w -S SMTPWALL | grep -cF "$BANNED")" != 1 ]; then
@@ -653,7 +660,7 @@ for backend in ipset nftables; do
     sbsh "sed -i 's/^backend = .*/backend = \"$backend\"/' /etc/smtpwall/helper.conf"
     svc_stop helper
     svc_start helper
-    wait_for 15 "the helper with $backend" sb test -S /run/smtpwall/helper.sock
+    wait_for 15 "the helper with $backend" sb test -S /run/smtpwall-helper/helper.sock
     case $backend in
         ipset) in_kernel() { sb ipset list SMTPWALL4 2>/dev/null | grep -qF "$BANNED"; } ;;
         nftables) in_kernel() { sb nft list table inet smtpwall 2>/dev/null | grep -qF "$BANNED"; } ;;
@@ -663,7 +670,7 @@ done
 sbsh "sed -i 's/^backend = .*/backend = \"iptables\"/' /etc/smtpwall/helper.conf"
 svc_stop helper
 svc_start helper
-wait_for 15 "the helper with iptables again" sb test -S /run/smtpwall/helper.sock
+wait_for 15 "the helper with iptables again" sb test -S /run/smtpwall-helper/helper.sock
 
 # ---------------------------------------------------------------------------
 # 4. Upgrade to X+1 over the running installation.
@@ -683,14 +690,14 @@ if [ "$INIT_MODE" = systemd ]; then
     done
 else
     svc_start helper
-    wait_for 15 "helper.sock" sb test -S /run/smtpwall/helper.sock
+    wait_for 15 "helper.sock" sb test -S /run/smtpwall-helper/helper.sock
     svc_start milter
 fi
 wait_for 15 "control.sock after the upgrade" sb test -S /run/smtpwall/control.sock
 sb grep -q '^allowlist = \["192.0.2.0/24"\]' /etc/smtpwall/smtpwall.conf ||
     fail "the upgrade lost the admin's change to smtpwall.conf"
 stat_is /etc/smtpwall/smtpwall.conf root:smtpwall 640
-stat_is /run/smtpwall root:smtpwall 1775
+stat_is /run/smtpwall smtpwall:smtpwall 755
 [ "$(sb stat -c %i /var/lib/smtpwall/state.db)" = "$state_inode" ] || fail "state.db was replaced by the upgrade"
 wait_for 15 "the ban after the upgrade" ban_listed
 ctl tallies | grep -qF "$TALLIED" || fail "the tally of $TALLIED is gone after the upgrade"

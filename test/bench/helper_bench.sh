@@ -42,7 +42,8 @@ netns_pair
 CHAIN=SWBENCH
 TABLE=swbench
 PORT=2525
-SOCK=$WORK/helper.sock
+helper_dirs
+SOCK=$HELPER_RUN/helper.sock
 FIRST=10.0.0.1       # the N entries: 10.0.0.1 onwards
 PROBE=192.0.2.200    # latency probes: 192.0.2.200 onwards, on the client's interface
 for i in $(seq 0 $((LATENCY_COUNT - 1))); do client_addr "192.0.2.$((200 + i))"; done
@@ -94,6 +95,7 @@ for backend in $BACKENDS; do
 [helper]
 socket = "$SOCK"
 peer_user = "daemon"
+user = "smtpwall-helper"
 state_file = ""
 [firewall]
 backend = "$backend"

@@ -72,18 +72,38 @@ out=$(timeout 10 "$MILTER_BIN" -f -c "$WORK/dialup.conf" 2>&1) || rc=$?
 [ "$rc" = 78 ] || fail "smtpwall-milter started on a broken pattern: exit $rc: $out"
 assert_contains "$out" "dialup.patterns" "the milter's start-up error"
 
-log "smtpwall-helper: good file, core list against this host, unknown peer"
-printf '[helper]\npeer_user = "nobody"\nstate_file = "%s/helper.entries"\n[core]\nnetworks = ["203.0.113.0/24"]\n' \
-    "$WORK" >"$WORK/helper.conf"
+log "smtpwall-helper: good file, core list against this host, users, directories"
+helper_dirs
+# helper_conf PEER_USER USER LINES...: a [helper] table (its keys on lines 2-5), then LINES.
+helper_conf() {
+    printf '[helper]\nsocket = "%s/helper.sock"\npeer_user = "%s"\nuser = "%s"\nstate_file = "%s/entries"\n' \
+        "$HELPER_RUN" "$1" "$2" "$HELPER_STATE"
+    shift 2
+    printf '%s\n' "$@"
+}
+helper_conf nobody smtpwall-helper '[core]' 'networks = ["203.0.113.0/24"]' >"$WORK/helper.conf"
 expect_config_ok "$HELPER_BIN" "$WORK/helper.conf"
-printf '[helper]\npeer_user = "nobody"\nstate_file = ""\n[core]\nnetworks = [\n  "127.0.0.0/8",\n]\n' \
-    >"$WORK/core.conf"
-expect_config_error "$HELPER_BIN" "$WORK/core.conf" "$WORK/core.conf:5: core.networks: 127.0.0.0/8"
-printf '[helper]\npeer_user = "no-such-user-sw"\nstate_file = ""\n' >"$WORK/peer.conf"
-expect_config_error "$HELPER_BIN" "$WORK/peer.conf" "$WORK/peer.conf:2: helper.peer_user:"
+helper_conf nobody smtpwall-helper '[core]' 'networks = [' '  "127.0.0.0/8",' ']' >"$WORK/core.conf"
+expect_config_error "$HELPER_BIN" "$WORK/core.conf" "$WORK/core.conf:7: core.networks: 127.0.0.0/8"
+helper_conf no-such-user-sw smtpwall-helper >"$WORK/peer.conf"
+expect_config_error "$HELPER_BIN" "$WORK/peer.conf" "$WORK/peer.conf:3: helper.peer_user:"
+helper_conf nobody no-such-user-sw >"$WORK/user.conf"
+expect_config_error "$HELPER_BIN" "$WORK/user.conf" "$WORK/user.conf:4: helper.user: \"no-such-user-sw\" is not a user"
+helper_conf nobody root >"$WORK/root-helper.conf"
+expect_config_error "$HELPER_BIN" "$WORK/root-helper.conf" "$WORK/root-helper.conf:4: helper.user: must not be root"
+printf '[helper]\nstate_file = "%s/none/entries"\nsocket = "%s/helper.sock"\n' "$WORK" "$HELPER_RUN" \
+    >"$WORK/journal.conf"
+expect_config_error "$HELPER_BIN" "$WORK/journal.conf" "$WORK/journal.conf:2: helper.state_file: its directory must belong to smtpwall-helper"
+# A socket directory that others may write: anyone there could pose as the helper.
+install -d -m 1777 "$WORK/shared"
+printf '[helper]\nsocket = "%s/shared/helper.sock"\nstate_file = ""\n' "$WORK" >"$WORK/shared.conf"
+expect_config_error "$HELPER_BIN" "$WORK/shared.conf" "$WORK/shared.conf:2: helper.socket: its directory must belong to smtpwall-helper"
+# A journal directory the helper's user does not own (or others may write).
+install -d -o root -m 0700 "$WORK/rootstate"
+printf '[helper]\nsocket = "%s/helper.sock"\nstate_file = "%s/rootstate/entries"\n' "$HELPER_RUN" "$WORK" \
+    >"$WORK/rootstate.conf"
+expect_config_error "$HELPER_BIN" "$WORK/rootstate.conf" "$WORK/rootstate.conf:3: helper.state_file:"
 printf '[firewall]\nbackend = "nftables"\nchain = "1WALL"\n' >"$WORK/nft.conf"
-printf '[helper]\npeer_user = "nobody"\nstate_file = "%s/none/entries"\n' "$WORK" >"$WORK/journal.conf"
-expect_config_error "$HELPER_BIN" "$WORK/journal.conf" "$WORK/journal.conf:3: helper.state_file: directory"
 expect_config_error "$HELPER_BIN" "$WORK/nft.conf" "$WORK/nft.conf:3: firewall.chain:"
 
 log "both list their settings"

@@ -33,7 +33,8 @@ CHAIN=${CHAIN:0:28}
 TABLE=$(tr 'A-Z' 'a-z' <<<"$CHAIN")
 SET4=${CHAIN}4
 SET6=${CHAIN}6
-SOCK=$WORK/helper.sock
+helper_dirs
+SOCK=$HELPER_RUN/helper.sock
 PORT=2525
 PEER_USER=daemon
 
@@ -41,7 +42,8 @@ cat >"$WORK/helper.conf" <<EOF
 [helper]
 socket = "$SOCK"
 peer_user = "$PEER_USER"
-state_file = "$WORK/helper.entries"
+user = "smtpwall-helper"
+state_file = "$HELPER_STATE/entries"
 
 [firewall]
 backend = "$BACKEND"

@@ -12,7 +12,8 @@ netns_pair
 
 CHAIN="SWT$$"
 CHAIN=${CHAIN:0:28}
-SOCK=$WORK/helper.sock
+helper_dirs
+SOCK=$HELPER_RUN/helper.sock
 PORT=2525
 PEER_USER=daemon  # the configured peer; root may always connect, nobody may not
 
@@ -20,7 +21,8 @@ cat >"$WORK/helper.conf" <<EOF
 [helper]
 socket = "$SOCK"
 peer_user = "$PEER_USER"
-state_file = "$WORK/helper.entries"
+user = "smtpwall-helper"
+state_file = "$HELPER_STATE/entries"
 
 [firewall]
 chain = "$CHAIN"
@@ -85,16 +87,60 @@ assert_contains "$input4" "$CHAIN" "INPUT (IPv4)"
 assert_contains "$input4" "tcp dpt:$PORT flags:0x17/0x02" "INPUT (IPv4)"
 assert_contains "$(in_mx ip6tables-legacy -L INPUT -n)" "tcp dpt:$PORT flags:0x17/0x02" "INPUT (IPv6)"
 
-log "privileges: uid 0 with CAP_NET_ADMIN and CAP_NET_RAW only, no_new_privs"
+log "privileges: user smtpwall-helper with CAP_NET_ADMIN and CAP_NET_RAW only, no_new_privs"
 status=$(cat "/proc/$PID_helper/status")
+helper_uid=$(id -u smtpwall-helper)
+helper_gid=$(id -g smtpwall-helper)
+assert_contains "$status" "$(printf 'Uid:\t%s\t%s\t%s\t%s\n' "$helper_uid" "$helper_uid" "$helper_uid" "$helper_uid")" "the helper's uids"
+assert_contains "$status" "$(printf 'Gid:\t%s\t%s\t%s\t%s\n' "$helper_gid" "$helper_gid" "$helper_gid" "$helper_gid")" "the helper's gids"
 for cap in CapPrm CapEff CapBnd; do
     assert_contains "$status" "$(printf '%s:\t0000000000003000' "$cap")" "the helper's $cap"
 done
 assert_contains "$status" "$(printf 'CapInh:\t0000000000000000')" "the helper's CapInh"
+assert_contains "$status" "$(printf 'CapAmb:\t0000000000000000')" "the helper's CapAmb"
 assert_contains "$status" "$(printf 'NoNewPrivs:\t1')" "the helper's status"
 assert_contains "$status" "$(printf 'Groups:\t\n')" "the helper's supplementary groups"
 [ "$(stat -c '%a %U' "$SOCK")" = "600 $PEER_USER" ] ||
     fail "socket should be mode 600 owned by $PEER_USER: $(stat -c '%a %U' "$SOCK")"
+# What these credentials can do is what the serving helper can do: a process with
+# exactly its uid, gid, groups, capabilities and securebits cannot open a root-only
+# file, signal a root process or become root again.
+secret=$WORK/root-secret
+echo secret >"$secret"
+chmod 600 "$secret"
+as_helper() {
+    setpriv --reuid "$helper_uid" --regid "$helper_gid" --clear-groups \
+        --inh-caps -all,+net_admin,+net_raw --ambient-caps -all,+net_admin,+net_raw \
+        --bounding-set -all,+net_admin,+net_raw --securebits +noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked \
+        --no-new-privs -- "$@"
+}
+[ "$(as_helper cat /proc/self/status | awk '$1 == "CapEff:" { print $2 }')" = 0000000000003000 ] ||
+    fail "setpriv did not reproduce the helper's capabilities"
+if out=$(as_helper cat "$secret" 2>&1); then fail "the helper's credentials read a root-owned 0600 file"; fi
+assert_contains "$out" "Permission denied" "opening a root-owned 0600 file with the helper's credentials"
+if as_helper kill -0 1 2>/dev/null; then fail "the helper's credentials may signal pid 1"; fi
+# And the helper itself: its journal, written after the drop, belongs to its user.
+[ "$(stat -c %U "$HELPER_STATE/entries")" = smtpwall-helper ] ||
+    fail "the journal was not written as smtpwall-helper: $(stat -c %U "$HELPER_STATE/entries")"
+
+log "privileges: a helper that cannot drop uid 0 does not serve"
+rc=0
+ip netns exec "$NS_MX" setpriv --bounding-set -setuid -- "$HELPER_BIN" -c "$WORK/helper.conf" \
+    >"$WORK/nodrop.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "a helper without CAP_SETUID exited $rc, want 1: $(cat "$WORK/nodrop.out")"
+assert_contains "$(cat "$WORK/nodrop.out")" "fatal: dropping privileges: setresuid: Operation not permitted" "the failed drop"
+assert_not_contains "$(cat "$WORK/nodrop.out")" "ready socket=" "the failed drop"
+
+log "a symlink planted at the socket path is neither followed nor replaced"
+ln -s "$secret" "$HELPER_RUN/planted.sock"
+sed "s|^socket = .*|socket = \"$HELPER_RUN/planted.sock\"|" "$WORK/helper.conf" >"$WORK/planted.conf"
+rc=0
+ip netns exec "$NS_MX" "$HELPER_BIN" -c "$WORK/planted.conf" >"$WORK/planted.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "the helper served on a planted symlink (exit $rc): $(cat "$WORK/planted.out")"
+assert_contains "$(cat "$WORK/planted.out")" "exists and is not a socket; not touching it" "the planted symlink"
+[ -L "$HELPER_RUN/planted.sock" ] || fail "the planted symlink was removed"
+[ "$(stat -c '%a %U:%G' "$secret")" = "600 root:root" ] ||
+    fail "the symlink's target changed: $(stat -c '%a %U:%G' "$secret")"
 
 log "greeting and HELLO"
 out=$(talk "1 HELLO 1" "2 PING")

@@ -331,6 +331,18 @@ send_mail() {
 # ---------------------------------------------------------------------------
 # smtpwall itself.
 
+# helper_dirs: $HELPER_RUN (smtpwall-helper, 0755: the helper's socket directory,
+# which no one else may write) and $HELPER_STATE (smtpwall-helper, 0700: its
+# journal), as the package makes them.
+helper_dirs() {
+    id smtpwall-helper >/dev/null 2>&1 ||
+        fail "user smtpwall-helper is missing: run scripts/setup-debian.sh"
+    HELPER_RUN=$WORK/helper-run
+    HELPER_STATE=$WORK/helper-state
+    install -d -o smtpwall-helper -g smtpwall-helper -m 0755 "$HELPER_RUN"
+    install -d -o smtpwall-helper -g smtpwall-helper -m 0700 "$HELPER_STATE"
+}
+
 # smtpwall_start: nsd with the MTA test zones (test/data/mx-zones), the helper in
 # the mx namespace, the milter outside it; sockets and the state file in $WORK/run.
 # Writes $WORK/helper.conf and $WORK/smtpwall.conf; $SMTPWALL_EXTRA_MILTER_CONF
@@ -346,14 +358,16 @@ smtpwall_start() {
     chmod 755 "$RUN"
     MILTER_SOCK=$RUN/milter.sock
     CONTROL_SOCK=$RUN/control.sock
-    HELPER_SOCK=$RUN/helper.sock
+    helper_dirs
+    HELPER_SOCK=$HELPER_RUN/helper.sock
         CHAIN=${CHAIN:-SMTPWALL}
     local protected=${SMTPWALL_PROTECTED:-'"198.51.100.0/24"'}
     cat >"$WORK/helper.conf" <<EOC
 [helper]
 socket = "$HELPER_SOCK"
 peer_user = "smtpwall"
-state_file = "$RUN/helper.entries"
+user = "smtpwall-helper"
+state_file = "$HELPER_STATE/entries"
 [firewall]
 chain = "$CHAIN"
 ports = [25]

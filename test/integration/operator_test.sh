@@ -159,4 +159,33 @@ set +e
 "$CTL_BIN" --socket "$WORK/nothing.sock" status >/dev/null 2>&1; [ $? = 3 ] || fail "unreachable milter: exit code"
 "$CTL_BIN" --socket "$CONTROL_SOCK" ban >/dev/null 2>&1; [ $? = 2 ] || fail "usage error: exit code"
 set -e
+
+log "impostors: a control socket or a helper served by another user is refused"
+install -d -o nobody -m 0755 "$WORK/impostor"
+# A fake control socket that would collect the operator's commands.
+spawn fake_control setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    socat "UNIX-LISTEN:$WORK/impostor/control.sock,fork" "OPEN:$WORK/impostor/heard-by-control,creat,append"
+wait_for 5 "the fake control socket" test -S "$WORK/impostor/control.sock"
+set +e
+out=$("$CTL_BIN" --socket "$WORK/impostor/control.sock" ban 192.0.2.77 2>&1)
+rc=$?
+set -e
+[ $rc = 3 ] || fail "smtpwallctl talked to a fake control socket (exit $rc): $out"
+assert_contains "$out" "served by uid $(id -u nobody)" "smtpwallctl's refusal"
+assert_contains "$out" "not by smtpwall or root" "smtpwallctl's refusal"
+[ ! -s "$WORK/impostor/heard-by-control" ] || fail "the fake control socket heard: $(cat "$WORK/impostor/heard-by-control")"
+ctl --server-user root ping >/dev/null 2>&1 && fail "--server-user root accepted a milter running as smtpwall"
+ctl ping >/dev/null || fail "the real control socket is refused"
+# A fake helper that greets like the real one and would swallow every ban.
+spawn fake_helper setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    socat "UNIX-LISTEN:$WORK/impostor/helper.sock,fork,perm=0666" \
+    "SYSTEM:'echo SMTPWALL-HELPER 1; cat >>$WORK/impostor/heard-by-helper'"
+wait_for 5 "the fake helper" test -S "$WORK/impostor/helper.sock"
+stop milter2
+sed -i "/^\[helper\]$/,/^\[/ s|^socket = .*|socket = \"$WORK/impostor/helper.sock\"|" "$WORK/smtpwall.conf"
+spawn milter3 "$MILTER_BIN" -f -c "$WORK/smtpwall.conf"
+wait_for 10 "the milter to refuse the fake helper" \
+    grep -q "refusing a helper served by uid $(id -u nobody)" "$WORK/log/milter3.log"
+[ ! -s "$WORK/impostor/heard-by-helper" ] || fail "the fake helper heard: $(cat "$WORK/impostor/heard-by-helper")"
+assert_not_contains "$(cat "$WORK/log/milter3.log")" "connected to firewall helper" "the milter's log"
 log "PASS"

@@ -34,7 +34,7 @@ BOOST_AUTO_TEST_SUITE(helper_config)
 
 BOOST_AUTO_TEST_CASE(defaults_from_an_empty_file) {
     const auto cfg = parse_helper_config("", "helper.conf");
-    BOOST_TEST(cfg.socket_path == "/run/smtpwall/helper.sock");
+    BOOST_TEST(cfg.socket_path == "/run/smtpwall-helper/helper.sock");
     BOOST_TEST(cfg.peer_user == "smtpwall");
     BOOST_TEST(cfg.backend == "iptables");
     BOOST_TEST(cfg.chain == "SMTPWALL");
