@@ -135,6 +135,10 @@ const Schema<Config>& schema() {
                 [](auto& c) -> auto& { return c.max_adds_per_minute; }, Integer(1, 1'000'000),
                 restart, "new entries per minute at most"),
             setting<Config>(
+                "limits", "max_changes_per_minute",
+                [](auto& c) -> auto& { return c.max_changes_per_minute; }, Integer(1, 10'000'000),
+                restart, "ADD and DEL requests that change the firewall, per minute at most"),
+            setting<Config>(
                 "limits", "nat64_prefixes", [](auto& c) -> auto& { return c.nat64_prefixes; },
                 Nat64Prefixes(), restart, "the site's own NAT64 prefixes (RFC 6052)"),
             // [core]

@@ -33,6 +33,7 @@ struct HelperConfig {
     int min_prefix_v6 = 32;
     std::size_t max_entries = 100000;
     int max_adds_per_minute = 600;
+    int max_changes_per_minute = 6000;   // ADD (new or updated) and DEL that change something
     std::vector<Cidr> nat64_prefixes;    // besides 64:ff9b::/96 and 64:ff9b:1::/48
     CidrList core_networks;              // installed at start, never removed by requests...
     std::vector<std::string> core_tags;  // ...with these tags

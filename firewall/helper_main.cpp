@@ -147,6 +147,7 @@ firewall::HelperPolicy policy_from(const conf::HelperConfig& cfg) {
     policy.ipv6 = cfg.ipv6;
     policy.max_entries = cfg.max_entries;
     policy.max_adds_per_minute = cfg.max_adds_per_minute;
+    policy.max_changes_per_minute = cfg.max_changes_per_minute;
     policy.targets.embedding = Ipv4Embedding(cfg.nat64_prefixes);
     for (const auto& core : cfg.core()) {
         helperproto::Entry e;

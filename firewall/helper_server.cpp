@@ -30,12 +30,21 @@ using Steady = std::chrono::steady_clock;
 
 constexpr std::size_t kMaxClients = 8;
 constexpr std::size_t kReadChunk = 4096;
-// Read per client and poll round: about 2000 requests, one commit.
-constexpr std::size_t kMaxReadPerPoll = 64 * 1024;
-// A LIST of 100k entries is ~8 MB; a peer that lets more pile up is not reading.
-constexpr std::size_t kMaxOutput = 64 * 1024 * 1024;
+// Unparsed input held per client: about 2000 requests, one commit. Beyond it the
+// helper stops reading from that client until it has taken its lines.
+constexpr std::size_t kMaxInput = 64 * 1024;
+// A client with more replies than this waiting to be read gets no new request
+// taken, so what it makes the helper build is bounded before it is built: this
+// plus one LIST reply (one per batch and client; ~8 MB at 100k entries).
+constexpr std::size_t kPauseOutput = 256 * 1024;
+// The commit budget: after a commit that took d, the next batch waits max(2d, 50 ms),
+// and whatever arrives meanwhile joins it. A stream of changes costs the kernel at
+// most a third of a core, whatever its rate.
+constexpr auto kMinCommitGap = std::chrono::milliseconds(50);
 // A client we are closing gets this long to read its last replies.
 constexpr auto kClosingGrace = std::chrono::seconds(5);
+// A client that reads none of its pending replies for this long is dropped.
+constexpr auto kStalled = std::chrono::seconds(30);
 
 std::string errno_text(std::string_view what) {
     return fmt::format("{}: {}", what, std::strerror(errno));
@@ -97,6 +106,9 @@ struct HelperServer::Client {
     std::string in;
     std::string out;
     std::size_t out_sent = 0;
+    std::uint64_t requests = 0;       // taken from this connection
+    std::uint64_t commits_since = 0;  // HelperState::commits() when it connected
+    Steady::time_point last_sent = Steady::now();
     bool greeted = false;  // HELLO done
     bool closing = false;  // send what is queued, then close
     bool eof = false;      // the peer will send nothing more: stop polling for input
@@ -107,6 +119,9 @@ struct HelperServer::Client {
         if (!closing) closing_since = Steady::now();
         closing = true;
     }
+    std::size_t unsent() const { return out.size() - out_sent; }
+    bool paused() const { return unsent() > kPauseOutput; }
+    bool has_line() const { return in.find('\n') != std::string::npos; }
 };
 
 // One line of one client in the current batch, with its reply once known.
@@ -140,9 +155,10 @@ void HelperServer::run(int signal_fd) {
         fds.push_back({signal_fd, POLLIN, 0});
         fds.push_back({listen_fd_, POLLIN, 0});
         for (const auto& c : clients_) {
-            // A closing client is still read (and what it sends dropped) until its EOF.
-            short events = c->eof ? 0 : POLLIN;
-            if (c->out_sent < c->out.size()) events |= POLLOUT;
+            // A closing client is still read (and what it sends dropped) until its EOF;
+            // a busy one not while it holds a full input buffer.
+            short events = c->eof || (!c->closing && c->in.size() >= kMaxInput) ? 0 : POLLIN;
+            if (c->unsent() > 0) events |= POLLOUT;
             fds.push_back({c->fd, events, 0});
         }
         const int ready = ::poll(fds.data(), fds.size(), poll_timeout_ms());
@@ -167,12 +183,23 @@ void HelperServer::run(int signal_fd) {
                 Client& c = *clients_[i];
                 const short revents = fds[i + 2].revents;
                 if (revents & POLLOUT) flush(c);
-                if (revents & (POLLIN | POLLHUP | POLLERR)) read_client(c, batch);
+                if (revents & (POLLIN | POLLHUP | POLLERR)) read_client(c);
             }
         }
-        if (!batch.empty()) process(batch);
+        // Lines wait, in the clients' buffers, for the commit budget and for their
+        // client to read what it was sent.
+        if (Steady::now() >= next_batch_)
+            for (auto& c : clients_) take_lines(*c, batch);
+        if (!batch.empty()) {
+            const auto commits = state_.commits();
+            const auto started = Steady::now();
+            process(batch);
+            if (state_.commits() != commits)
+                next_batch_ = Steady::now() + std::max<Steady::duration>(
+                                                  kMinCommitGap, 2 * (Steady::now() - started));
+        }
         for (auto& c : clients_)
-            if (c->out_sent < c->out.size()) flush(*c);
+            if (c->unsent() > 0) flush(*c);
         reap();
         if (ready > 0 && (fds[1].revents & POLLIN)) accept_clients();
         run_timers();
@@ -186,8 +213,13 @@ int HelperServer::poll_timeout_ms() const {
     if (const auto expiry = state_.next_expiry()) {
         ms = std::min(ms, *expiry * 1000 - unix_now_ms());
     }
-    for (const auto& c : clients_)
+    for (const auto& c : clients_) {
         if (c->closing) ms = std::min<std::int64_t>(ms, 1000);
+        // Lines already here are taken as soon as the budget and their client allow.
+        if (!c->closing && !c->paused() && (c->has_line() || c->eof))
+            ms = std::min<std::int64_t>(
+                ms, duration_cast<milliseconds>(next_batch_ - Steady::now()).count() + 1);
+    }
     return static_cast<int>(std::clamp<std::int64_t>(ms, 0, 60'000));
 }
 
@@ -233,6 +265,7 @@ void HelperServer::accept_clients() {
         client->fd = fd;
         client->serial = next_serial_++;
         client->out = std::string(helperproto::kGreeting) + "\n";
+        client->commits_since = state_.commits();
         log_info(
             fmt::format("connection conn={} uid={} pid={}", client->serial, cred.uid, cred.pid));
         flush(*client);
@@ -240,13 +273,11 @@ void HelperServer::accept_clients() {
     }
 }
 
-void HelperServer::read_client(Client& c, std::vector<Item>& batch) {
-    // Everything the peer has sent by now (up to kMaxReadPerPoll) joins this batch, so
-    // requests written together become one firewall commit.
+void HelperServer::read_client(Client& c) {
+    // Everything the peer has sent by now, up to kMaxInput unparsed: requests written
+    // together become one firewall commit.
     char buf[kReadChunk];
-    bool eof = false;
-    std::size_t total = 0;
-    while (total < kMaxReadPerPoll) {
+    while (c.closing || c.in.size() < kMaxInput) {
         const auto n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -256,34 +287,39 @@ void HelperServer::read_client(Client& c, std::vector<Item>& batch) {
             return;
         }
         if (n == 0) {
-            eof = true;
+            c.eof = true;
             break;
         }
         // A closing client is read until its EOF, but what it sends is dropped: the
         // reply that ends the connection is queued.
         if (!c.closing) c.in.append(buf, static_cast<std::size_t>(n));
-        total += static_cast<std::size_t>(n);
     }
-    if (eof) c.eof = true;
-    if (c.closing) return;
+}
 
+void HelperServer::take_lines(Client& c, std::vector<Item>& batch) {
+    if (c.closing || c.dead || c.paused()) return;
     std::size_t start = 0;
     while (!c.closing) {
         const auto end = c.in.find('\n', start);
         if (end == std::string::npos) break;
-        take_line(c, std::string_view(c.in).substr(start, end - start), batch);
+        const auto line = std::string_view(c.in).substr(start, end - start);
         start = end + 1;
+        ++c.requests;
+        // At most one LIST per client and batch: its reply is built whole.
+        if (take_line(c, line, batch) == helperproto::Verb::list) break;
     }
     c.in.erase(0, start);
     if (c.closing) {
         c.in.clear();
+    } else if (c.has_line()) {
+        return;  // the rest in the next batch
     } else if (c.in.size() >= helperproto::kMaxLine) {
         log_info(fmt::format("conn={} bad request: line longer than {} bytes", c.serial,
                              helperproto::kMaxLine));
         batch.push_back({&c, {helperproto::format_err(0, "syntax", "line too long")}, {}});
         c.in.clear();
         c.close_after_replies();
-    } else if (eof) {
+    } else if (c.eof) {
         if (!c.in.empty()) {
             log_info(fmt::format("conn={} bad request: last line has no newline", c.serial));
             batch.push_back(
@@ -294,11 +330,14 @@ void HelperServer::read_client(Client& c, std::vector<Item>& batch) {
     }
 }
 
-void HelperServer::take_line(Client& c, std::string_view line, std::vector<Item>& batch) {
-    auto refuse = [&](std::uint32_t id, std::string_view code, const std::string& why) {
+std::optional<helperproto::Verb> HelperServer::take_line(Client& c, std::string_view line,
+                                                         std::vector<Item>& batch) {
+    auto refuse = [&](std::uint32_t id, std::string_view code,
+                      const std::string& why) -> std::optional<helperproto::Verb> {
         log_info(fmt::format("conn={} bad request: {} {}", c.serial, why, kv("line", line)));
         batch.push_back({&c, {helperproto::format_err(id, code, why)}, {}});
         c.close_after_replies();
+        return std::nullopt;
     };
     auto parsed = helperproto::parse_request(line);
     if (const auto* error = std::get_if<helperproto::ParseError>(&parsed))
@@ -311,10 +350,12 @@ void HelperServer::take_line(Client& c, std::string_view line, std::vector<Item>
                                       request.version, helperproto::kVersion));
         c.greeted = true;
         batch.push_back({&c, {helperproto::format_ok(request.id, "1")}, {}});
-        return;
+        return request.verb;
     }
     if (!c.greeted) return refuse(request.id, "syntax", "HELLO must come first");
+    const auto verb = request.verb;
     batch.push_back({&c, {}, std::move(request)});
+    return verb;
 }
 
 void HelperServer::process(std::vector<Item>& batch) {
@@ -348,10 +389,6 @@ void HelperServer::process(std::vector<Item>& batch) {
             c.out += line;
             c.out += '\n';
         }
-        if (c.out.size() - c.out_sent > kMaxOutput) {
-            log_info(fmt::format("conn={} dropped: it does not read its replies", c.serial));
-            c.dead = true;
-        }
     }
 }
 
@@ -368,6 +405,7 @@ void HelperServer::flush(Client& c) {
             return;
         }
         c.out_sent += static_cast<std::size_t>(n);
+        c.last_sent = Steady::now();
     }
     c.out.clear();
     c.out_sent = 0;
@@ -377,12 +415,17 @@ void HelperServer::reap() {
     const auto now = Steady::now();
     std::erase_if(clients_, [&](const std::unique_ptr<Client>& c) {
         const bool flushed = c->out_sent == c->out.size();
+        if (!flushed && !c->dead && now - c->last_sent > kStalled) {
+            log_info(fmt::format("conn={} dropped: it does not read its replies", c->serial));
+            c->dead = true;
+        }
         const bool done = c->dead || (c->closing && flushed) ||
                           (c->closing && now - c->closing_since > kClosingGrace);
         if (!done) return false;
         if (flushed) ::shutdown(c->fd, SHUT_WR);
         ::close(c->fd);
-        log_info(fmt::format("closed conn={}", c->serial));
+        log_info(fmt::format("closed conn={} requests={} commits={}", c->serial, c->requests,
+                             state_.commits() - c->commits_since));
         state_.close_session(c->serial);  // a SYNC it left open is discarded
         return true;
     });

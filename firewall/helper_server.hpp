@@ -48,8 +48,13 @@ class HelperServer {
     struct Item;
 
     void accept_clients();
-    void read_client(Client& client, std::vector<Item>& batch);
-    void take_line(Client& client, std::string_view line, std::vector<Item>& batch);
+    void read_client(Client& client);
+    // The client's complete lines into the batch, up to its first LIST; nothing while
+    // it has too many replies unread.
+    void take_lines(Client& client, std::vector<Item>& batch);
+    // The verb of the request it queued for HelperState or answered (HELLO), if any.
+    std::optional<helperproto::Verb> take_line(Client& client, std::string_view line,
+                                               std::vector<Item>& batch);
     void process(std::vector<Item>& batch);
     void flush(Client& client);
     void reap();
@@ -63,6 +68,7 @@ class HelperServer {
     std::vector<std::unique_ptr<Client>> clients_;
     unsigned long next_serial_ = 1;
     std::chrono::steady_clock::time_point next_repair_;
+    std::chrono::steady_clock::time_point next_batch_{};  // the commit budget
 };
 
 }  // namespace smtpwall::firewall

@@ -58,7 +58,8 @@ HelperState::HelperState(HelperPolicy policy, Backend& backend, LogFn log, Entry
       backend_(backend),
       log_(std::move(log)),
       journal_(journal),
-      rate_(policy_.max_adds_per_minute) {}
+      rate_(policy_.max_adds_per_minute),
+      changes_(policy_.max_changes_per_minute) {}
 
 void HelperState::journal(const std::vector<Change>& changes) {
     if (journal_ == nullptr) return;
@@ -218,7 +219,7 @@ std::vector<std::vector<std::string>> HelperState::handle(const std::vector<Inco
             case Verb::del:
                 replies[i] = syncing ? std::vector<std::string>{helperproto::format_err(
                                            r.id, "syntax", "DEL inside SYNC")}
-                                     : handle_del(r, i, pending);
+                                     : handle_del(r, i, pending, steady_now);
                 break;
             case Verb::sync:
                 replies[i] = handle_sync(batch[i], i, pending, now);
@@ -272,6 +273,9 @@ std::vector<std::string> HelperState::handle_add(const Request& r, std::size_t i
     wanted.tags = r.tags;
     if (current != nullptr) {
         if (!same_meaning(*current, wanted)) {
+            if (!changes_.try_take(steady_now))
+                return refuse("limit", fmt::format("more than {} changes per minute",
+                                                   policy_.max_changes_per_minute));
             pending.log_lines.push_back("updated " + describe(wanted));
             stage(pending, r.net, std::move(wanted));
         }
@@ -284,6 +288,9 @@ std::vector<std::string> HelperState::handle_add(const Request& r, std::size_t i
     if (!rate_.try_take(steady_now))
         return refuse("limit", fmt::format("more than {} new entries per minute",
                                            policy_.max_adds_per_minute));
+    if (!changes_.try_take(steady_now))
+        return refuse("limit", fmt::format("more than {} changes per minute",
+                                           policy_.max_changes_per_minute));
     pending.log_lines.push_back("added " + describe(wanted));
     stage(pending, r.net, std::move(wanted));
     return ok_after_commit(r, index, pending, "added");
@@ -416,7 +423,7 @@ void HelperState::close_session(SessionId session) {
 }
 
 std::vector<std::string> HelperState::handle_del(const Request& r, std::size_t index,
-                                                 Pending& pending) {
+                                                 Pending& pending, SteadyTime steady_now) {
     const Entry* current = lookup(r.net, pending);
     if (current == nullptr) return ok_after_commit(r, index, pending, "absent");
     if (current->origin == Origin::core) {
@@ -424,6 +431,12 @@ std::vector<std::string> HelperState::handle_del(const Request& r, std::size_t i
         log_(fmt::format("refused DEL net={} code=refused {}", r.net.to_string(),
                          kv("reason", why)));
         return {helperproto::format_err(r.id, "refused", why)};
+    }
+    if (!changes_.try_take(steady_now)) {
+        const auto why =
+            fmt::format("more than {} changes per minute", policy_.max_changes_per_minute);
+        log_(fmt::format("refused DEL net={} code=limit {}", r.net.to_string(), kv("reason", why)));
+        return {helperproto::format_err(r.id, "limit", why)};
     }
     pending.log_lines.push_back("deleted " + describe(*current));
     stage(pending, r.net, std::nullopt);
@@ -443,6 +456,7 @@ void HelperState::commit(Pending& pending, std::vector<std::vector<std::string>>
         changes.push_back(std::move(c));
     }
     try {
+        ++commits_;
         backend_.apply(changes);
         for (auto& [net, entry] : pending.nets) {
             if (entry) {
@@ -470,6 +484,7 @@ void HelperState::expire(std::int64_t now) {
         if (e.origin == Origin::dynamic && e.expires != 0 && e.expires <= now)
             changes.push_back(Change{Change::Kind::remove, e});
     try {
+        ++commits_;
         backend_.apply(changes);
     } catch (const BackendError& e) {
         log_(fmt::format("backend error while expiring {} entries: {}", changes.size(), e.what()));
@@ -536,6 +551,7 @@ void HelperState::reconcile(const std::vector<Entry>& kernel, std::string_view a
         changes.push_back(Change{Change::Kind::add, wanted});
     }
     if (changes.empty()) return;
+    ++commits_;
     backend_.apply(changes);
     for (const auto& line : lines) log_(line);
 }

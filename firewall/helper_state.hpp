@@ -18,7 +18,7 @@
 
 namespace smtpwall::firewall {
 
-// A token bucket: up to `per_minute` adds at once, refilled at per_minute/60 per second.
+// A token bucket: up to `per_minute` at once, refilled at per_minute/60 per second.
 class AddRateLimiter {
   public:
     using Clock = std::chrono::steady_clock;
@@ -58,6 +58,9 @@ struct HelperPolicy {
     bool ipv6 = true;
     std::size_t max_entries = 100000;
     int max_adds_per_minute = 600;
+    // ADD and DEL requests outside a SYNC that change the firewall (new, updated or
+    // deleted entries): each one is kernel work, a stream of them a stream of commits.
+    int max_changes_per_minute = 6000;
     std::vector<helperproto::Entry> core;  // origin core, from the helper's config
 };
 
@@ -98,6 +101,8 @@ class HelperState {
     // The connection is gone: a SYNC it left open is discarded.
     void close_session(SessionId session);
     std::size_t open_syncs() const { return syncs_.size(); }
+    // Backend commits so far (the server budgets them and reports them per connection).
+    std::uint64_t commits() const { return commits_; }
 
     // Removes dynamic entries whose expiry has passed.
     void expire(std::int64_t now);
@@ -141,7 +146,7 @@ class HelperState {
                                                                    const Pending& pending,
                                                                    std::int64_t now) const;
     std::vector<std::string> handle_del(const helperproto::Request& r, std::size_t index,
-                                        Pending& pending);
+                                        Pending& pending, SteadyTime steady_now);
     std::vector<std::string> ok_after_commit(const helperproto::Request& r, std::size_t index,
                                              Pending& pending, std::string_view text);
     const helperproto::Entry* lookup(const Cidr& net, const Pending& pending) const;
@@ -164,7 +169,9 @@ class HelperState {
     LogFn log_;
     EntryJournal* journal_;
     bool journal_stale_ = false;  // an append failed: rewrite it whole next time
-    AddRateLimiter rate_;
+    AddRateLimiter rate_;         // new entries
+    AddRateLimiter changes_;      // any change by ADD or DEL
+    std::uint64_t commits_ = 0;
     std::map<Cidr, helperproto::Entry> desired_;  // counters unused here
     std::optional<std::int64_t> next_expiry_;
     std::map<SessionId, Sync> syncs_;  // open SYNCs by connection

@@ -346,7 +346,8 @@ helper_dirs() {
 # smtpwall_start: nsd with the MTA test zones (test/data/mx-zones), the helper in
 # the mx namespace, the milter outside it; sockets and the state file in $WORK/run.
 # Writes $WORK/helper.conf and $WORK/smtpwall.conf; $SMTPWALL_EXTRA_MILTER_CONF
-# and $SMTPWALL_EXTRA_HELPER_CONF are appended, $SMTPWALL_DNS_CONF replaces the
+# and $SMTPWALL_EXTRA_HELPER_CONF are appended ($SMTPWALL_HELPER_LIMITS to the
+# helper's [limits]), $SMTPWALL_DNS_CONF replaces the
 # [dns] table and $SMTPWALL_DNS_PORT the server it names (default: nsd).
 smtpwall_start() {
     [ -n "${NSD_PORT:-}" ] || nsd_start "$SOURCE_DIR/test/data/mx-zones"
@@ -374,6 +375,7 @@ ports = [25]
 ${SMTPWALL_EXTRA_HELPER_CONF:-}
 [limits]
 protected = [$protected]
+${SMTPWALL_HELPER_LIMITS:-}
 ${SMTPWALL_HELPER_CORE:-}
 EOC
     milter_config

@@ -647,6 +647,36 @@ BOOST_FIXTURE_TEST_CASE(journal_follows_adds_deletes_and_expiry, Fixture) {
     BOOST_TEST(journal.kept.contains(net("192.0.2.53")));
 }
 
+BOOST_FIXTURE_TEST_CASE(every_change_counts_against_the_change_budget, Fixture) {
+    policy.max_adds_per_minute = 100;
+    policy.max_changes_per_minute = 4;
+    auto state = make();
+    state.start(kNow);
+    const auto commits = state.commits();
+    // Two adds, one real update, one update that changes nothing, then a delete: the
+    // fifth change is over the budget, the no-op costs nothing.
+    auto r = run(state,
+                 {add(1, "192.0.2.50", kNow + 60), add(2, "192.0.2.51"),
+                  add(3, "192.0.2.50", kNow + 120), add(4, "192.0.2.51"), del(5, "192.0.2.51"),
+                  add(6, "192.0.2.50", kNow + 180), del(7, "192.0.2.50"), add(8, "192.0.2.52")},
+                 t0);
+    BOOST_TEST(r[0] == "1 OK added");
+    BOOST_TEST(r[1] == "2 OK added");
+    BOOST_TEST(r[2] == "3 OK updated");
+    BOOST_TEST(r[3] == "4 OK updated");
+    BOOST_TEST(r[4] == "5 OK deleted");
+    BOOST_TEST(r[5] == "6 ERR limit more than 4 changes per minute");
+    BOOST_TEST(r[6] == "7 ERR limit more than 4 changes per minute");
+    BOOST_TEST(r[7] == "8 ERR limit more than 4 changes per minute");
+    BOOST_TEST(backend.kernel.at(net("192.0.2.50")).expires == kNow + 120);
+    BOOST_TEST(state.commits() == commits + 1);  // the whole batch, one commit
+    BOOST_TEST(logged_with("refused DEL net=192.0.2.50 code=limit"));
+    // The budget refills: a quarter of a minute buys one more change.
+    r = run(state, {del(9, "192.0.2.50")}, t0 + std::chrono::seconds(15));
+    BOOST_TEST(r[0] == "9 OK deleted");
+    BOOST_TEST(state.commits() == commits + 2);
+}
+
 BOOST_AUTO_TEST_CASE(core_networks_may_be_large_but_not_dangerous) {
     TargetLimits limits;
     limits.own_addresses = {*IpAddress::parse("192.0.2.1")};
