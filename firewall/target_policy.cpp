@@ -31,12 +31,25 @@ std::optional<std::string> plain_refusal(const Cidr& net, const TargetLimits& li
     for (const auto& reserved : never_targets(net.family()))
         if (reserved.overlaps(net))
             return fmt::format("overlaps reserved range {}", reserved.to_string());
-    for (const auto& own : limits.own_addresses)
-        if (net.contains(own))
+    // An own address or protected network written in a form that carries IPv4 (an
+    // operator's NAT64 notation) shields that IPv4 too.
+    for (const auto& own : limits.own_addresses) {
+        const auto v4 = limits.embedding.carried(own);
+        if (net.contains(own) || (v4 && net.contains(*v4)))
             return fmt::format("contains this host's address {}", own.to_string());
-    for (const auto& shielded : limits.protected_nets.entries())
-        if (shielded.overlaps(net))
-            return fmt::format("overlaps protected network {}", shielded.to_string());
+    }
+    for (const auto& shielded : limits.protected_nets.entries()) {
+        bool hit = shielded.overlaps(net);
+        if (!hit && shielded.family() == Family::v6 && net.family() == Family::v4)
+            for (const auto& carried : limits.embedding.carried(shielded)) {
+                // Only a network written inside a translation prefix: one that merely
+                // covers it (2001:db8::/32 around a NAT64 /96) is not about IPv4.
+                const auto through = Cidr::parse(carried.through);
+                hit = hit ||
+                      (through && through->prefix <= shielded.prefix && carried.v4.overlaps(net));
+            }
+        if (hit) return fmt::format("overlaps protected network {}", shielded.to_string());
+    }
     return std::nullopt;
 }
 

@@ -138,8 +138,23 @@ BOOST_AUTO_TEST_CASE(families_do_not_mix) {
     TargetLimits l = limits();
     l.protected_nets = CidrList({net("0.0.0.0/8")});
     BOOST_TEST(!refusal_reason(net("2001:db8:1::50"), l).has_value());
-    l.protected_nets = CidrList({net("::/8")});
+    l.protected_nets = CidrList({net("2001:db8::/32")});
     BOOST_TEST(!refusal_reason(net("192.0.2.50"), l).has_value());
+}
+
+// Written in NAT64 notation, a protected network or own address shields its IPv4 in
+// every form.
+BOOST_AUTO_TEST_CASE(embedded_protection_shields_the_ipv4_it_carries) {
+    TargetLimits l = limits();
+    l.protected_nets = CidrList({net("64:ff9b::c633:6400/120")});
+    l.own_addresses = {*IpAddress::parse("64:ff9b::c000:201")};
+    BOOST_TEST(refusal_reason(net("198.51.100.7"), l).has_value());
+    BOOST_TEST(refusal_reason(net("2002:c633:6407::/48"), l).has_value());
+    BOOST_TEST(refusal_reason(net("64:ff9b::c633:6407"), l).has_value());
+    BOOST_TEST(refusal_reason(net("192.0.2.1"), l).has_value());
+    BOOST_TEST(refusal_reason(net("2002:c000:201::/48"), l).has_value());
+    BOOST_TEST(!refusal_reason(net("198.51.101.7"), l).has_value());
+    BOOST_TEST(!refusal_reason(net("192.0.2.2"), l).has_value());
 }
 
 // 64:ff9b::/96 is the whole IPv4 Internet; every IPv4 rule holds in every embedded form.
