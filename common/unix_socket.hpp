@@ -75,6 +75,8 @@ struct PeerCredentials {
     pid_t pid = 0;
     uid_t uid = 0;
     gid_t gid = 0;
+    // Every check here trusts one configured user and root, never anyone else.
+    bool is_root_or(uid_t user) const { return uid == 0 || uid == user; }
 };
 std::optional<PeerCredentials> peer_credentials(int fd);
 

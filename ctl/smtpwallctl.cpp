@@ -68,7 +68,7 @@ int connect_to(const Server& server) {
     }
     // A socket name proves nothing: whoever took it could collect our commands.
     const auto peer = smtpwall::peer_credentials(fd);
-    if (!peer || (peer->uid != server.uid && peer->uid != 0)) {
+    if (!peer || !peer->is_root_or(server.uid)) {
         ::close(fd);
         throw Failure{kExitUnreachable,
                       peer ? fmt::format("refusing {}: it is served by uid {} (pid {}), not by "

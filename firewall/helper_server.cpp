@@ -248,7 +248,7 @@ void HelperServer::accept_clients() {
             continue;
         }
         const auto& cred = *peer;
-        if (cred.uid != settings_.peer_uid && cred.uid != 0) {
+        if (!cred.is_root_or(settings_.peer_uid)) {
             log_info(fmt::format("refused connection uid={} pid={}: not the peer user", cred.uid,
                                  cred.pid));
             send_and_close(fd, helperproto::format_err(

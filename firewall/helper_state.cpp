@@ -71,9 +71,8 @@ void HelperState::journal(const std::vector<Change>& changes) {
     if (journal_stale_) return journal_everything();
     try {
         journal_->append(dynamic);
-        std::size_t live = 0;
-        for (const auto& [net, e] : desired_) live += e.origin == Origin::dynamic ? 1 : 0;
-        if (journal_->records() > 2 * live + 1000) journal_everything();
+        // Mostly superseded records by now: write what is live, once.
+        if (journal_->records() > 2 * desired_.size() + 1000) journal_everything();
     } catch (const JournalError& e) {
         // A torn append may have lost more than these: the next change rewrites it all.
         journal_stale_ = true;
@@ -95,6 +94,11 @@ void HelperState::journal_everything() {
         log_(fmt::format("journal error: {} entries not kept for a reboot: {}", dynamic.size(),
                          e.what()));
     }
+}
+
+std::optional<std::string> HelperState::over_change_budget(SteadyTime steady_now) {
+    if (changes_.try_take(steady_now)) return std::nullopt;
+    return fmt::format("more than {} changes per minute", policy_.max_changes_per_minute);
 }
 
 std::optional<std::string> HelperState::refusal(const Cidr& net) const {
@@ -273,9 +277,7 @@ std::vector<std::string> HelperState::handle_add(const Request& r, std::size_t i
     wanted.tags = r.tags;
     if (current != nullptr) {
         if (!same_meaning(*current, wanted)) {
-            if (!changes_.try_take(steady_now))
-                return refuse("limit", fmt::format("more than {} changes per minute",
-                                                   policy_.max_changes_per_minute));
+            if (auto why = over_change_budget(steady_now)) return refuse("limit", *why);
             pending.log_lines.push_back("updated " + describe(wanted));
             stage(pending, r.net, std::move(wanted));
         }
@@ -288,9 +290,7 @@ std::vector<std::string> HelperState::handle_add(const Request& r, std::size_t i
     if (!rate_.try_take(steady_now))
         return refuse("limit", fmt::format("more than {} new entries per minute",
                                            policy_.max_adds_per_minute));
-    if (!changes_.try_take(steady_now))
-        return refuse("limit", fmt::format("more than {} changes per minute",
-                                           policy_.max_changes_per_minute));
+    if (auto why = over_change_budget(steady_now)) return refuse("limit", *why);
     pending.log_lines.push_back("added " + describe(wanted));
     stage(pending, r.net, std::move(wanted));
     return ok_after_commit(r, index, pending, "added");
@@ -432,11 +432,10 @@ std::vector<std::string> HelperState::handle_del(const Request& r, std::size_t i
                          kv("reason", why)));
         return {helperproto::format_err(r.id, "refused", why)};
     }
-    if (!changes_.try_take(steady_now)) {
-        const auto why =
-            fmt::format("more than {} changes per minute", policy_.max_changes_per_minute);
-        log_(fmt::format("refused DEL net={} code=limit {}", r.net.to_string(), kv("reason", why)));
-        return {helperproto::format_err(r.id, "limit", why)};
+    if (auto why = over_change_budget(steady_now)) {
+        log_(
+            fmt::format("refused DEL net={} code=limit {}", r.net.to_string(), kv("reason", *why)));
+        return {helperproto::format_err(r.id, "limit", *why)};
     }
     pending.log_lines.push_back("deleted " + describe(*current));
     stage(pending, r.net, std::nullopt);

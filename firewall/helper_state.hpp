@@ -158,6 +158,8 @@ class HelperState {
     void reconcile(const std::vector<helperproto::Entry>& kernel, std::string_view added_note,
                    std::string_view removed_note);
     std::optional<std::string> refusal(const Cidr& net) const;
+    // Takes one change from the budget; why not, when it is spent.
+    std::optional<std::string> over_change_budget(SteadyTime steady_now);
     void note_expiry(std::int64_t expires);
     void recompute_next_expiry();
     // Tells the journal what changed in the dynamic set (after the kernel took it).

@@ -77,10 +77,9 @@ std::vector<Entry> FileJournal::load() {
     ::close(fd);
 
     std::map<Cidr, Entry> kept;
-    std::size_t line_no = 0, bad = 0;
+    std::size_t bad = 0;
     for (std::size_t pos = 0; pos < text.size();) {
         const auto end = text.find('\n', pos);
-        ++line_no;
         if (end == std::string::npos) {  // a torn last write: the change never counted
             ++bad;
             break;

@@ -198,7 +198,7 @@ awaitable<void> HelperClient::run() {
             // trusted with one: only the helper's user or root.
             const auto server = peer_credentials(socket->native_handle());
             if (!server) throw std::runtime_error("cannot read the helper's credentials");
-            if (server->uid != server_uid_ && server->uid != 0)
+            if (!server->is_root_or(server_uid_))
                 throw std::runtime_error(
                     fmt::format("refusing a helper served by uid {} pid {}: not helper.user "
                                 "(uid {}) or root",

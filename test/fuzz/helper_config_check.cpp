@@ -4,17 +4,17 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <string>
 #include <string_view>
 
 #include "common/embedded_v4.hpp"
+#include "common/log.hpp"
 #include "common/net.hpp"
 #include "common/tag.hpp"
 #include "conf/config_reader.hpp"
 #include "conf/helper_config.hpp"
+#include "test/fuzz/check_failure.hpp"
 
 namespace smtpwall::fuzz {
 
@@ -23,27 +23,8 @@ namespace {
 // The file name the config is read under; every complaint must start with it.
 constexpr std::string_view kName = "fuzz/helper.conf";
 
-[[noreturn]] void fail(std::string_view what, std::string_view input, std::string_view detail) {
-    std::string shown;
-    for (unsigned char c : input.substr(0, 2000)) {
-        if (c == '\n') {
-            shown += "\\n\n    ";
-        } else if (c >= 0x20 && c <= 0x7e && c != '\\') {
-            shown.push_back(static_cast<char>(c));
-        } else {
-            char hex[8];
-            std::snprintf(hex, sizeof hex, "\\x%02x", c);
-            shown += hex;
-        }
-    }
-    std::fprintf(stderr, "helper config check failed: %.*s\n  input:\n    %s\n  detail: %.*s\n",
-                 static_cast<int>(what.size()), what.data(), shown.c_str(),
-                 static_cast<int>(detail.size()), detail.data());
-    std::abort();
-}
-
 void require(bool ok, std::string_view what, std::string_view input, std::string_view detail = {}) {
-    if (!ok) fail(what, input, detail);
+    if (!ok) check_failed("helper config", what, kv_value(input), detail);
 }
 
 // toml++ counts lines at '\n'; an error at the very end is on the last line.
@@ -185,9 +166,10 @@ void check_helper_config(const std::uint8_t* data, std::size_t size) {
         check_error(text, e.what());
         return;
     } catch (const std::exception& e) {
-        fail("an exception other than ConfigError", text, e.what());
+        check_failed("helper config", "an exception other than ConfigError", kv_value(text),
+                     e.what());
     } catch (...) {
-        fail("a non-standard exception", text, {});
+        check_failed("helper config", "a non-standard exception", kv_value(text));
     }
     check_config(text, config);
 }

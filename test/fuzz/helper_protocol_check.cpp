@@ -1,12 +1,12 @@
 #include "test/fuzz/helper_protocol_check.hpp"
 
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <variant>
 
+#include "common/log.hpp"
 #include "firewall/protocol.hpp"
+#include "test/fuzz/check_failure.hpp"
 
 namespace smtpwall::fuzz {
 
@@ -14,25 +14,8 @@ namespace {
 
 using namespace smtpwall::helperproto;
 
-[[noreturn]] void fail(std::string_view what, std::string_view input, std::string_view detail) {
-    std::string shown;
-    for (unsigned char c : input.substr(0, 600)) {
-        if (c >= 0x20 && c <= 0x7e && c != '\\') {
-            shown.push_back(static_cast<char>(c));
-        } else {
-            char hex[8];
-            std::snprintf(hex, sizeof hex, "\\x%02x", c);
-            shown += hex;
-        }
-    }
-    std::fprintf(stderr, "helper protocol check failed: %.*s\n  input:  \"%s\"\n  detail: %.*s\n",
-                 static_cast<int>(what.size()), what.data(), shown.c_str(),
-                 static_cast<int>(detail.size()), detail.data());
-    std::abort();
-}
-
 void require(bool ok, std::string_view what, std::string_view input, std::string_view detail = {}) {
-    if (!ok) fail(what, input, detail);
+    if (!ok) check_failed("helper protocol", what, kv_value(input), detail);
 }
 
 // A line we send must be one line the other side accepts.

@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <compare>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +11,7 @@
 #include "common/embedded_v4.hpp"
 #include "common/net.hpp"
 #include "firewall/target_policy.hpp"
+#include "test/fuzz/check_failure.hpp"
 
 namespace smtpwall::fuzz {
 
@@ -323,14 +322,8 @@ std::string describe(const Case& c) {
     return out;
 }
 
-[[noreturn]] void fail(const Case& c, const std::string& what) {
-    std::fprintf(stderr, "target policy check failed: %s\n  %s\n", what.c_str(),
-                 describe(c).c_str());
-    std::abort();
-}
-
 void require(bool ok, const Case& c, const std::string& what) {
-    if (!ok) fail(c, what);
+    if (!ok) check_failed("target policy", what, describe(c));
 }
 
 // What an accepted IPv4 range (the candidate itself, or what it carries) must avoid.

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "firewall/journal.hpp"
+#include "test/unit/temp_dir.hpp"
 
 using namespace smtpwall;
 using namespace smtpwall::firewall;
@@ -16,15 +17,9 @@ using helperproto::Origin;
 
 namespace {
 
-struct Dir {
-    std::filesystem::path path;
+struct Dir : test::TempDir {
     std::vector<std::string> logged;
-    Dir() {
-        char tmpl[] = "/tmp/smtpwall-journal-test.XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~Dir() { std::filesystem::remove_all(path); }
-    std::string file() const { return (path / "entries").string(); }
+    std::string file() const { return TempDir::file("entries"); }
     FileJournal journal() {
         return FileJournal(file(), [this](const std::string& l) { logged.push_back(l); });
     }

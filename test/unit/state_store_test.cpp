@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "milter/state_store.hpp"
+#include "test/unit/temp_dir.hpp"
 
 using namespace smtpwall;
 using std::chrono::seconds;
@@ -14,15 +15,7 @@ namespace {
 
 constexpr UnixTime kT0 = 1'800'000'000;
 
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/smtpwall-state-test.XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-    std::string file(const char* name) const { return (path / name).string(); }
-};
+using test::TempDir;
 
 struct NoFirewall : FirewallLink {
     void ban(const Ban&, Done done) override {

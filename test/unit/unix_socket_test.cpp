@@ -15,20 +15,14 @@
 #include <string>
 
 #include "common/unix_socket.hpp"
+#include "test/unit/temp_dir.hpp"
 
 using namespace smtpwall;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "smtpwall-sock-XXXXXX").string();
-        path = ::mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using test::TempDir;
 
 mode_t mode_of(const fs::path& p) {
     struct stat st {};
