@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/log.hpp"
 #include "common/unix_socket.hpp"
 #include "milter/metrics.hpp"
@@ -15,8 +17,9 @@ using asio::use_awaitable;
 
 namespace {
 
-// Bans waiting while the helper is away; beyond this the oldest are dropped,
-// which is safe: every active ban is resent once the helper is back.
+// Single bans and unbans waiting while the helper is away; beyond this the oldest are
+// dropped, which is safe: every active ban is resent once the helper is back. A sync
+// is never cut (its BEGIN lost, its ADDs would count as new bans), whatever its size.
 constexpr std::size_t kMaxQueued = 100000;
 
 awaitable<std::string> read_line(asio::local::stream_protocol::socket& socket,
@@ -56,14 +59,37 @@ std::uint32_t HelperClient::take_id() {
     return id;
 }
 
-void HelperClient::enqueue(helperproto::Request request, ReplyHandler done) {
+void HelperClient::enqueue(helperproto::Request request, ReplyHandler done, Part part) {
     request.id = take_id();
-    if (outbox_.size() >= kMaxQueued) {
-        if (outbox_.front().done) outbox_.front().done(std::nullopt);
-        outbox_.pop_front();
+    const auto single = [](const Pending& p) { return p.part == Part::single; };
+    if (part == Part::single && outbox_.size() >= kMaxQueued &&
+        static_cast<std::size_t>(std::count_if(outbox_.begin(), outbox_.end(), single)) >=
+            kMaxQueued) {
+        const auto oldest = std::find_if(outbox_.begin(), outbox_.end(), single);
+        if (oldest->done) oldest->done(std::nullopt);
+        outbox_.erase(oldest);
     }
-    outbox_.push_back({request.id, helperproto::format_request(request), std::move(done)});
+    outbox_.push_back({request.id, helperproto::format_request(request), std::move(done), part});
     wake_writer_.cancel();
+}
+
+void HelperClient::drop_queued_syncs(bool started_too) {
+    std::vector<ReplyHandler> dropped;
+    auto it = started_too ? outbox_.begin()
+                          : std::find_if(outbox_.begin(), outbox_.end(), [](const Pending& p) {
+                                return p.part == Part::sync_begin;
+                            });
+    while (it != outbox_.end()) {
+        if (it->part == Part::single) {
+            if (!started_too) break;  // the end of that sync's run
+            ++it;
+            continue;
+        }
+        dropped.push_back(std::move(it->done));
+        it = outbox_.erase(it);
+    }
+    for (auto& done : dropped)
+        if (done) done(std::nullopt);
 }
 
 namespace {
@@ -112,38 +138,47 @@ void HelperClient::sync(const std::vector<Ban>& bans, SyncDone done) {
     end.sync = helperproto::SyncOp::end;
     requests.push_back(end);
     asio::post(io_, [this, requests = std::move(requests), done = std::move(done)] {
+        // This one supersedes a sync still waiting to begin.
+        drop_queued_syncs(false);
         auto outcome = std::make_shared<SyncOutcome>();
         const auto count = requests.size() - 2;
-        enqueue(requests.front(), {});
+        enqueue(requests.front(), {}, Part::sync_begin);
         for (std::size_t i = 1; i + 1 < requests.size(); ++i)
-            enqueue(requests[i], [outcome, key = requests[i].net](std::optional<Reply> reply) {
-                if (!reply || reply->ok) return;
-                if (reply->text.starts_with("limit ")) {
-                    ++outcome->deferred;
-                } else {
-                    outcome->refused.push_back(key);
+            enqueue(
+                requests[i],
+                [outcome, key = requests[i].net](std::optional<Reply> reply) {
+                    if (!reply || reply->ok) return;
+                    if (reply->text.starts_with("limit ")) {
+                        ++outcome->deferred;
+                    } else {
+                        outcome->refused.push_back(key);
+                    }
+                },
+                Part::sync_rest);
+        enqueue(
+            requests.back(),
+            [this, count, outcome, done](std::optional<Reply> reply) {
+                if (!reply) return;  // connection lost: the next connect syncs again
+                deferred_ = outcome->deferred;
+                if (!reply->ok) {
+                    log_warning(fmt::format("firewall sync failed {}", kv("error", reply->text)));
+                    resync_later();
+                    return;
                 }
-            });
-        enqueue(requests.back(), [this, count, outcome, done](std::optional<Reply> reply) {
-            if (!reply) return;  // connection lost: the next connect syncs again
-            deferred_ = outcome->deferred;
-            if (!reply->ok) {
-                log_warning(fmt::format("firewall sync failed {}", kv("error", reply->text)));
-                resync_later();
-                return;
-            }
-            log_info(fmt::format("firewall synced {} {} {} {}", kv("bans", std::to_string(count)),
-                                 kv("result", reply->text),
-                                 kv("refused", std::to_string(outcome->refused.size())),
-                                 kv("deferred", std::to_string(outcome->deferred))));
-            if (outcome->deferred > 0) {
-                log_warning(fmt::format(
-                    "firewall helper deferred {} bans (its rate cap); sending them again in 60 s",
-                    outcome->deferred));
-                resync_later();
-            }
-            if (done) done(std::move(*outcome));
-        });
+                log_info(fmt::format("firewall synced {} {} {} {}",
+                                     kv("bans", std::to_string(count)), kv("result", reply->text),
+                                     kv("refused", std::to_string(outcome->refused.size())),
+                                     kv("deferred", std::to_string(outcome->deferred))));
+                if (outcome->deferred > 0) {
+                    log_warning(
+                        fmt::format("firewall helper deferred {} bans (its rate cap); sending them "
+                                    "again in 60 s",
+                                    outcome->deferred));
+                    resync_later();
+                }
+                if (done) done(std::move(*outcome));
+            },
+            Part::sync_rest);
     });
 }
 
@@ -237,6 +272,8 @@ awaitable<void> HelperClient::run() {
         socket->close(ignored);
         wake_writer_.cancel();
         fail_inflight();
+        // A sync cut by the connection is over; the next connection starts a new one.
+        drop_queued_syncs(true);
         if (stopping_) break;
         asio::steady_timer pause(io_, backoff);
         co_await pause.async_wait(asio::redirect_error(use_awaitable, ignored));

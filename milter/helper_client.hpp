@@ -52,15 +52,21 @@ class HelperClient final : public FirewallLink {
         Entries entries;
     };
     using ReplyHandler = std::function<void(std::optional<Reply>)>;
+    // A full-state sync is one run of requests, SYNC BEGIN first, on one connection.
+    enum class Part { single, sync_begin, sync_rest };
     struct Pending {
         std::uint32_t id = 0;
         std::string line;
         ReplyHandler done;
+        Part part = Part::single;
     };
     using Socket = boost::asio::local::stream_protocol::socket;
 
     std::uint32_t take_id();
-    void enqueue(helperproto::Request request, ReplyHandler done);
+    void enqueue(helperproto::Request request, ReplyHandler done, Part part = Part::single);
+    // Takes the queued, unsent requests of syncs out (their handlers get nullopt): those
+    // of every sync after the connection is lost, else only a sync not begun yet.
+    void drop_queued_syncs(bool started_too);
     void fail_inflight();
     boost::asio::awaitable<void> run();
     boost::asio::awaitable<void> writer(std::shared_ptr<Socket> socket);

@@ -1,0 +1,129 @@
+// The milter's helper client against a scripted helper on a real unix socket: a
+// full-state sync of any size arrives whole (BEGIN, every ADD, END) on one connection.
+#include <boost/test/unit_test.hpp>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+#include <variant>
+
+#include "common/unix_socket.hpp"
+#include "firewall/protocol.hpp"
+#include "milter/helper_client.hpp"
+#include "test/unit/temp_dir.hpp"
+
+using namespace smtpwall;
+
+namespace {
+
+// What the scripted helper saw on its one connection.
+struct Heard {
+    std::size_t requests = 0;
+    std::size_t adds_in_sync = 0;
+    std::size_t adds_outside = 0;
+    std::string first_after_hello;
+    bool sync_ended = false;
+};
+
+// Serves one connection like smtpwall-helper would, until SYNC END; answers every
+// request with OK.
+Heard serve_one(int listen_fd) {
+    pollfd p{listen_fd, POLLIN, 0};
+    if (::poll(&p, 1, 30'000) != 1) throw std::runtime_error("no connection");
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("accept");
+    std::string out = std::string(helperproto::kGreeting) + "\n", in;
+    Heard heard;
+    bool syncing = false;
+    char buf[65536];
+    while (!heard.sync_ended) {
+        for (std::size_t sent = 0; sent < out.size();) {
+            const auto n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+            if (n <= 0) throw std::runtime_error("send");
+            sent += static_cast<std::size_t>(n);
+        }
+        out.clear();
+        const auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        in.append(buf, static_cast<std::size_t>(n));
+        std::size_t start = 0;
+        for (auto end = in.find('\n'); end != std::string::npos; end = in.find('\n', start)) {
+            const auto line = in.substr(start, end - start);
+            start = end + 1;
+            const auto parsed = helperproto::parse_request(line);
+            const auto& r = std::get<helperproto::Request>(parsed);
+            if (r.verb != helperproto::Verb::hello && heard.requests++ == 0)
+                heard.first_after_hello = line.substr(line.find(' ') + 1);
+            std::string text = "1";
+            if (r.verb == helperproto::Verb::sync) {
+                syncing = r.sync == helperproto::SyncOp::begin;
+                heard.sync_ended = r.sync == helperproto::SyncOp::end;
+                text = syncing ? "syncing" : "added=0 updated=0 removed=0";
+            } else if (r.verb == helperproto::Verb::add) {
+                ++(syncing ? heard.adds_in_sync : heard.adds_outside);
+                text = syncing ? "staged" : "added";
+            }
+            out += helperproto::format_ok(r.id, text) + "\n";
+        }
+        in.erase(0, start);
+    }
+    for (std::size_t sent = 0; sent < out.size();) {
+        const auto n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    return heard;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(helper_client)
+
+// More bans than the client queues for single requests (100000): the sync must still
+// arrive whole, its BEGIN first, or its ADDs would count as new bans at the helper.
+BOOST_AUTO_TEST_CASE(a_sync_larger_than_the_queue_arrives_whole) {
+    test::TempDir dir;
+    auto listener = listen_unix(dir.file("helper.sock"), access_mode(0600));
+    auto served = std::async(std::launch::async, serve_one, listener.fd);
+
+    std::vector<Ban> bans;
+    for (std::uint32_t i = 0; i < 100'050; ++i) {
+        Ban b;
+        b.key = Cidr::host(IpAddress::v4(0xc6120000u + i));  // in 198.18.0.0/15
+        b.tags = {"t"};
+        bans.push_back(std::move(b));
+    }
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    HelperClient client(io, dir.file("helper.sock"), ::geteuid());
+    std::promise<FirewallLink::SyncOutcome> outcome;
+    client.start([&] {
+        client.sync(bans, [&](FirewallLink::SyncOutcome o) { outcome.set_value(std::move(o)); });
+    });
+    std::thread runner([&] { io.run(); });
+    auto done = outcome.get_future();
+    const bool answered = done.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+    client.stop();
+    work.reset();
+    io.stop();
+    runner.join();
+    ::close(listener.fd);
+
+    BOOST_REQUIRE(answered);
+    const Heard heard = served.get();
+    BOOST_TEST(heard.first_after_hello == "SYNC BEGIN");
+    BOOST_TEST(heard.adds_in_sync == bans.size());
+    BOOST_TEST(heard.adds_outside == 0u);
+    BOOST_TEST(heard.sync_ended);
+    const auto o = done.get();
+    BOOST_TEST(o.refused.empty());
+    BOOST_TEST(o.deferred == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
