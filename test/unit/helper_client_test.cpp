@@ -30,9 +30,10 @@ struct Heard {
     bool sync_ended = false;
 };
 
-// Serves one connection like smtpwall-helper would, until SYNC END; answers every
-// request with OK.
-Heard serve_one(int listen_fd) {
+// Serves one connection like smtpwall-helper would, until SYNC END (or, with
+// `hang_up_after`, until that many requests have come: a helper that dies mid-sync);
+// answers every request with OK.
+Heard serve_one(int listen_fd, std::size_t hang_up_after = 0) {
     pollfd p{listen_fd, POLLIN, 0};
     if (::poll(&p, 1, 30'000) != 1) throw std::runtime_error("no connection");
     const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
@@ -41,7 +42,7 @@ Heard serve_one(int listen_fd) {
     Heard heard;
     bool syncing = false;
     char buf[65536];
-    while (!heard.sync_ended) {
+    while (!heard.sync_ended && (hang_up_after == 0 || heard.requests < hang_up_after)) {
         for (std::size_t sent = 0; sent < out.size();) {
             const auto n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
             if (n <= 0) throw std::runtime_error("send");
@@ -90,7 +91,7 @@ BOOST_AUTO_TEST_SUITE(helper_client)
 BOOST_AUTO_TEST_CASE(a_sync_larger_than_the_queue_arrives_whole) {
     test::TempDir dir;
     auto listener = listen_unix(dir.file("helper.sock"), access_mode(0600));
-    auto served = std::async(std::launch::async, serve_one, listener.fd);
+    auto served = std::async(std::launch::async, [&] { return serve_one(listener.fd); });
 
     std::vector<Ban> bans;
     for (std::uint32_t i = 0; i < 100'050; ++i) {
@@ -124,6 +125,45 @@ BOOST_AUTO_TEST_CASE(a_sync_larger_than_the_queue_arrives_whole) {
     const auto o = done.get();
     BOOST_TEST(o.refused.empty());
     BOOST_TEST(o.deferred == 0u);
+}
+
+// The helper goes away in the middle of a sync: what the client had not sent yet of
+// it must not follow on the next connection as plain ADDs (new bans, against the
+// cap); that connection starts a sync of its own.
+BOOST_AUTO_TEST_CASE(a_sync_cut_by_the_connection_is_not_continued_on_the_next) {
+    test::TempDir dir;
+    auto listener = listen_unix(dir.file("helper.sock"), access_mode(0600));
+    auto served = std::async(std::launch::async, [&] {
+        serve_one(listener.fd, 50);
+        return serve_one(listener.fd);
+    });
+
+    std::vector<Ban> bans;
+    for (std::uint32_t i = 0; i < 200'000; ++i) {
+        Ban b;
+        b.key = Cidr::host(IpAddress::v4(0xc6120000u + i));
+        bans.push_back(std::move(b));
+    }
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    HelperClient client(io, dir.file("helper.sock"), ::geteuid());
+    std::promise<void> synced;
+    client.start(
+        [&] { client.sync(bans, [&](FirewallLink::SyncOutcome) { synced.set_value(); }); });
+    std::thread runner([&] { io.run(); });
+    auto done = synced.get_future();
+    const bool answered = done.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+    client.stop();
+    work.reset();
+    io.stop();
+    runner.join();
+    ::close(listener.fd);
+
+    BOOST_REQUIRE(answered);
+    const Heard second = served.get();
+    BOOST_TEST(second.first_after_hello == "SYNC BEGIN");
+    BOOST_TEST(second.adds_outside == 0u);
+    BOOST_TEST(second.adds_in_sync == bans.size());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
