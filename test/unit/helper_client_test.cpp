@@ -6,8 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <variant>
@@ -82,6 +84,43 @@ Heard serve_one(int listen_fd, std::size_t hang_up_after = 0) {
     return heard;
 }
 
+// `count` host bans in 198.18.0.0/15 (benchmarking space).
+std::vector<Ban> bans(std::uint32_t count) {
+    std::vector<Ban> out;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        Ban b;
+        b.key = Cidr::host(IpAddress::v4(0xc6120000u + i));
+        b.tags = {"t"};
+        out.push_back(std::move(b));
+    }
+    return out;
+}
+
+// Runs a HelperClient against the helper at `path`, syncing `all` on every connection;
+// the outcome of the first sync the helper completed within 60 s, if any.
+std::optional<FirewallLink::SyncOutcome> sync_through(const std::string& path,
+                                                      const std::vector<Ban>& all) {
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    HelperClient client(io, path, ::geteuid());
+    std::promise<FirewallLink::SyncOutcome> outcome;
+    std::atomic<bool> answered = false;
+    client.start([&] {
+        client.sync(all, [&](FirewallLink::SyncOutcome o) {
+            if (!answered.exchange(true)) outcome.set_value(std::move(o));
+        });
+    });
+    std::thread runner([&] { io.run(); });
+    auto done = outcome.get_future();
+    const bool ready = done.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+    client.stop();
+    work.reset();
+    io.stop();
+    runner.join();
+    if (!ready) return std::nullopt;
+    return done.get();
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(helper_client)
@@ -92,39 +131,18 @@ BOOST_AUTO_TEST_CASE(a_sync_larger_than_the_queue_arrives_whole) {
     test::TempDir dir;
     auto listener = listen_unix(dir.file("helper.sock"), access_mode(0600));
     auto served = std::async(std::launch::async, [&] { return serve_one(listener.fd); });
-
-    std::vector<Ban> bans;
-    for (std::uint32_t i = 0; i < 100'050; ++i) {
-        Ban b;
-        b.key = Cidr::host(IpAddress::v4(0xc6120000u + i));  // in 198.18.0.0/15
-        b.tags = {"t"};
-        bans.push_back(std::move(b));
-    }
-    boost::asio::io_context io;
-    auto work = boost::asio::make_work_guard(io);
-    HelperClient client(io, dir.file("helper.sock"), ::geteuid());
-    std::promise<FirewallLink::SyncOutcome> outcome;
-    client.start([&] {
-        client.sync(bans, [&](FirewallLink::SyncOutcome o) { outcome.set_value(std::move(o)); });
-    });
-    std::thread runner([&] { io.run(); });
-    auto done = outcome.get_future();
-    const bool answered = done.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
-    client.stop();
-    work.reset();
-    io.stop();
-    runner.join();
+    const auto all = bans(100'050);
+    const auto outcome = sync_through(dir.file("helper.sock"), all);
     ::close(listener.fd);
 
-    BOOST_REQUIRE(answered);
+    BOOST_REQUIRE(outcome);
     const Heard heard = served.get();
     BOOST_TEST(heard.first_after_hello == "SYNC BEGIN");
-    BOOST_TEST(heard.adds_in_sync == bans.size());
+    BOOST_TEST(heard.adds_in_sync == all.size());
     BOOST_TEST(heard.adds_outside == 0u);
     BOOST_TEST(heard.sync_ended);
-    const auto o = done.get();
-    BOOST_TEST(o.refused.empty());
-    BOOST_TEST(o.deferred == 0u);
+    BOOST_TEST(outcome->refused.empty());
+    BOOST_TEST(outcome->deferred == 0u);
 }
 
 // The helper goes away in the middle of a sync: what the client had not sent yet of
@@ -137,33 +155,15 @@ BOOST_AUTO_TEST_CASE(a_sync_cut_by_the_connection_is_not_continued_on_the_next) 
         serve_one(listener.fd, 50);
         return serve_one(listener.fd);
     });
-
-    std::vector<Ban> bans;
-    for (std::uint32_t i = 0; i < 200'000; ++i) {
-        Ban b;
-        b.key = Cidr::host(IpAddress::v4(0xc6120000u + i));
-        bans.push_back(std::move(b));
-    }
-    boost::asio::io_context io;
-    auto work = boost::asio::make_work_guard(io);
-    HelperClient client(io, dir.file("helper.sock"), ::geteuid());
-    std::promise<void> synced;
-    client.start(
-        [&] { client.sync(bans, [&](FirewallLink::SyncOutcome) { synced.set_value(); }); });
-    std::thread runner([&] { io.run(); });
-    auto done = synced.get_future();
-    const bool answered = done.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
-    client.stop();
-    work.reset();
-    io.stop();
-    runner.join();
+    const auto all = bans(200'000);
+    const auto outcome = sync_through(dir.file("helper.sock"), all);
     ::close(listener.fd);
 
-    BOOST_REQUIRE(answered);
+    BOOST_REQUIRE(outcome);
     const Heard second = served.get();
     BOOST_TEST(second.first_after_hello == "SYNC BEGIN");
     BOOST_TEST(second.adds_outside == 0u);
-    BOOST_TEST(second.adds_in_sync == bans.size());
+    BOOST_TEST(second.adds_in_sync == all.size());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
