@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/tag.hpp"
@@ -61,6 +62,22 @@ std::variant<EscalationRule, std::string> parse_rule(std::string_view text) {
     } else {
         return std::string(
             "expected \"ban at first TAG\" or \"ban after N rejections in DURATION\"");
+    }
+    if (i < w.size() && (w[i] == "unless" || w[i] == "including")) {
+        const bool including = w[i++] == "including";
+        const auto who = next();
+        if (who != "shared-relay" && who != "shared-relays")
+            return fmt::format("expected \"{} shared-relay\"", including ? "including" : "unless");
+        const bool on_spamtrap =
+            rule.kind == EscalationRule::Kind::first_hit
+                ? rule.tag == kSpamtrapEvidence
+                : std::find(rule.required_tags.begin(), rule.required_tags.end(),
+                            kSpamtrapEvidence) != rule.required_tags.end();
+        if (including && !on_spamtrap)
+            return std::string(
+                "only a rule on spamtrap evidence may ban shared relays (\"ban at first "
+                "spamtrap\" or \"... if spamtrap\")");
+        rule.bans_shared_relays = including;
     }
     if (i < w.size() && w[i] == "for") {
         ++i;

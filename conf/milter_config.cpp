@@ -11,6 +11,7 @@
 #include "common/tag.hpp"
 #include "conf/config_reader.hpp"
 #include "conf/schema.hpp"
+#include "conf/shared_relay_domains.hpp"
 
 namespace smtpwall::conf {
 
@@ -85,6 +86,56 @@ struct Addresses {
         std::vector<std::string> texts;
         for (const auto& a : v) texts.push_back(a.to_string());
         return toml_strings(texts);
+    }
+};
+
+// Domain names under which PTR names are matched: lower case, no trailing dot, at
+// least two labels of letters, digits and hyphens.
+std::optional<std::string> domain_problem(const std::string& name) {
+    if (name.empty() || name.size() > 253) return "is not a domain name";
+    std::size_t labels = 0;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t dot = std::min(name.find('.', start), name.size());
+        const std::string_view label(name.data() + start, dot - start);
+        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-' ||
+            !std::all_of(label.begin(), label.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+            }))
+            return "is not a domain name (lower-case labels of letters, digits and hyphens)";
+        ++labels;
+        if (dot == name.size()) break;
+        start = dot + 1;
+    }
+    if (labels < 2) return "is a top-level domain: name a provider's domain";
+    return std::nullopt;
+}
+
+struct RelayDomainNames {
+    bool shipped_only = false;  // remove_domains: must name a shipped entry
+    std::string type = "array of domain names";
+    std::vector<std::string> read(TableReader& t, std::string_view key,
+                                  const std::vector<std::string>& fallback) const {
+        const bool only_shipped = shipped_only;
+        const Texts texts([only_shipped](const std::string& raw) -> std::optional<std::string> {
+            const std::string name = lower_domain(raw);
+            if (auto problem = domain_problem(name)) return problem;
+            if (only_shipped && std::ranges::none_of(shipped_relay_domains(), [&](const auto& d) {
+                    return d.domain == name;
+                }))
+                return "is not in the shipped list (see smtpwall.conf(5))";
+            return std::nullopt;
+        });
+        auto names = texts.read(t, key, fallback);
+        for (auto& name : names) name = lower_domain(name);
+        return names;
+    }
+    std::string show(const std::vector<std::string>& v) const { return toml_strings(v); }
+
+    static std::string lower_domain(std::string name) {
+        if (!name.empty() && name.back() == '.') name.pop_back();
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return name;
     }
 };
 
@@ -435,6 +486,23 @@ const Schema<Config>& schema() {
                 "escalation", "good_mail_ratio",
                 [](auto& c) -> auto& { return c.escalation.good_mail_ratio; }, Real(0.0, 1e6), live,
                 "accepted messages per rejection that spare an address"),
+            // [shared_relays]
+            setting<Config>(
+                "shared_relays", "add_domains",
+                [](auto& c) -> auto& { return c.shared_relays.add_domains; }, RelayDomainNames(),
+                live, "more domains whose confirmed PTR names are shared relays"),
+            setting<Config>(
+                "shared_relays", "remove_domains",
+                [](auto& c) -> auto& { return c.shared_relays.remove_domains; },
+                RelayDomainNames{true}, live, "shipped domains that are not shared relays here"),
+            setting<Config>(
+                "shared_relays", "good_mail",
+                [](auto& c) -> auto& { return c.shared_relays.good_mail; }, Integer(0, 1'000'000),
+                live, "accepted messages that make a client a shared relay; 0: never"),
+            setting<Config>(
+                "shared_relays", "max_ban",
+                [](auto& c) -> auto& { return c.shared_relays.max_ban; }, Duration(seconds(60)),
+                live, "the longest ban of a shared relay"),
             // [aggregation]
             setting<Config>(
                 "aggregation", "enabled", [](auto& c) -> auto& { return c.aggregation.enabled; },
@@ -543,6 +611,17 @@ MilterConfig reloaded(const MilterConfig& running, const MilterConfig& file) {
 
 std::vector<SettingInfo> milter_settings() {
     return schema().describe();
+}
+
+std::vector<std::string> MilterConfig::SharedRelays::domains() const {
+    std::vector<std::string> out;
+    for (const auto& d : shipped_relay_domains())
+        if (std::find(remove_domains.begin(), remove_domains.end(), d.domain) ==
+            remove_domains.end())
+            out.emplace_back(d.domain);
+    for (const auto& d : add_domains)
+        if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+    return out;
 }
 
 MilterConfig load_milter_config(const std::string& path) {

@@ -77,6 +77,18 @@ struct MilterConfig {
         double good_mail_ratio = 1.0;
     } escalation;
 
+    // Large providers' outbound hosts, DNSWL-listed clients and clients with a good-mail
+    // history are shared relays: rejected like anyone, banned only by rules on spamtrap
+    // evidence that say "including shared-relay", never in a netblock.
+    struct SharedRelays {
+        std::vector<std::string> add_domains;     // on top of the shipped list
+        std::vector<std::string> remove_domains;  // taken from the shipped list
+        std::uint32_t good_mail = 10;             // accepted messages that make one (0: never)
+        std::chrono::seconds max_ban{86400};      // the longest ban of a shared relay
+        // The shipped list with the operator's changes: what a PTR is matched against.
+        std::vector<std::string> domains() const;
+    } shared_relays;
+
     struct Aggregation {
         bool enabled = true;
         int ipv4_prefix = 24;

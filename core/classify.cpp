@@ -119,6 +119,9 @@ Classification classify(const ClassifyInput& in, const ScoringPolicy& policy,
         }
     }
 
+    static const RelayDomains kNoDomains;
+    if (in.dns != nullptr)
+        c.relay = relay_facts(*in.dns, in.relay_domains ? *in.relay_domains : kNoDomains);
     for (const auto& t : c.tags)
         if (t.weight > 0) c.reject_tags.push_back(t.name);
     if (c.dns_allowlisted) return c;  // exempt: never rejected, never tallied

@@ -17,6 +17,7 @@
 
 #include "common/net.hpp"
 #include "core/helo_check.hpp"
+#include "core/shared_relay.hpp"
 #include "dnsbl/dialup.hpp"
 #include "dnsbl/facts.hpp"
 
@@ -55,14 +56,16 @@ struct Classification {
     Decision decision = Decision::accept;
     std::string deciding_tag;  // the heaviest tag of a reject
     std::vector<std::string>
-        reject_tags;  // tags with positive weight: what a rejection is tallied as
+        reject_tags;   // tags with positive weight: what a rejection is tallied as
+    RelayFacts relay;  // whether DNS shows a shared relay (core/shared_relay.hpp)
 };
 
 struct ClassifyInput {
     std::optional<IpAddress> client;
     HeloProblem helo_problem = HeloProblem::none;
     std::string helo;
-    const dns::DnsFacts* dns = nullptr;  // null: no DNS checks
+    const dns::DnsFacts* dns = nullptr;           // null: no DNS checks
+    const RelayDomains* relay_domains = nullptr;  // null: no provider is a shared relay
 };
 
 Classification classify(const ClassifyInput& input, const ScoringPolicy& policy,

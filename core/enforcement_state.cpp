@@ -65,6 +65,8 @@ EnforcementState::EnforcementState(const conf::MilterConfig& config)
       own_addresses_(config.identity.addresses),
       policy_(policy_from(config)),
       aggregation_(aggregation_from(config)),
+      relay_good_mail_(config.shared_relays.good_mail),
+      relay_max_ban_(config.shared_relays.max_ban),
       tallies_(config.tally.window, config.tally.max_entries) {}
 
 Cidr EnforcementState::key_of(const IpAddress& addr) const {
@@ -109,6 +111,11 @@ void EnforcementState::reconfigure(const conf::MilterConfig& config) {
     refused_.clear();  // the helper's limits may have changed too
     policy_ = policy_from(config);
     aggregation_ = aggregation_from(config);
+    relay_max_ban_ = config.shared_relays.max_ban;
+    if (relay_good_mail_ != config.shared_relays.good_mail) {
+        relay_good_mail_ = config.shared_relays.good_mail;
+        tallies_.for_each([this](const Cidr& key, const Tally& t) { note_good_mail(key, t); });
+    }
     lift_allowed();
 }
 
@@ -123,9 +130,10 @@ EnforcementState::ActionResult EnforcementState::allow(const Cidr& net) {
 
 void EnforcementState::evict_if_needed() {
     if (!tallies_.over_capacity()) return;
-    // Never forget an address we hold a ban for.
-    const auto gone =
-        tallies_.evict([&](const Cidr& key) { return bans_.covering(key.base) != nullptr; });
+    // Never forget an address we hold a ban for, nor a shared relay.
+    const auto gone = tallies_.evict([&](const Cidr& key) {
+        return bans_.covering(key.base) != nullptr || relays_.contains(key);
+    });
     for (const auto& key : gone) {
         dirty_.erase(key);
         pending_.tallies_removed.push_back(key);
@@ -135,7 +143,12 @@ void EnforcementState::evict_if_needed() {
 void EnforcementState::restore(const std::vector<TallyRow>& tallies, const std::vector<Ban>& bans,
                                const std::vector<Cidr>& allows, UnixTime now) {
     runtime_allows_ = allows;
-    for (const auto& row : tallies) tallies_.restore(row);
+    for (const auto& row : tallies) {
+        tallies_.restore(row);
+        RelayEntry entry{SharedRelay::parse(row.relay), row.withheld};
+        if (entry.seen || entry.withheld > 0) relays_[row.key] = std::move(entry);
+        note_good_mail(row.key, row.tally);
+    }
     for (const auto& ban : bans) {
         if (ban.expires != 0 && ban.expires <= now) {
             pending_.bans.push_back({false, ban});
@@ -159,8 +172,65 @@ void EnforcementState::record_session(const IpAddress& client, UnixTime now) {
 
 void EnforcementState::record_accepted(const IpAddress& client, UnixTime now) {
     const Cidr key = key_of(client);
-    tallies_.record_accepted(key, now);
+    note_good_mail(key, tallies_.record_accepted(key, now));
     dirty_.insert(key);
+}
+
+void EnforcementState::note_good_mail(const Cidr& key, const Tally& tally) {
+    if (relay_good_mail_ > 0 && tally.accepted >= relay_good_mail_) relays_.try_emplace(key);
+}
+
+void EnforcementState::note_relay(const Cidr& key, const RelayFacts& relay) {
+    if (!relay.conclusive) return;  // what an earlier session showed stands
+    const auto it = relays_.find(key);
+    if (it == relays_.end()) {
+        if (!relay.relay) return;
+        relays_.emplace(key, RelayEntry{relay.relay, 0});
+    } else {
+        if (it->second.seen == relay.relay) return;
+        it->second.seen = relay.relay;
+    }
+    dirty_.insert(key);
+}
+
+void EnforcementState::record_relay(const IpAddress& client, const RelayFacts& relay) {
+    const Cidr key = key_of(client);
+    if (tallies_.find(key) != nullptr) note_relay(key, relay);
+}
+
+std::optional<SharedRelay> EnforcementState::relay_status(const Cidr& key,
+                                                          const Tally& tally) const {
+    if (const auto it = relays_.find(key); it != relays_.end() && it->second.seen)
+        return it->second.seen;
+    if (relay_good_mail_ > 0 && tally.accepted >= relay_good_mail_)
+        return SharedRelay{SharedRelay::Why::good_mail, std::to_string(tally.accepted)};
+    return std::nullopt;
+}
+
+std::optional<SharedRelay> EnforcementState::shared_relay(const Cidr& key) const {
+    const Tally* tally = tallies_.find(key);
+    return tally == nullptr ? std::nullopt : relay_status(key, *tally);
+}
+
+bool EnforcementState::covers_shared_relay(const Cidr& block) const {
+    for (auto it = relays_.lower_bound(Cidr{block.base, 0});
+         it != relays_.end() && block.contains(it->first.base); ++it)
+        if (shared_relay(it->first)) return true;
+    return false;
+}
+
+TallyRow EnforcementState::with_relay(TallyRow row) const {
+    if (const auto it = relays_.find(row.key); it != relays_.end()) {
+        row.relay = it->second.seen ? it->second.seen->to_string() : std::string();
+        row.withheld = it->second.withheld;
+    }
+    return row;
+}
+
+std::optional<TallyRow> EnforcementState::tally_of(const Cidr& key, UnixTime now) const {
+    auto row = tallies_.row(key, now);
+    if (!row) return std::nullopt;
+    return with_relay(std::move(*row));
 }
 
 void EnforcementState::add_ban(Ban ban, std::vector<Ban> replaces) {
@@ -192,6 +262,8 @@ void EnforcementState::aggregate(const Cidr& key, UnixTime now) {
     // A block the helper refused once (it holds our own or a protected address) is not
     // proposed again with every further ban inside it.
     if (!block || !bannable(*block) || refused_.contains(*block)) return;
+    // A block would cut off every shared relay inside it, whatever they did.
+    if (covers_shared_relay(*block)) return;
     auto members = bans_.inside(*block);
     Ban ban{*block,
             merged_tags(members),
@@ -205,19 +277,38 @@ void EnforcementState::aggregate(const Cidr& key, UnixTime now) {
 
 EnforcementState::Outcome EnforcementState::record_rejection(const IpAddress& client,
                                                              std::span<const std::string> tags,
-                                                             UnixTime now) {
+                                                             UnixTime now,
+                                                             const RelayFacts& relay_facts) {
     const Cidr key = key_of(client);
     const Cidr target = ban_key_of(client);
     Tally& tally = tallies_.record_rejection(key, tags, now);
     dirty_.insert(key);
-    Outcome outcome{tally.recent_rejections.count(now, tallies_.window()), std::nullopt};
+    note_relay(key, relay_facts);
+    Outcome outcome{tally.recent_rejections.count(now, tallies_.window()), std::nullopt, {}};
     if (bans_.covering(client) != nullptr || !bannable(target)) return outcome;
 
     const EscalationRule* rule = firing_rule(policy_, tallies_, tally, tags, now);
     if (rule == nullptr) return outcome;
+    const auto relay = relay_status(key, tally);
+    if (relay) {
+        // A rejection cost the sender one message; a ban would cut off all its users.
+        const EscalationRule* earned = rule;
+        rule = firing_rule(policy_, tallies_, tally, tags, now, true);
+        if (rule == nullptr) {
+            ++relays_[key].withheld;
+            outcome.withheld = relay;
+            Ban would{target,       tallies_.tag_names(tally), now,     0,
+                      earned->text, BanOrigin::policy,         observe_};
+            EnforcementEvent event{Event::Kind::withheld, std::move(would), {}};
+            event.relay = *relay;
+            events_.push_back(std::move(event));
+            return outcome;
+        }
+    }
     ++tally.bans;
     const auto base = rule->duration.value_or(policy_.ban_duration);
-    const auto duration = ban_duration_for(base, policy_, tally.bans);
+    auto duration = ban_duration_for(base, policy_, tally.bans);
+    if (relay) duration = std::min(duration, relay_max_ban_);
     Ban ban{target,     tallies_.tag_names(tally), now,     now + duration.count(),
             rule->text, BanOrigin::policy,         observe_};
     add_ban(ban);
@@ -242,6 +333,16 @@ EnforcementState::ActionResult EnforcementState::manual_ban(const Cidr& net,
     if (!reason.empty()) tags.push_back(std::move(reason));
     add_ban(Ban{net, tags, now, duration.count() == 0 ? 0 : now + duration.count(), "manual",
                 BanOrigin::manual, observe_});
+    // The operator's word stands, but he should know whom it cuts off.
+    std::string relays;
+    for (auto it = relays_.lower_bound(Cidr{net.base, 0});
+         it != relays_.end() && net.contains(it->first.base); ++it)
+        if (const auto r = shared_relay(it->first))
+            relays += fmt::format("{}{} ({})", relays.empty() ? "" : ", ", it->first.to_string(),
+                                  r->to_string());
+    if (!relays.empty())
+        return {true, fmt::format("banned {}; note: it holds shared relays: {}", net.to_string(),
+                                  relays)};
     return {true, fmt::format("banned {}", net.to_string())};
 }
 
@@ -279,7 +380,7 @@ StateChanges EnforcementState::take_changes(UnixTime now) {
     StateChanges out = std::exchange(pending_, {});
     out.tallies.reserve(dirty_.size());
     for (const auto& key : dirty_)
-        if (auto row = tallies_.row(key, now)) out.tallies.push_back(std::move(*row));
+        if (auto row = tally_of(key, now)) out.tallies.push_back(std::move(*row));
     dirty_.clear();
     return out;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -16,6 +17,7 @@
 #include "common/embedded_v4.hpp"
 #include "conf/milter_config.hpp"
 #include "core/escalation.hpp"
+#include "core/shared_relay.hpp"
 #include "core/tally.hpp"
 
 namespace smtpwall {
@@ -49,6 +51,8 @@ struct EnforcementEvent {
         // The helper refused the ban of `ban.key`: it is forgotten, and what it was to
         // replace is back.
         refused,
+        // `ban` was earned under `ban.rule` but not made: the client is `relay`.
+        withheld,
     };
     enum class LiftReason { expired, manual, allowlisted };
 
@@ -56,6 +60,7 @@ struct EnforcementEvent {
     Ban ban;
     std::vector<Ban> replaces;                // banned
     LiftReason reason = LiftReason::expired;  // lifted
+    SharedRelay relay{};                      // withheld
 };
 
 class EnforcementState {
@@ -70,13 +75,19 @@ class EnforcementState {
     void reconfigure(const conf::MilterConfig& config);
 
     struct Outcome {
-        std::uint32_t recent = 0;    // rejections within the window, this one included
-        std::optional<Ban> new_ban;  // set when this rejection earned a ban
+        std::uint32_t recent = 0;             // rejections within the window, this one included
+        std::optional<Ban> new_ban;           // set when this rejection earned a ban
+        std::optional<SharedRelay> withheld;  // a ban was earned but not made: why
     };
     void record_session(const IpAddress& client, UnixTime now);
     void record_accepted(const IpAddress& client, UnixTime now);
+    // `relay`: what the session's DNS showed about the client (core/shared_relay.hpp).
     Outcome record_rejection(const IpAddress& client, std::span<const std::string> tags,
-                             UnixTime now);
+                             UnixTime now, const RelayFacts& relay = {});
+    // What a session showed about its client, when no rejection carried it.
+    void record_relay(const IpAddress& client, const RelayFacts& relay);
+    // Whether the client's tally makes it a shared relay now, and why.
+    std::optional<SharedRelay> shared_relay(const Cidr& key) const;
     bool is_banned(const IpAddress& client) const;
     bool observing() const { return observe_; }
 
@@ -107,9 +118,7 @@ class EnforcementState {
     std::vector<TallyRow> top(std::size_t limit, std::string_view tag, UnixTime now) const {
         return tallies_.top(limit, tag, now);
     }
-    std::optional<TallyRow> tally_of(const Cidr& key, UnixTime now) const {
-        return tallies_.row(key, now);
-    }
+    std::optional<TallyRow> tally_of(const Cidr& key, UnixTime now) const;
     std::vector<Ban> bans() const { return bans_.all(); }
     std::size_t ban_count() const { return bans_.size(); }
     std::size_t ban_count(BanOrigin origin) const { return bans_.count(origin); }
@@ -133,6 +142,12 @@ class EnforcementState {
     void drop_ban(const Cidr& key);
     void aggregate(const Cidr& key, UnixTime now);
     void evict_if_needed();
+    // Shared relays: what sessions showed, and the good-mail history.
+    std::optional<SharedRelay> relay_status(const Cidr& key, const Tally& tally) const;
+    void note_relay(const Cidr& key, const RelayFacts& relay);
+    void note_good_mail(const Cidr& key, const Tally& tally);
+    bool covers_shared_relay(const Cidr& block) const;
+    TallyRow with_relay(TallyRow row) const;
 
     const int v4_prefix_, v6_prefix_;
     const bool observe_;
@@ -143,6 +158,15 @@ class EnforcementState {
     std::vector<Cidr> runtime_allows_;      // from `allow`, kept in the state file
     EscalationPolicy policy_;
     AggregationPolicy aggregation_;
+    std::uint32_t relay_good_mail_;       // [shared_relays] good_mail (0: never)
+    std::chrono::seconds relay_max_ban_;  // [shared_relays] max_ban
+    struct RelayEntry {
+        std::optional<SharedRelay> seen;  // provider or DNSWL, as the last session showed
+        std::uint32_t withheld = 0;
+    };
+    // Tally keys that are, or were found to be, shared relays (ordered: a block's
+    // members are one range). Their tallies are never evicted.
+    std::map<Cidr, RelayEntry> relays_;
     TallyStore tallies_;
     BanList bans_;
     std::unordered_set<Cidr> dirty_;

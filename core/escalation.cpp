@@ -34,8 +34,9 @@ std::chrono::seconds ban_duration_for(std::chrono::seconds base, const Escalatio
 
 const EscalationRule* firing_rule(const EscalationPolicy& policy, const TallyStore& store,
                                   const Tally& tally, std::span<const std::string> new_tags,
-                                  UnixTime now) {
+                                  UnixTime now, bool shared_relay) {
     for (const auto& rule : policy.rules) {
+        if (shared_relay && !rule.bans_shared_relays) continue;
         if (rule.kind == EscalationRule::Kind::first_hit) {
             if (std::find(new_tags.begin(), new_tags.end(), rule.tag) != new_tags.end())
                 return &rule;

@@ -49,10 +49,11 @@ std::chrono::seconds ban_duration_for(std::chrono::seconds base, const Escalatio
                                       unsigned nth);
 
 // Called after a rejection was recorded in `tally`. `new_tags` are that rejection's tags.
-// Returns the rule that fires, if any.
+// Returns the rule that fires, if any; for a shared relay only the rules that say
+// "including shared-relay" are tried.
 const EscalationRule* firing_rule(const EscalationPolicy& policy, const TallyStore& store,
                                   const Tally& tally, std::span<const std::string> new_tags,
-                                  UnixTime now);
+                                  UnixTime now, bool shared_relay = false);
 
 // Active bans as the milter knows them; the kernel is told through the helper.
 class BanList {

@@ -230,6 +230,10 @@ std::string render_check(const Classification& c, int threshold, const dns::DnsF
                        decision_name(c.decision));
     if (c.dns_allowlisted) out += " (DNS allowlist)";
     out += '\n';
+    if (c.relay.relay)
+        out += fmt::format(
+            "shared relay: {} ({}): rejected like anyone, never banned on rejections alone\n",
+            c.relay.relay->to_string(), describe(*c.relay.relay));
     if (!c.temp_failures.empty())
         out += fmt::format("temporary failures: {}\n", fmt::join(c.temp_failures, ", "));
     if (facts != nullptr) {
@@ -263,6 +267,8 @@ nlohmann::json check_json(const Classification& c, int threshold, const dns::Dns
     j["threshold"] = threshold;
     j["verdict"] = decision_name(c.decision);
     j["dns_allowlisted"] = c.dns_allowlisted;
+    j["shared_relay"] =
+        c.relay.relay ? nlohmann::json(c.relay.relay->to_string()) : nlohmann::json(nullptr);
     j["temporary_failures"] = c.temp_failures;
     if (facts != nullptr) {
         nlohmann::json d;

@@ -13,6 +13,7 @@ SessionPolicy::SessionPolicy(const conf::MilterConfig& config)
       exempt(config.checks.exempt_recipients),
       allowlist(config.checks.allowlist),
       dialup(config.dialup.patterns),
+      relay_domains(config.shared_relays.domains()),
       embedding(config.tally.nat64_prefixes, false) {
     scoring.threshold = config.scoring.threshold;
     for (const auto& [tag, weight] : config.scoring.weights) scoring.weights[tag] = weight;
@@ -99,7 +100,7 @@ void Session::set_dns(dns::DnsFacts facts) {
 const Classification& Session::classification() {
     if (!classification_) {
         const ClassifyInput input{record_.client, helo_problem_, record_.helo,
-                                  dns_ ? &*dns_ : nullptr};
+                                  dns_ ? &*dns_ : nullptr, &policy_->relay_domains};
         classification_ = classify(input, policy_->scoring, policy_->dialup);
         record_.score = classification_->score;
         for (const auto& t : classification_->tags) record_.tags.insert(t.name);

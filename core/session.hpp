@@ -44,7 +44,8 @@ struct SessionPolicy {
     CidrList allowlist;
     ScoringPolicy scoring;
     dns::DialupDetector dialup;
-    Ipv4Embedding embedding;  // [tally] nat64_prefixes, 6to4 and mapped
+    RelayDomains relay_domains;  // [shared_relays]
+    Ipv4Embedding embedding;     // [tally] nat64_prefixes, 6to4 and mapped
 };
 
 enum class Action { accept, reject, tempfail };

@@ -128,7 +128,7 @@ std::vector<std::string> TallyStore::tag_names(const Tally& tally) const {
 }
 
 TallyRow TallyStore::make_row(const Cidr& key, const Tally& tally, UnixTime now) const {
-    TallyRow row{key, tally, tally.recent_rejections.count(now, window_), {}};
+    TallyRow row{key, tally, tally.recent_rejections.count(now, window_), {}, {}, 0};
     auto counts = tally.tags;
     std::stable_sort(counts.begin(), counts.end(),
                      [](const TagCount& a, const TagCount& b) { return a.count > b.count; });

@@ -85,6 +85,11 @@ struct TallyRow {
         UnixTime last = 0;
     };
     std::vector<Tag> tags;  // most frequent first
+    // Kept beside the tally by the enforcement policy (core/shared_relay.hpp): what the
+    // client's last conclusive session showed ("provider:google.com", or empty) and how
+    // many bans its rejections earned but were withheld from it as a shared relay.
+    std::string relay;
+    std::uint32_t withheld = 0;
 };
 
 class TallyStore {
@@ -114,6 +119,10 @@ class TallyStore {
     // recently seen) of the entries that `keep` does not protect. Returns their keys.
     std::vector<Cidr> evict(const std::function<bool(const Cidr&)>& keep);
     bool over_capacity() const { return tallies_.size() > max_entries_; }
+
+    void for_each(const std::function<void(const Cidr&, const Tally&)>& visit) const {
+        for (const auto& [key, tally] : tallies_) visit(key, tally);
+    }
 
     // A row read back from the state file.
     void restore(const TallyRow& row);

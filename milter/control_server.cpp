@@ -348,6 +348,19 @@ awaitable<std::string> ControlServer::show(const control::Request& req) {
         doc["tally"] = nullptr;
         text += "tally: none\n";
     }
+    // Whether a ban can follow rejections at all, and why not.
+    const auto relay = ctx_.enforcement.shared_relay(key);
+    const std::uint32_t withheld = tally ? tally->withheld : 0;
+    doc["shared_relay"] = relay ? nlohmann::json(relay->to_string()) : nlohmann::json(nullptr);
+    doc["bans_withheld"] = withheld;
+    if (relay)
+        text += fmt::format(
+            "shared relay: {} ({}): rejected like anyone, banned only by a rule that says "
+            "\"including shared-relay\"; {} ban{} withheld\n",
+            relay->to_string(), describe(*relay), withheld, withheld == 1 ? "" : "s");
+    else if (withheld > 0)
+        text += fmt::format("shared relay: no longer; {} ban{} withheld while it was one\n",
+                            withheld, withheld == 1 ? "" : "s");
     if (ban) {
         doc["ban"] = {{"host", ban->key.to_string()},
                       {"tags", ban->tags},

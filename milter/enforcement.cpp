@@ -67,6 +67,15 @@ void Enforcement::carry_out() {
                     kv("client", ban.key.to_string()), name_of(kLiftReasons, event.reason)));
                 break;
             }
+            case Event::Kind::withheld: {
+                const auto why = event.relay.to_string();
+                metrics().ban_withheld(why.substr(0, why.find(':')));
+                log_info(fmt::format("{} {} {} {} {}",
+                                     ban.observed ? "would-withhold-ban" : "ban-withheld",
+                                     kv("client", ban.key.to_string()), kv("rule", ban.rule),
+                                     kv("tags", joined(ban.tags)), kv("shared_relay", why)));
+                break;
+            }
             case Event::Kind::refused:
                 metrics().ban_refused();
                 log_warning(
@@ -99,12 +108,17 @@ void Enforcement::record_accepted(const IpAddress& client, UnixTime now) {
 }
 
 Enforcement::Outcome Enforcement::record_rejection(const IpAddress& client,
-                                                   std::span<const std::string> tags,
-                                                   UnixTime now) {
+                                                   std::span<const std::string> tags, UnixTime now,
+                                                   const RelayFacts& relay) {
     std::lock_guard lock(mutex_);
-    auto outcome = state_.record_rejection(client, tags, now);
+    auto outcome = state_.record_rejection(client, tags, now, relay);
     carry_out();
     return outcome;
+}
+
+void Enforcement::record_relay(const IpAddress& client, const RelayFacts& relay) {
+    std::lock_guard lock(mutex_);
+    state_.record_relay(client, relay);
 }
 
 bool Enforcement::is_banned(const IpAddress& client) const {
@@ -176,6 +190,11 @@ std::vector<TallyRow> Enforcement::top(std::size_t limit, std::string_view tag,
 std::optional<TallyRow> Enforcement::tally_of(const Cidr& key, UnixTime now) const {
     std::lock_guard lock(mutex_);
     return state_.tally_of(key, now);
+}
+
+std::optional<SharedRelay> Enforcement::shared_relay(const Cidr& key) const {
+    std::lock_guard lock(mutex_);
+    return state_.shared_relay(key);
 }
 
 std::vector<Ban> Enforcement::bans() const {

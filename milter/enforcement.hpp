@@ -49,7 +49,8 @@ class Enforcement {
     void record_session(const IpAddress& client, UnixTime now);
     void record_accepted(const IpAddress& client, UnixTime now);
     Outcome record_rejection(const IpAddress& client, std::span<const std::string> tags,
-                             UnixTime now);
+                             UnixTime now, const RelayFacts& relay = {});
+    void record_relay(const IpAddress& client, const RelayFacts& relay);
     bool is_banned(const IpAddress& client) const;
     bool observing() const { return observe_; }
 
@@ -68,6 +69,7 @@ class Enforcement {
 
     std::vector<TallyRow> top(std::size_t limit, std::string_view tag, UnixTime now) const;
     std::optional<TallyRow> tally_of(const Cidr& key, UnixTime now) const;
+    std::optional<SharedRelay> shared_relay(const Cidr& key) const;
     std::vector<Ban> bans() const;
     struct BanCounts {
         std::size_t active = 0, manual = 0;

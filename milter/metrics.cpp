@@ -69,6 +69,11 @@ void Metrics::ban_added(std::string_view origin) {
     ++bans_added_[std::string(origin)];
 }
 
+void Metrics::ban_withheld(std::string_view why) {
+    std::lock_guard lock(mutex_);
+    ++bans_withheld_[std::string(why)];
+}
+
 Metrics::Snapshot Metrics::snapshot() const {
     Snapshot s;
     for (std::size_t i = 0; i < sessions_.size(); ++i)
@@ -86,6 +91,7 @@ Metrics::Snapshot Metrics::snapshot() const {
     s.rejections_by_tag = rejections_by_tag_;
     s.zones = zones_;
     s.bans_added = bans_added_;
+    s.bans_withheld = bans_withheld_;
     return s;
 }
 
@@ -167,6 +173,11 @@ std::string render_prometheus(const Metrics::Snapshot& c, const Gauges& g) {
            "Bans added, by origin (policy, netblock, manual).");
     for (const auto& [origin, n] : c.bans_added)
         out += fmt::format("smtpwall_bans_added_total{{origin=\"{}\"}} {}\n", origin, n);
+    family("smtpwall_bans_withheld_total", "counter",
+           "Bans earned by shared relays and not made, by why each is one (provider, dnswl, "
+           "good-mail).");
+    for (const auto& [why, n] : c.bans_withheld)
+        out += fmt::format("smtpwall_bans_withheld_total{{reason=\"{}\"}} {}\n", why, n);
     family("smtpwall_bans_expired_total", "counter", "Bans lifted because their time was up.");
     out += fmt::format("smtpwall_bans_expired_total {}\n", c.bans_expired);
     family("smtpwall_bans_lifted_total", "counter", "Bans lifted by an operator.");

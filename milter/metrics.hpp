@@ -30,6 +30,8 @@ class Metrics {
     void zone_answer(const std::string& tag, std::string_view outcome,
                      std::chrono::microseconds latency);
     void ban_added(std::string_view origin);
+    // A ban earned by a shared relay and not made, by why it is one ("provider"...).
+    void ban_withheld(std::string_view why);
     void ban_expired() { ++bans_expired_; }
     void ban_refused() { ++bans_refused_; }
     void ban_lifted() { ++bans_lifted_; }
@@ -51,7 +53,8 @@ class Metrics {
             std::uint64_t answered = 0;
         };
         std::map<std::string, Zone> zones;
-        std::map<std::string, std::uint64_t> bans_added;  // by origin
+        std::map<std::string, std::uint64_t> bans_added;     // by origin
+        std::map<std::string, std::uint64_t> bans_withheld;  // by why the client is a relay
         std::uint64_t bans_expired = 0, bans_refused = 0, bans_lifted = 0;
         std::uint64_t helper_errors = 0, helper_connects = 0;
     };
@@ -68,6 +71,7 @@ class Metrics {
     std::map<std::string, std::uint64_t> rejections_by_tag_;
     std::map<std::string, Snapshot::Zone> zones_;
     std::map<std::string, std::uint64_t> bans_added_;
+    std::map<std::string, std::uint64_t> bans_withheld_;
 };
 
 // The one registry of this process.

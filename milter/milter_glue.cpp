@@ -37,7 +37,8 @@ struct Connection {
     std::uint32_t recent = 0;  // the tally after this session's last rejection
     bool banned_now = false;
     std::shared_ptr<dns::SessionLookups> lookups;  // started at connect
-    bool dns_stale = true;  // lookups were started since the session last saw the facts
+    bool dns_stale = true;      // lookups were started since the session last saw the facts
+    bool ban_withheld = false;  // a shared relay earned a ban it did not get
 };
 
 // The session's verdict needs what DNS found; wait (bounded by the session's
@@ -111,10 +112,12 @@ sfsistat guarded(const char* stage, Body&& body) {
 void tally_rejection(Connection& conn, const std::vector<std::string>& tags) {
     metrics().rejection(tags);
     if (!conn.session.peer()) return;
-    const auto outcome =
-        g_context->enforcement->record_rejection(*conn.session.peer(), tags, g_context->clock());
+    // Whether the client is a shared relay decides whether a ban may follow.
+    const auto outcome = g_context->enforcement->record_rejection(
+        *conn.session.peer(), tags, g_context->clock(), conn.session.classification().relay);
     conn.recent = outcome.recent;
     conn.banned_now = conn.banned_now || outcome.new_ban.has_value();
+    conn.ban_withheld = conn.ban_withheld || outcome.withheld.has_value();
 }
 
 sfsistat deliver(SMFICTX* ctx, Connection& conn, const Verdict& verdict) {
@@ -132,7 +135,7 @@ std::string join(const std::set<std::string>& tags) {
     return tags.empty() ? "-" : fmt::format("{}", fmt::join(tags, ","));
 }
 
-void log_session(const Connection& conn) {
+void log_session(const Connection& conn, const RelayFacts& relay) {
     const auto& r = conn.session.record();
     const bool rejected = r.first_reject.has_value();
     const bool observe = g_context->enforcement->observing();
@@ -152,7 +155,7 @@ void log_session(const Connection& conn) {
                 break;
             }
     log_info(fmt::format(
-        "session {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}{}",
+        "session {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}{}",
         kv("client", r.client ? r.client->to_string() : "unknown"), kv("name", r.client_name),
         kv("ptr", r.ptr.empty() ? "-" : r.ptr), kv("helo", r.helo),
         kv("helo_problem", r.helo_problem.empty() ? "-" : r.helo_problem),
@@ -161,10 +164,24 @@ void log_session(const Connection& conn) {
         kv("stage", rejected ? stage_name(*r.first_reject) : "-"),
         kv("rcpts", fmt::format("{}/{}", r.accepted_rcpts, r.accepted_rcpts + r.rejected_rcpts)),
         kv("messages", std::to_string(r.messages)), kv("tally", std::to_string(conn.recent)),
-        kv("banned", !conn.banned_now ? "no"
-                     : observe        ? "would"
-                                      : "yes"),
+        kv("banned", conn.banned_now     ? (observe ? "would" : "yes")
+                     : conn.ban_withheld ? "withheld"
+                                         : "no"),
+        kv("shared_relay", relay.relay ? relay.relay->to_string() : "-"),
         r.peer ? " " + kv("peer", r.peer->to_string()) : std::string()));
+}
+
+// Whether the client is a shared relay, for sessions no rejection told it of: what DNS
+// found by now (nobody waits for it at close).
+// Returns it for the log line.
+RelayFacts note_relay(Connection& conn) {
+    RelayFacts facts;
+    if (conn.session.dns())
+        facts = conn.session.classification().relay;
+    else if (conn.lookups)
+        facts = relay_facts(conn.lookups->snapshot(), g_context->runtime->policy()->relay_domains);
+    if (const auto& peer = conn.session.peer()) g_context->enforcement->record_relay(*peer, facts);
+    return facts;
 }
 
 // What `smtpwallctl show` tells about the address's last session.
@@ -208,9 +225,10 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
         auto client = address_of(hostaddr);
         if (!client) client = IpAddress::parse(macro(ctx, "{client_addr}"));
         auto* conn = new Connection{
-            {}, Session(g_context->runtime->policy(), client, hostname ? hostname : ""),
-            0,  false,
-            {}, true};
+            {},   Session(g_context->runtime->policy(), client, hostname ? hostname : ""),
+            0,    false,
+            {},   true,
+            false};
         smfi_setpriv(ctx, conn);
         // DNS judges the client as the IPv4 a NAT64 or 6to4 address carries.
         if (g_context->dns && client && !conn->session.record().allowlisted)
@@ -259,7 +277,9 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
         auto* conn = connection(ctx);
         if (conn == nullptr) return SMFIS_TEMPFAIL;
         // A recipient the MTA already rejected (SMFIP_RCPT_REJ): tally it, decide nothing.
+        // What DNS found tells a DNSWL-listed client or a shared relay.
         if (macro(ctx, "{rcpt_mailer}") == "error") {
+            refresh_dns(*conn);
             if (auto tags = conn->session.mta_rejected_recipient(macro(ctx, "{rcpt_host}"),
                                                                  macro(ctx, "{rcpt_addr}")))
                 tally_rejection(*conn, *tags);
@@ -299,7 +319,7 @@ sfsistat on_close(SMFICTX* ctx) {
         if (auto* conn = connection(ctx)) {
             smfi_setpriv(ctx, nullptr);
             std::unique_ptr<Connection> owned(conn);
-            log_session(*owned);
+            log_session(*owned, note_relay(*owned));
             remember(*owned);
         }
         return SMFIS_CONTINUE;

@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS allowlist (
     added INTEGER NOT NULL
 ) WITHOUT ROWID;
 )",
+    /* 2 -> 3 */ R"(
+ALTER TABLE tallies ADD COLUMN relay TEXT NOT NULL DEFAULT '';
+ALTER TABLE tallies ADD COLUMN withheld INTEGER NOT NULL DEFAULT 0;
+)",
 };
 static_assert(std::size(kMigrations) == StateStore::kSchemaVersion);
 
@@ -269,9 +273,10 @@ void StateStore::exec(const char* sql) {
 
 StateStore::Contents StateStore::load() {
     Contents out;
-    Statement tallies(db_,
-                      "SELECT key, first_seen, last_seen, sessions, rejections, accepted, bans, "
-                      "window_seconds, rejected_window, accepted_window, tags FROM tallies");
+    Statement tallies(
+        db_,
+        "SELECT key, first_seen, last_seen, sessions, rejections, accepted, bans, "
+        "window_seconds, rejected_window, accepted_window, tags, relay, withheld FROM tallies");
     while (tallies.step()) {
         const auto key = Cidr::parse(tallies.text(0));
         if (!key) continue;  // not ours to interpret: leave it
@@ -289,6 +294,8 @@ StateStore::Contents StateStore::load() {
             row.tally.recent_accepted = decode_window(tallies.blob(9));
         }
         row.tags = decode_tags(tallies.text(10));
+        row.relay = tallies.text(11);
+        row.withheld = static_cast<std::uint32_t>(tallies.integer(12));
         out.tallies.push_back(std::move(row));
     }
     Statement allows(db_, "SELECT net FROM allowlist");
@@ -318,8 +325,8 @@ void StateStore::write(const StateChanges& changes) {
         Statement put_tally(
             db_,
             "INSERT OR REPLACE INTO tallies (key, first_seen, last_seen, sessions, rejections, "
-            "accepted, bans, window_seconds, rejected_window, accepted_window, tags) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+            "accepted, bans, window_seconds, rejected_window, accepted_window, tags, relay, "
+            "withheld) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
         for (const auto& row : changes.tallies) {
             const Tally& t = row.tally;
             put_tally.bind(1, row.key.to_string())
@@ -333,6 +340,8 @@ void StateStore::write(const StateChanges& changes) {
                 .bind_blob(9, encode_window(t.recent_rejections))
                 .bind_blob(10, encode_window(t.recent_accepted))
                 .bind(11, encode_tags(row.tags))
+                .bind(12, row.relay)
+                .bind(13, row.withheld)
                 .run();
         }
         Statement drop_tally(db_, "DELETE FROM tallies WHERE key = ?1");

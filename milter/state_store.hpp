@@ -27,7 +27,7 @@ class StateStore {
   public:
     // Version 1: tallies, bans. Version 2: + allowlist (`smtpwallctl allow`).
     // Migrations live in migrate(); a file from a newer smtpwall is refused.
-    static constexpr int kSchemaVersion = 2;
+    static constexpr int kSchemaVersion = 3;
 
     // Opens or creates the file and takes it for this process alone. Throws
     // StateError with what to do when the file is corrupt, locked by another

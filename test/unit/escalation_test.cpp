@@ -58,6 +58,46 @@ BOOST_AUTO_TEST_CASE(bad_rule_lines_say_why) {
     BOOST_TEST(rule_error("ban after 5 rejections in 1h please") == "unexpected \"please\"");
 }
 
+BOOST_AUTO_TEST_CASE(shared_relay_clauses) {
+    BOOST_TEST(!rule("ban at first spamtrap").bans_shared_relays);
+    BOOST_TEST(!rule("ban at first spamtrap unless shared-relay").bans_shared_relays);
+    BOOST_TEST(!rule("ban after 5 rejections in 1h unless shared-relays").bans_shared_relays);
+    auto r = rule("ban at first spamtrap including shared-relay for 1d");
+    BOOST_TEST(r.bans_shared_relays);
+    BOOST_TEST(r.duration->count() == 86400);
+    BOOST_TEST(rule("ban after 2 rejections in 1h if spamtrap and cbl including shared-relays")
+                   .bans_shared_relays);
+    // Only spamtrap evidence may ban a shared relay.
+    const std::string weak =
+        "only a rule on spamtrap evidence may ban shared relays (\"ban at first spamtrap\" or "
+        "\"... if spamtrap\")";
+    BOOST_TEST(rule_error("ban after 5 rejections in 1h including shared-relay") == weak);
+    BOOST_TEST(rule_error("ban at first cbl including shared-relay") == weak);
+    BOOST_TEST(rule_error("ban after 3 rejections in 1h if badrcpt including shared-relay") ==
+               weak);
+    BOOST_TEST(rule_error("ban at first spamtrap including everyone") ==
+               "expected \"including shared-relay\"");
+    BOOST_TEST(rule_error("ban at first spamtrap unless") == "expected \"unless shared-relay\"");
+    // The clause comes before "for", once.
+    BOOST_TEST(rule_error("ban at first spamtrap for 1d including shared-relay") ==
+               "unexpected \"including\"");
+    BOOST_TEST(rule_error("ban at first spamtrap unless shared-relay including shared-relay") ==
+               "unexpected \"including\"");
+}
+
+BOOST_AUTO_TEST_CASE(shared_relays_are_tried_only_with_rules_that_include_them) {
+    TallyStore store(seconds(3600), 1000);
+    const std::vector<std::string> trap = {"spamtrap"};
+    const EscalationPolicy policy{{rule("ban at first spamtrap"),
+                                   rule("ban at first spamtrap including shared-relay for 1d")}};
+    const auto& t = store.record_rejection(kA, trap, kT0);
+    BOOST_TEST(firing_rule(policy, store, t, trap, kT0)->text == "ban at first spamtrap");
+    BOOST_TEST(firing_rule(policy, store, t, trap, kT0, true)->text ==
+               "ban at first spamtrap including shared-relay for 1d");
+    const EscalationPolicy plain{{rule("ban at first spamtrap")}};
+    BOOST_TEST(firing_rule(plain, store, t, trap, kT0, true) == nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(first_hit_and_threshold) {
     TallyStore store(seconds(3600), 1000);
     EscalationPolicy policy;

@@ -4,6 +4,7 @@
 
 #include "conf/config_reader.hpp"
 #include "conf/milter_config.hpp"
+#include "conf/shared_relay_domains.hpp"
 
 using namespace smtpwall;
 using namespace smtpwall::conf;
@@ -130,6 +131,37 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_and_key) {
                    .starts_with("smtpwall.conf:2: dns.on_failure:"));
     BOOST_TEST(error_of("[escalation]\nban_duration = \"2d\"\nmax_ban_duration = \"1d\"\n")
                    .starts_with("smtpwall.conf:3: escalation.max_ban_duration:"));
+    BOOST_TEST(error_of("[escalation]\nrules = [\n  \"ban at first spamtrap\",\n  \"ban after 5 "
+                        "rejections in 1h including shared-relay\",\n]\n") ==
+               "smtpwall.conf:4: escalation.rules: \"ban after 5 rejections in 1h including "
+               "shared-relay\": only a rule on spamtrap evidence may ban shared relays (\"ban at "
+               "first spamtrap\" or \"... if spamtrap\")");
+    BOOST_TEST(error_of("[shared_relays]\nadd_domains = [\n  \"relay.example\",\n  \"com\",\n]\n")
+                   .starts_with("smtpwall.conf:4: shared_relays.add_domains: \"com\": is a "
+                                "top-level domain"));
+    BOOST_TEST(error_of("[shared_relays]\nadd_domains = [\"bad..example\"]\n")
+                   .starts_with("smtpwall.conf:2: shared_relays.add_domains: \"bad..example\": is "
+                                "not a domain name"));
+    BOOST_TEST(error_of("[shared_relays]\n\nremove_domains = [\"gogle.com\"]\n") ==
+               "smtpwall.conf:3: shared_relays.remove_domains: \"gogle.com\": is not in the "
+               "shipped list (see smtpwall.conf(5))");
+    BOOST_TEST(error_of("[shared_relays]\nmax_ban = \"10s\"\n")
+                   .starts_with("smtpwall.conf:2: shared_relays.max_ban:"));
+    BOOST_TEST(error_of("[shared_relays]\ngood_mail = -1\n")
+                   .starts_with("smtpwall.conf:2: shared_relays.good_mail:"));
+}
+
+BOOST_AUTO_TEST_CASE(shared_relay_domains_are_the_shipped_list_with_changes) {
+    const auto shipped = conf::shipped_relay_domains();
+    BOOST_TEST(shipped.size() >= 30u);
+    auto cfg = parse_milter_config(
+        "[shared_relays]\nadd_domains = [\"Relay.Example.\"]\nremove_domains = [\"QQ.com\"]\n",
+        "smtpwall.conf");
+    const auto domains = cfg.shared_relays.domains();
+    BOOST_TEST(domains.size() == shipped.size());
+    BOOST_TEST((std::find(domains.begin(), domains.end(), "relay.example") != domains.end()));
+    BOOST_TEST((std::find(domains.begin(), domains.end(), "qq.com") == domains.end()));
+    BOOST_TEST((std::find(domains.begin(), domains.end(), "google.com") != domains.end()));
 }
 
 BOOST_AUTO_TEST_CASE(example_config_in_the_repo_loads) {

@@ -15,6 +15,7 @@
 
 #include "conf/helper_config.hpp"
 #include "conf/milter_config.hpp"
+#include "conf/shared_relay_domains.hpp"
 
 using namespace smtpwall;
 using namespace smtpwall::conf;
@@ -197,6 +198,23 @@ BOOST_AUTO_TEST_CASE(smtpwall_conf_and_its_man_page_follow_the_schema) {
 
 BOOST_AUTO_TEST_CASE(helper_conf_and_its_man_page_follow_the_schema) {
     check_docs(helper_settings(), "/conf/helper.conf", "/packaging/man/smtpwall-helper.conf.5");
+}
+
+// The man page lists the shipped shared-relay domains, each as ".B domain", and no others.
+BOOST_AUTO_TEST_CASE(the_man_page_lists_the_shipped_relay_domains) {
+    std::ifstream in(kSource + "/packaging/man/smtpwall.conf.5");
+    BOOST_TEST_REQUIRE(in.good());
+    std::string line;
+    bool in_list = false;
+    std::set<std::string> listed;
+    while (std::getline(in, line)) {
+        if (line.starts_with(".SH")) in_list = false;
+        if (line.starts_with("The shipped provider domains")) in_list = true;
+        if (in_list && line.starts_with(".B ")) listed.insert(line.substr(3));
+    }
+    std::set<std::string> shipped;
+    for (const auto& d : shipped_relay_domains()) shipped.emplace(d.domain);
+    BOOST_TEST(listed == shipped, boost::test_tools::per_element());
 }
 
 // The check itself can fail: a key added to the schema but not to the files, a file

@@ -51,12 +51,15 @@ BOOST_AUTO_TEST_CASE(tallies_and_bans_survive_a_restart) {
         e.record_rejection(*IpAddress::parse("192.0.2.7"), tags, kT0);
         e.record_rejection(*IpAddress::parse("2001:db8::1"), std::vector<std::string>{"bad-helo"},
                            kT0);
+        // A shared relay that earned a ban and was spared it.
+        const RelayFacts relay{true, SharedRelay{SharedRelay::Why::provider, "relay.example"}};
+        e.record_rejection(*IpAddress::parse("198.51.100.9"), tags, kT0, relay);
         store.write(e.take_changes(kT0));
     }
     Enforcement restored(cfg, fw);
     StateStore store(path, cfg.tally.window);
     const auto saved = store.load();
-    BOOST_TEST(saved.tallies.size() == 2u);
+    BOOST_TEST(saved.tallies.size() == 3u);
     BOOST_TEST(saved.bans.size() == 1u);
     restored.restore(saved.tallies, saved.bans, saved.allows, kT0 + 5);
     BOOST_TEST(restored.is_banned(*IpAddress::parse("192.0.2.7")));
@@ -67,6 +70,10 @@ BOOST_AUTO_TEST_CASE(tallies_and_bans_survive_a_restart) {
     BOOST_TEST(row->tags.at(0).name == "spamtrap");
     BOOST_TEST(restored.ban_covering(*IpAddress::parse("192.0.2.7"))->rule ==
                "ban at first spamtrap");
+    const Cidr relay = *Cidr::parse("198.51.100.9");
+    BOOST_TEST(restored.shared_relay(relay)->to_string() == "provider:relay.example");
+    BOOST_TEST(restored.tally_of(relay, kT0 + 5)->withheld == 1u);
+    BOOST_TEST(!restored.ban_covering(relay.base));
 }
 
 BOOST_AUTO_TEST_CASE(removed_bans_stay_removed) {
@@ -144,6 +151,8 @@ BOOST_AUTO_TEST_CASE(a_version_1_file_is_migrated_and_keeps_its_bans) {
             "NULL) WITHOUT "
             "ROWID;"
             "INSERT INTO bans VALUES ('192.0.2.7', 'spamtrap', 1, 0, 'manual', 'manual', 0);"
+            "INSERT INTO tallies VALUES ('192.0.2.7', 1, 2, 3, 4, 5, 1, 3600, x'', x'', "
+            "'spamtrap:4:2');"
             "PRAGMA user_version = 1;",
             nullptr, nullptr, nullptr);
         sqlite3_close(db);
@@ -153,6 +162,10 @@ BOOST_AUTO_TEST_CASE(a_version_1_file_is_migrated_and_keeps_its_bans) {
         const auto saved = store.load();
         BOOST_REQUIRE(saved.bans.size() == 1u);
         BOOST_TEST(saved.bans[0].key.to_string() == "192.0.2.7");
+        BOOST_REQUIRE(saved.tallies.size() == 1u);
+        BOOST_TEST(saved.tallies[0].tally.accepted == 5u);
+        BOOST_TEST(saved.tallies[0].relay == "");
+        BOOST_TEST(saved.tallies[0].withheld == 0u);
         StateChanges c;
         c.allows_added.push_back(*Cidr::parse("203.0.113.0/24"));
         store.write(c);
