@@ -333,25 +333,59 @@ std::size_t host_length(std::string_view name) {
 struct Scorer {
     DialupVerdict verdict;
     int address = 0;  // strongest address evidence
-    std::string address_reason;
+    std::string_view address_form;
+    bool address_reversed = false;
+    bool address_padded = false;
     std::array<std::string_view, 8> access{};  // distinct access tokens seen
     std::size_t access_count = 0;
     bool weak = false;
-    int exemption = 0;  // strongest (most negative) exemption
+    int exemption = 0;                        // strongest (most negative) exemption
+    std::size_t exemption_signal = SIZE_MAX;  // the signal that carries it
 
-    void reason(std::string text) {
-        if (std::ranges::find(verdict.reasons, text) == verdict.reasons.end())
-            verdict.reasons.push_back(std::move(text));
+    // Adds a signal unless one with the same rule is there already; its index, or
+    // SIZE_MAX for a repeat.
+    std::size_t signal(std::string rule, int weight) {
+        if (std::ranges::find(verdict.signals, rule, &DialupSignal::rule) != verdict.signals.end())
+            return SIZE_MAX;
+        verdict.signals.push_back({std::move(rule), weight});
+        return verdict.signals.size() - 1;
     }
-    void address_evidence(int weight, std::string_view form) {
+    void address_evidence(int weight, std::string_view form, bool reversed = false,
+                          bool padded = false) {
         if (weight <= address) return;
         address = weight;
-        address_reason = "ip-in-name:";
-        address_reason += form;
+        address_form = form;
+        address_reversed = reversed;
+        address_padded = padded;
+    }
+    void access_token(std::string_view word) {
+        if (std::ranges::find(access.begin(), access.begin() + access_count, word) !=
+            access.begin() + access_count)
+            return;
+        int weight = 0;
+        if (access_count == 0)
+            weight = kWeightAccessToken;
+        else if (access_count <= kMaxExtraAccessTokens)
+            weight = kWeightExtraAccessToken;
+        if (access_count < access.size()) access[access_count++] = word;
+        signal("token:" + std::string(word), weight);
+    }
+    void weak_token(std::string_view word) {
+        if (signal("token:" + std::string(word), weak ? 0 : kWeightWeakToken) != SIZE_MAX)
+            weak = true;
     }
     void exempt(int weight, std::string_view prefix, std::string_view word) {
-        exemption = std::min(exemption, weight);
-        reason(std::string(prefix) + std::string(word));
+        std::string rule(prefix);
+        rule += word;
+        if (weight < exemption) {
+            const std::size_t i = signal(std::move(rule), weight);
+            if (i == SIZE_MAX) return;
+            if (exemption_signal != SIZE_MAX) verdict.signals[exemption_signal].weight = 0;
+            exemption = weight;
+            exemption_signal = i;
+        } else {
+            signal(std::move(rule), 0);
+        }
     }
 };
 
@@ -386,18 +420,13 @@ bool inside_hex_blob(std::string_view host, std::size_t begin, std::size_t end) 
 void apply_word(Scorer& s, const Word& w, bool is_numbered, bool in_first_label) {
     switch (w.kind) {
         case Kind::access:
-            if (s.access_count < s.access.size() &&
-                std::ranges::find(s.access.begin(), s.access.begin() + s.access_count, w.text) ==
-                    s.access.begin() + s.access_count)
-                s.access[s.access_count++] = w.text;
-            s.reason("token:" + std::string(w.text));
+            s.access_token(w.text);
             break;
         case Kind::weak_numbered:
             if (!is_numbered) break;
             [[fallthrough]];
         case Kind::weak:
-            s.weak = true;
-            s.reason("token:" + std::string(w.text));
+            s.weak_token(w.text);
             break;
         case Kind::exempt_first_label:
             if (!in_first_label) break;
@@ -437,8 +466,7 @@ void scan_words(std::string_view host, Scorer& s) {
         }
         // Telecom-style pN (p5b0a7c2e, p1234567-ipngn): a lone p glued to digits.
         if (word == "p" && end < host.size() && is_digit(host[end])) {
-            s.weak = true;
-            s.reason("token:p");
+            s.weak_token("p");
             continue;
         }
         if (inside_hex_blob(host, begin, end)) continue;
@@ -607,10 +635,8 @@ void find_v4(std::string_view host, const IpAddress& client, const Pieces<Segmen
                 if (w + 4 <= n && same(v, o, 0, 4, rev)) {
                     bool padded = false;
                     for (std::size_t i = 0; i < 4; ++i) padded |= runs[g + w + i].padded;
-                    std::string form = rev ? "reversed-" : "";
-                    if (padded) form += "padded-";
-                    form += separator_form(host, &runs.items[g + w], 4);
-                    s.address_evidence(kWeightIpFull, form);
+                    s.address_evidence(kWeightIpFull, separator_form(host, &runs.items[g + w], 4),
+                                       rev, padded);
                 }
                 // Three in a row from either end: the host's /24 or its last three octets.
                 if (w + 3 <= n && (same(v, o, 1, 3, rev) || same(v, o, 0, 3, rev)))
@@ -791,23 +817,36 @@ DialupDetector::DialupDetector(std::vector<Pattern> extra_patterns)
 
 DialupVerdict DialupDetector::classify(const IpAddress& client_in,
                                        std::string_view ptr_name) const {
+    DialupVerdict out;
     Name name;
-    if (!normalize(ptr_name, name)) return {false, 0, {"invalid-name"}};
+    if (!normalize(ptr_name, name)) {
+        out.signals.push_back({"invalid-name", 0});
+        return out;
+    }
     const std::string_view full = name.view();
     const std::size_t host_len = host_length(full);
-    if (host_len == 0) return {false, 0, {"no-host-part"}};
+    if (host_len == 0) {
+        out.signals.push_back({"no-host-part", 0});
+        return out;
+    }
     const std::string_view host = full.substr(0, host_len);
     const std::string_view domain = full.substr(host_len + 1);
 
     Scorer s;
-    s.verdict.reasons.reserve(8);
+    s.verdict.signals.reserve(8);
     const IpAddress client = client_in.unmapped();
     const Pieces<Segment> segments = split_segments(host);
     if (client.family == Family::v4)
         find_v4(host, client, segments, s);
     else
         find_v6(host, client, segments, s);
-    if (s.address > 0) s.reason(s.address_reason);
+    if (s.address > 0) {
+        std::string rule = "ip-in-name:";
+        if (s.address_reversed) rule += "reversed-";
+        if (s.address_padded) rule += "padded-";
+        rule += s.address_form;
+        s.signal(std::move(rule), s.address);
+    }
 
     scan_words(host, s);
     if (contains(kProviderDomains, domain)) s.exempt(kWeightProvider, "provider:", domain);
@@ -820,7 +859,7 @@ DialupVerdict DialupDetector::classify(const IpAddress& client_in,
     if (s.weak) score += kWeightWeakToken;
     if ((s.access_count > 0 || s.weak) && std::ranges::any_of(host, is_digit)) {
         score += kWeightNumbered;
-        s.reason("numbered");
+        s.signal("numbered", kWeightNumbered);
     }
     score += s.exemption;
 
@@ -828,10 +867,10 @@ DialupVerdict DialupDetector::classify(const IpAddress& client_in,
     for (const Pattern& p : patterns_) {
         const auto result = p.match(host);
         if (result == Pattern::Match::yes) {
+            s.signal("pattern:" + p.text(), matched ? 0 : kWeightOperatorPattern);
             matched = true;
-            s.reason("pattern:" + p.text());
         } else if (result == Pattern::Match::error) {
-            s.reason("pattern-error:" + p.text());  // e.g. match limit hit: no match
+            s.signal("pattern-error:" + p.text(), 0);  // e.g. match limit hit: no match
         }
     }
     if (matched) score += kWeightOperatorPattern;
@@ -839,6 +878,20 @@ DialupVerdict DialupDetector::classify(const IpAddress& client_in,
     s.verdict.score = score;
     s.verdict.dynamic = score >= kThreshold;
     return std::move(s.verdict);
+}
+
+std::string DialupVerdict::summary() const {
+    std::string out;
+    for (const DialupSignal& sig : signals) {
+        if (!out.empty()) out += ',';
+        out += sig.rule;
+        if (sig.weight != 0) {
+            out += sig.weight > 0 ? "(+" : "(";
+            out += std::to_string(sig.weight);
+            out += ')';
+        }
+    }
+    return out;
 }
 
 }  // namespace smtpwall::dns

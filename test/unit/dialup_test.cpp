@@ -31,15 +31,22 @@ DialupVerdict classify(std::string_view address, std::string_view name,
     return detector.classify(*client, name);
 }
 
-bool has(const DialupVerdict& v, std::string_view reason) {
-    return std::ranges::find(v.reasons, reason) != v.reasons.end();
+bool has(const DialupVerdict& v, std::string_view rule) {
+    return std::ranges::find(v.signals, rule, &DialupSignal::rule) != v.signals.end();
+}
+
+// The rules of the signals, in order.
+std::vector<std::string> rules(const DialupVerdict& v) {
+    std::vector<std::string> out;
+    for (const DialupSignal& s : v.signals) out.push_back(s.rule);
+    return out;
 }
 
 std::string describe(const DialupVerdict& v) {
-    std::string out = (v.dynamic ? "dynamic" : "not dynamic") + std::string(" score ") +
-                      std::to_string(v.score) + " [";
-    for (std::size_t i = 0; i < v.reasons.size(); ++i) out += (i ? ", " : "") + v.reasons[i];
-    return out + "]";
+    return (v.dynamic   ? "dynamic"
+            : v.generic ? "generic"
+                        : "not dynamic") +
+           std::string(" score ") + std::to_string(v.score) + " [" + v.summary() + "]";
 }
 
 bool dynamic(std::string_view address, std::string_view name) {
@@ -192,12 +199,12 @@ BOOST_AUTO_TEST_CASE(token_boundaries) {
     BOOST_TEST(dynamic(a, "dyn123.example.net"));
     BOOST_TEST(dynamic(a, "ppp-45.example.net"));
     // Never substrings of other words.
-    BOOST_TEST(classify(a, "customercare1.example.com").reasons.empty());
-    BOOST_TEST(classify(a, "poolside1.example.com").reasons.empty());
-    BOOST_TEST(classify(a, "dslam1.example.com").reasons.empty());
-    BOOST_TEST(classify(a, "hostel1.example.com").reasons.empty());
-    BOOST_TEST(classify(a, "resort1.example.com").reasons.empty());
-    BOOST_TEST(classify(a, "a34g.example.com").reasons.empty());  // 34g is not 4g
+    BOOST_TEST(classify(a, "customercare1.example.com").signals.empty());
+    BOOST_TEST(classify(a, "poolside1.example.com").signals.empty());
+    BOOST_TEST(classify(a, "dslam1.example.com").signals.empty());
+    BOOST_TEST(classify(a, "hostel1.example.com").signals.empty());
+    BOOST_TEST(classify(a, "resort1.example.com").signals.empty());
+    BOOST_TEST(classify(a, "a34g.example.com").signals.empty());  // 34g is not 4g
     // host/ip/cm count only next to digits.
     BOOST_TEST(!has(classify(a, "host.x1.example.net"), "token:host"));
     BOOST_TEST(has(classify(a, "host-1.example.net"), "token:host"));
@@ -223,11 +230,11 @@ BOOST_AUTO_TEST_CASE(number_boundaries) {
 
 BOOST_AUTO_TEST_CASE(registered_domain_is_not_examined) {
     const std::string_view a = "203.0.113.9";
-    BOOST_TEST(classify(a, "mail.dyni.net").reasons == std::vector<std::string>{"exempt:mail"});
-    BOOST_TEST(classify(a, "dyni.net").reasons == std::vector<std::string>{"no-host-part"});
-    BOOST_TEST(classify(a, "dsl.co.uk").reasons == std::vector<std::string>{"no-host-part"});
-    BOOST_TEST(classify(a, "example.co.uk").reasons == std::vector<std::string>{"no-host-part"});
-    BOOST_TEST(classify(a, "x.example.com.au").reasons.empty());
+    BOOST_TEST(rules(classify(a, "mail.dyni.net")) == std::vector<std::string>{"exempt:mail"});
+    BOOST_TEST(rules(classify(a, "dyni.net")) == std::vector<std::string>{"no-host-part"});
+    BOOST_TEST(rules(classify(a, "dsl.co.uk")) == std::vector<std::string>{"no-host-part"});
+    BOOST_TEST(rules(classify(a, "example.co.uk")) == std::vector<std::string>{"no-host-part"});
+    BOOST_TEST(classify(a, "x.example.com.au").signals.empty());
     BOOST_TEST(!dynamic(a, "dsl.example.com.au"));
     BOOST_TEST(has(classify(a, "dsl-1.example.com.au"), "token:dsl"));
     // Not a public second level: three labels, host part "dsl-1".
@@ -302,7 +309,7 @@ BOOST_AUTO_TEST_CASE(hostile_inputs) {
     for (const std::string& name : invalid) {
         const DialupVerdict v = classify(a, name);
         BOOST_TEST(!v.dynamic);
-        BOOST_TEST(v.reasons == std::vector<std::string>{"invalid-name"});
+        BOOST_TEST(rules(v) == std::vector<std::string>{"invalid-name"});
     }
     // The longest legal names still work and stay cheap.
     std::string body;
@@ -330,13 +337,25 @@ BOOST_AUTO_TEST_CASE(hostile_inputs) {
         BOOST_TEST(!classify(a, name).dynamic, name);
 }
 
-BOOST_AUTO_TEST_CASE(reasons_explain_the_score) {
+BOOST_AUTO_TEST_CASE(signals_explain_the_score) {
     const DialupVerdict v = classify("73.42.100.5", "c-73-42-100-5.hsd1.ca.comcast.net");
     BOOST_TEST(v.dynamic);
     BOOST_TEST(v.score >= DialupDetector::kThreshold);
-    BOOST_TEST(
-        v.reasons == (std::vector<std::string>{"ip-in-name:dashed", "token:hsd", "numbered"}),
-        describe(v));
+    BOOST_TEST(rules(v) == (std::vector<std::string>{"ip-in-name:dashed", "token:hsd", "numbered"}),
+               describe(v));
+    BOOST_TEST(v.summary() == "ip-in-name:dashed(+50),token:hsd(+35),numbered(+15)");
+    // Only the strongest exemption counts; the others are there at weight 0.
+    const DialupVerdict m = classify("203.0.113.9", "mail.compute.example.net");
+    BOOST_TEST(m.summary() == "exempt:mail(-100),hosting:compute", describe(m));
+    // The weights of the signals add up to the score, operator patterns included.
+    const DialupDetector d(patterns({"^dsl", "dsl-"}));
+    for (const char* name : {"dsl-203-0-113-9.static.example.net", "mail.compute.example.net",
+                             "dsl-1.dyn-pool.adsl.cable.example.net", "x.y.example.net"}) {
+        const DialupVerdict w = classify("203.0.113.9", name, d);
+        int sum = 0;
+        for (const DialupSignal& sig : w.signals) sum += sig.weight;
+        BOOST_TEST(sum == w.score, name << ": " << describe(w));
+    }
     const DialupVerdict s = classify("81.40.31.2", "2.red-81-40-31.staticip.rima-tde.net");
     BOOST_TEST(has(s, "exempt:static"), describe(s));
     BOOST_TEST(!s.dynamic);
