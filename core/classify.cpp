@@ -62,8 +62,9 @@ Classification classify(const ClassifyInput& in, const ScoringPolicy& policy,
             if (d.ptr.outcome == Ptr::confirmed && in.client) {
                 const auto v = dialup.classify(*in.client, d.ptr.confirmed_name);
                 if (v.dynamic)
-                    add(c, kTagDialup, policy.weight(kTagDialup),
-                        fmt::format("{}", fmt::join(v.reasons, ",")));
+                    add(c, kTagDialup, policy.weight(kTagDialup), v.summary());
+                else if (v.generic)
+                    add(c, kTagGenericRdns, policy.weight(kTagGenericRdns), v.summary());
             }
         } else if (d.ptr.progress == Progress::pending) {
             failed(c, "ptr", policy.weight(kTagBadDns) + policy.weight(kTagDialup));

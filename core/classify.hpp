@@ -25,6 +25,8 @@ namespace smtpwall {
 
 inline constexpr std::string_view kTagBadDns = "baddns";
 inline constexpr std::string_view kTagDialup = "dialup";
+// A hosting/cloud/server PTR generated from the address: informational by default.
+inline constexpr std::string_view kTagGenericRdns = "generic-rdns";
 inline constexpr std::string_view kTagSpfFail = "spf-fail";
 inline constexpr std::string_view kTagSpfSoftfail = "spf-softfail";
 inline constexpr std::string_view kTagHeloMismatch = "helo-mismatch";
@@ -34,8 +36,8 @@ struct ScoringPolicy {
     int threshold = 10;
     // Weights of the built-in tags; zone tags carry their zone's weight.
     std::map<std::string, int, std::less<>> weights = {
-        {"bad-helo", 10},    {"baddns", 5},        {"dialup", 5},           {"spf-fail", 5},
-        {"spf-softfail", 0}, {"helo-mismatch", 0}, {"helo-ptr-mismatch", 0}};
+        {"bad-helo", 10}, {"baddns", 5},       {"dialup", 5},        {"generic-rdns", 0},
+        {"spf-fail", 5},  {"spf-softfail", 0}, {"helo-mismatch", 0}, {"helo-ptr-mismatch", 0}};
     bool tempfail_on_dns_failure = true;  // false: failed lookups are ignored
     int weight(std::string_view tag) const;
 };
@@ -44,7 +46,7 @@ struct Classification {
     struct Tag {
         std::string name;
         int weight = 0;
-        std::string detail;  // e.g. the HELO problem, the zone's code, the dialup reasons
+        std::string detail;  // e.g. the HELO problem, the zone's code, the dialup signals
     };
     enum class Decision { accept, reject, tempfail };
 

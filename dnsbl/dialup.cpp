@@ -1,47 +1,70 @@
-// Dynamic/residential PTR heuristics (tag `dialup`).
+// Dynamic/residential PTR heuristics (tag `dialup`), and hosting names (tag generic-rdns).
 //
-// A PTR name is split into a host part and a registered domain; only the host part is
-// examined, so an ISP or provider *called* "dyni.net" or "dsl-provider.com" does not
-// make its mail servers dynamic. Evidence is scored in tiers rather than matched by one
-// big regex, so each decision can be explained by its reasons:
+// `dialup` means an end-user access line (residential, mobile, DSL/cable/fibre pools), not
+// "generic reverse DNS": business lines of access ISPs, mail servers, and hosting, VPS and
+// cloud machines are never dynamic, even when their names carry the address. A hosting
+// name generated from the address sets DialupVerdict::generic instead.
+//
+// A PTR name is split into a host part and a registered domain; dynamic evidence is only
+// looked for in the host part, so an ISP or provider *called* "dyni.net" or
+// "dsl-provider.com" does not make its mail servers dynamic. Only exemptions and the two
+// domain lists below look at the registered domain. Evidence is scored in tiers rather
+// than matched by one big regex, and every signal carries the weight it added:
 //
 //   address evidence (only the strongest one counts)
 //     +50  the client's own address spelled out in the host part: dotted, dashed, mixed,
 //          reversed, zero-padded, concatenated zero-padded (001002003004), 32-bit integer,
 //          hex (c0000207, c0-00-02-07); IPv6 as 32 hex digits, hextets, the interface
-//          identifier, or reversed nibbles. An ISP generates such a name per address,
-//          which is what access pools do; hosting and mail providers that do it are
-//          caught by the exemptions below. Enough on its own.
-//     +40  all four octets present but spread over separate runs (host12-34.56-78).
-//     +25  three octets in a row (either end, either order), or an IPv6 /64 prefix.
-//     +10  two octets in a row: weak, two small numbers occur by chance.
+//          identifier, or reversed nibbles. Enough on its own.
+//     +45  all four octets present, but spread over separate runs or shuffled
+//          (host12-34.56-78, d53-64-35-171 for 64.53.171.35; at most 8 numbers in the name).
+//     +40  the last three octets in a row, either order (148-42-229), or two glued into one
+//          number followed by the third (37200-174).
+//     +30  two octets glued into one 5-6 digit number, padded or not (j120189, x134136).
+//     +25  the first three octets (the /24, shared with neighbours), or an IPv6 /64 prefix.
 //     +15  some other IPv4 address spelled out (exactly four octets): the name is
 //          generic but not about this client (NAT, stale DNS), so it counts little.
+//     +10  two octets in a row: weak, two small numbers occur by chance.
 //   access-technology tokens (whole words, word+digits, or two words run together)
-//     +35  first access token (dsl, dyn, dhcp, ppp, pool, cable, cpe, ftth, ...)
+//     +35  first access token (dsl, dyn, dhcp, ppp, pool, cable, cpe, ftth, gpon, ...)
 //     +10  each further distinct access token, at most two more
-//     +15  any weak token (user, client, home, bb, nat; host/ip/cm only next to digits;
-//          telecom-style pN)
+//     +15  any weak token: user, client, home, bb, nat, subs; host/ip/cm/nas only next to
+//          digits; telecom-style pN; "generated": a machine-made piece of letters and
+//          digits (pcp04024417pcs, h234n2fls32o895, s01061cabc081bf83). Structure only.
 //     +15  "numbered": a token plus digits anywhere in the host part. A bare "dsl" or
 //          "pool" host is a web page or an NTP pool; with digits it names a line.
+//   residential ISP
+//     +20  the registered domain is one under which a large access ISP names its customer
+//          lines (comcast.net, t-ipconnect.de, chello.nl, ...; kResidentialIsps). Weak:
+//          it turns a partial address (40+20) or a generated label (15+15+20) into a
+//          verdict, never a bare name; the ISP's mail and business names are exempted.
 //   exemptions (only the strongest one counts, so several do not pile up)
 //    -100  static / server / mail words (static, dedicated, server, srv, mail, mx, smtp,
-//          mta, relay, outbound, bounce, sender, ...; out, gw, mo, msa only in the first
-//          label). A static residential line is not dynamic, and mail servers of large
-//          providers embed numbers (mail-pl1-f193.google.com, a8-30.smtp-out.amazonses.com)
-//          but always carry one of these words.
-//    -100  registered domain of a large outbound mail or cloud provider (backstop only).
-//     -60  hosting words (compute, cloud, vps, hosting, colo, web, www): cloud and hosting
-//          machines are not residential even when their names embed the address
-//          (ec2-3-4-5-6.compute-1.amazonaws.com is deliberately *not* dynamic).
+//          mta, email, imap, relay, outbound, bounce, sender, ...; out, gw, mo, msa, pop
+//          only in the first label). Mail servers of large providers embed numbers
+//          (mail-pl1-f193.google.com, a8-30.smtp-out.amazonses.com) but carry such words.
+//    -100  business-class lines ("business:"): business, biz, b2b, sta, fixed, fixe,
+//          fija, fixo, estatica, statik, empresarial, empresa(s), corporate, corp,
+//          enterprise, kurumsal, leased, zakelijk, ... in the host part, or business /
+//          static in the ISP's own label (comcastbusiness.net).
+//    -100  registered domain of a large outbound mail provider ("provider:").
+//    -100  registered domain of a hosting, VPS or cloud provider ("hosting:your-server.de",
+//          amazonaws.com, googleusercontent.com, ovh.net, contaboserver.net, linode.com,
+//          vultrusercontent.com, azure.com, oraclecloud.com, scw.cloud, pbiaas.com, ...).
+//     -60  hosting words (compute, cloud, vps, hosting, colo, datacenter; web and www only
+//          in the first label): cloud machines embed the address too.
 //   operator patterns
 //    +200  any operator-supplied PCRE2 pattern matching the host part: the operator's
 //          explicit word outweighs every built-in exemption.
 //
 //   dynamic  <=>  score >= 50 (DialupDetector::kThreshold)
+//   generic  <=>  not dynamic, a hosting/server word or hosting domain was seen, and the
+//                 name carries at least two glued octets of the address (30+), or is
+//                 numbered under a hosting domain.
 //
-// Cost: a handful of linear scans over at most 253 bytes, fixed-size arrays, no regex
-// unless the operator configured patterns (compiled once, JIT when available).
+// Cost: a handful of linear scans over at most 253 bytes, fixed-size arrays, binary
+// searches in sorted tables; no regex unless the operator configured patterns (compiled
+// once, JIT when available). The only allocations are the signals.
 
 #include "dnsbl/dialup.hpp"
 
@@ -57,8 +80,11 @@ namespace {
 
 // ---- weights (see the table above) ----
 constexpr int kWeightIpFull = 50;
-constexpr int kWeightIpSplit = 40;
-constexpr int kWeightIpPartial3 = 25;
+constexpr int kWeightIpSplit = 45;
+constexpr int kWeightIpPartial3 = 40;
+constexpr int kWeightIpPrefix3 = 25;
+constexpr int kWeightIpGlued2 = 30;
+constexpr int kWeightV6Prefix = 25;
 constexpr int kWeightIpPartial2 = 10;
 constexpr int kWeightIpOther = 15;
 constexpr int kWeightAccessToken = 35;
@@ -66,9 +92,13 @@ constexpr int kWeightExtraAccessToken = 10;
 constexpr int kMaxExtraAccessTokens = 2;
 constexpr int kWeightWeakToken = 15;
 constexpr int kWeightNumbered = 15;
+constexpr int kWeightGenerated = 15;
+constexpr int kWeightResidentialIsp = 20;
 constexpr int kWeightExempt = -100;
 constexpr int kWeightProvider = -100;
 constexpr int kWeightHosting = -60;
+constexpr int kWeightHostingDomain = -100;
+constexpr int kWeightBusiness = -100;
 constexpr int kWeightOperatorPattern = 200;
 
 constexpr std::size_t kMaxNameLength = 253;  // RFC 1035, without the trailing dot
@@ -92,12 +122,15 @@ constexpr bool is_sep(char c) {
 
 // ---- vocabulary ----
 enum class Kind : std::uint8_t {
-    access,              // access technology or subscriber wording
-    weak,                // generic wording residential names often use
-    weak_numbered,       // weak, but only counts next to digits (host7, ip-1-2-3-4)
-    exempt,              // static line or server: never dynamic
-    exempt_first_label,  // too short to trust anywhere but the first label (out-3, gw1)
-    hosting,             // cloud/hosting machine: not residential
+    access,               // access technology or subscriber wording
+    weak,                 // generic wording residential names often use
+    weak_numbered,        // weak, but only counts next to digits (host7, ip-1-2-3-4)
+    exempt,               // static line or server: never dynamic
+    exempt_first_label,   // too short to trust anywhere but the first label (out-3, gw1)
+    hosting,              // cloud/hosting machine: not residential
+    hosting_first_label,  // web, www: a web server only as the first label (not web.vodafone.de)
+    server,               // a server, not a line: exempt, and generic when the address is in it
+    business,             // business-class (static) line of an access ISP: never dynamic
 };
 
 struct Word {
@@ -113,6 +146,8 @@ constexpr auto kWords = std::to_array<Word>({
     {"adsl", Kind::access},
     {"apn", Kind::access},  // mobile access point name
     {"bb", Kind::weak},
+    {"biz", Kind::business},
+    {"biznes", Kind::business},
     {"bng", Kind::weak},
     {"bounce", Kind::exempt},
     {"bounces", Kind::exempt},
@@ -120,6 +155,7 @@ constexpr auto kWords = std::to_array<Word>({
     {"bredband", Kind::access},
     {"broad", Kind::access},
     {"broadband", Kind::access},
+    {"business", Kind::business},
     {"cable", Kind::access},
     {"cablemodem", Kind::access},
     {"catv", Kind::access},
@@ -133,14 +169,16 @@ constexpr auto kWords = std::to_array<Word>({
     {"colo", Kind::hosting},
     {"colocation", Kind::hosting},
     {"compute", Kind::hosting},
+    {"corp", Kind::business},
+    {"corporate", Kind::business},
     {"cpe", Kind::access},
     {"cust", Kind::access},
     {"customer", Kind::access},
     {"customers", Kind::access},
     {"datacenter", Kind::hosting},
     {"datacentre", Kind::hosting},
-    {"dedi", Kind::exempt},
-    {"dedicated", Kind::exempt},
+    {"dedi", Kind::server},
+    {"dedicated", Kind::server},
     {"dhcp", Kind::access},
     {"dial", Kind::access},
     {"dialin", Kind::access},
@@ -155,16 +193,28 @@ constexpr auto kWords = std::to_array<Word>({
     {"dynamic", Kind::access},
     {"dynamique", Kind::access},
     {"dynip", Kind::access},
+    {"email", Kind::exempt},
+    {"empresa", Kind::business},
+    {"empresarial", Kind::business},
+    {"empresas", Kind::business},
+    {"enterprise", Kind::business},
+    {"entreprise", Kind::business},
+    {"entreprises", Kind::business},
     {"esmtp", Kind::exempt},
-    {"estatica", Kind::exempt},
-    {"estatico", Kind::exempt},
+    {"estatic", Kind::business},
+    {"estatica", Kind::business},
+    {"estatico", Kind::business},
     {"fiber", Kind::access},
     {"fibra", Kind::access},
     {"fibre", Kind::access},
+    {"fija", Kind::business},
+    {"fijo", Kind::business},
     {"fios", Kind::access},
-    {"fixa", Kind::exempt},
-    {"fixe", Kind::exempt},
-    {"fixed", Kind::exempt},
+    {"firma", Kind::business},
+    {"fixa", Kind::business},
+    {"fixe", Kind::business},
+    {"fixed", Kind::business},
+    {"fixo", Kind::business},
     {"flets", Kind::access},
     {"fttb", Kind::access},
     {"fttc", Kind::access},
@@ -172,6 +222,8 @@ constexpr auto kWords = std::to_array<Word>({
     {"fttp", Kind::access},
     {"fttx", Kind::access},
     {"gateway", Kind::exempt},
+    {"geschaeftskunden", Kind::business},
+    {"gpon", Kind::access},
     {"gprs", Kind::access},
     {"gw", Kind::exempt_first_label},
     {"hdsl", Kind::access},
@@ -181,10 +233,13 @@ constexpr auto kWords = std::to_array<Word>({
     {"hosting", Kind::hosting},
     {"hsd", Kind::access},  // high-speed data (Comcast)
     {"hsdpa", Kind::access},
+    {"imap", Kind::exempt},
     {"ip", Kind::weak_numbered},
     {"ipngn", Kind::access},  // NTT access network (OCN)
     {"kunde", Kind::access},
     {"kunden", Kind::access},
+    {"kurumsal", Kind::business},
+    {"leased", Kind::business},
     {"lns", Kind::weak},
     {"lte", Kind::access},
     {"mail", Kind::exempt},
@@ -196,6 +251,7 @@ constexpr auto kWords = std::to_array<Word>({
     {"msa", Kind::exempt_first_label},
     {"mta", Kind::exempt},
     {"mx", Kind::exempt},
+    {"nas", Kind::weak_numbered},  // network access server (dial-up)
     {"nat", Kind::weak},
     {"newsletter", Kind::exempt},
     {"out", Kind::exempt_first_label},
@@ -203,6 +259,8 @@ constexpr auto kWords = std::to_array<Word>({
     {"outgoing", Kind::exempt},
     {"pool", Kind::access},
     {"pools", Kind::access},
+    {"pop", Kind::exempt_first_label},  // a POP3 server; elsewhere a point of presence
+    {"pop3", Kind::exempt},
     {"ppp", Kind::access},
     {"pppoa", Kind::access},
     {"pppoe", Kind::access},
@@ -212,13 +270,14 @@ constexpr auto kWords = std::to_array<Word>({
     {"residential", Kind::access},
     {"sdsl", Kind::access},
     {"sender", Kind::exempt},
-    {"server", Kind::exempt},
-    {"servers", Kind::exempt},
+    {"server", Kind::server},
+    {"servers", Kind::server},
     {"smtp", Kind::exempt},
-    {"srv", Kind::exempt},
+    {"srv", Kind::server},
+    {"sta", Kind::business},
     {"static", Kind::exempt},
-    {"statik", Kind::exempt},
-    {"statique", Kind::exempt},
+    {"statik", Kind::business},
+    {"statique", Kind::business},
     {"subs", Kind::weak},
     {"subscriber", Kind::access},
     {"subscribers", Kind::access},
@@ -230,20 +289,26 @@ constexpr auto kWords = std::to_array<Word>({
     {"vds", Kind::hosting},
     {"vdsl", Kind::access},
     {"vps", Kind::hosting},
-    {"web", Kind::hosting},
+    {"web", Kind::hosting_first_label},
     {"wifi", Kind::access},
     {"wimax", Kind::access},
     {"wireless", Kind::access},
     {"wlan", Kind::access},
-    {"www", Kind::hosting},
+    {"www", Kind::hosting_first_label},
     {"xdsl", Kind::access},
+    {"zakelijk", Kind::business},
 });
 static_assert(std::ranges::is_sorted(kWords, {}, &Word::text), "kWords must stay sorted");
 
 // Exemption words that still count inside longer words (gmail, contaboserver, ipstatic):
 // wrongly exempting costs one missed tag, wrongly tagging a mail server costs mail.
-constexpr std::array<std::string_view, 7> kExemptInside = {"mail",     "smtp",   "relay", "static",
-                                                           "outbound", "bounce", "server"};
+// "server" inside a word (contaboserver, stratoserver) names a server: see kServerInside.
+constexpr std::array<std::string_view, 8> kExemptInside = {
+    "mail", "smtp", "relay", "static", "outbound", "bounce", "mta", "business"};
+constexpr std::string_view kServerInside = "server";
+
+// Words that make a registered domain's own label a business line's (comcastbusiness).
+constexpr std::array<std::string_view, 3> kBusinessInDomain = {"business", "static", "empresas"};
 
 // Second-level labels under a two-letter ccTLD that are public suffixes themselves
 // (example.co.uk, example.com.au, ocn.ne.jp). Sorted.
@@ -252,19 +317,138 @@ constexpr auto kPublicSecondLevels =
                                      "lg", "ltd", "mil", "ne", "net", "nom", "or", "org", "plc"});
 static_assert(std::ranges::is_sorted(kPublicSecondLevels));
 
-// Registered domains of large outbound mail and cloud providers. A backstop only: their
-// names are already exempted by mail/smtp/outbound/compute words in nearly every case.
+// Registered domains of large outbound mail providers. A backstop only: their names are
+// already exempted by mail/smtp/outbound words in nearly every case.
 constexpr auto kProviderDomains = std::to_array<std::string_view>({
-    "amazonaws.com",     "amazonses.com", "apple.com",           "exacttarget.com",
-    "facebook.com",      "google.com",    "googlemail.com",      "googleusercontent.com",
-    "hotmail.com",       "icloud.com",    "linkedin.com",        "linode.com",
-    "mailgun.net",       "mailgun.org",   "mailjet.com",         "mandrillapp.com",
-    "mcdlv.net",         "mcsv.net",      "messagingengine.com", "mimecast.com",
-    "mtasv.net",         "outlook.com",   "postmarkapp.com",     "pphosted.com",
-    "protonmail.ch",     "rsgsv.net",     "salesforce.com",      "sendgrid.net",
-    "sparkpostmail.com", "yahoo.com",     "yahoodns.net",        "zoho.com",
+    "amazonses.com",       "apple.com",     "exacttarget.com", "facebook.com",   "google.com",
+    "googlemail.com",      "hotmail.com",   "icloud.com",      "linkedin.com",   "mailgun.net",
+    "mailgun.org",         "mailjet.com",   "mandrillapp.com", "mcdlv.net",      "mcsv.net",
+    "messagingengine.com", "mimecast.com",  "mtasv.net",       "outlook.com",    "postmarkapp.com",
+    "pphosted.com",        "protonmail.ch", "rsgsv.net",       "salesforce.com", "sendgrid.net",
+    "sparkpostmail.com",   "yahoo.com",     "yahoodns.net",    "zoho.com",
 });
 static_assert(std::ranges::is_sorted(kProviderDomains));
+
+// Registered domains of hosting, VPS, dedicated-server and cloud providers: their
+// numbered and address-carrying names are servers (generic-rdns), never access lines.
+constexpr auto kHostingDomains = std::to_array<std::string_view>({
+    "1e100.net",
+    "akamaitechnologies.com",
+    "amazonaws.com",
+    "arubacloud.com",
+    "arubacloud.fr",
+    "arubacloud.it",
+    "azure.com",
+    "bluehost.com",
+    "choopa.net",
+    "cloudapp.net",
+    "cloudwaysapps.com",
+    "colocrossing.com",
+    "contabo.host",
+    "contaboserver.net",
+    "digitalocean.com",
+    "dreamhost.com",
+    "googleusercontent.com",
+    "hetzner.cloud",
+    "hetzner.com",
+    "hetzner.de",
+    "hosteurope.de",
+    "hostgator.com",
+    "hostwindsdns.com",
+    "inmotionhosting.com",
+    "ionos.com",
+    "kundenserver.de",
+    "leaseweb.com",
+    "leaseweb.net",
+    "linode.com",
+    "linodeusercontent.com",
+    "online.net",
+    "oraclecloud.com",
+    "oraclevcn.com",
+    "ovh.ca",
+    "ovh.com",
+    "ovh.net",
+    "ovh.us",
+    "pbiaas.com",
+    "poneytelecom.eu",
+    "sakura.ne.jp",
+    "scaleway.com",
+    "scw.cloud",
+    "secureserver.net",
+    "sl-reverse.com",
+    "softlayer.com",
+    "stratoserver.net",
+    "unifiedlayer.com",
+    "vultr.com",
+    "vultrusercontent.com",
+    "websitewelcome.com",
+    "your-server.de",
+});
+static_assert(std::ranges::is_sorted(kHostingDomains));
+
+// Registered domains under which large access ISPs name their residential and mobile
+// lines. Weak evidence only: it turns a machine-generated label or a partial address
+// into a verdict, never a plain name (their mail and business names are exempted by
+// words first).
+constexpr auto kResidentialIsps = std::to_array<std::string_view>({
+    "adelphia.net",
+    "as13285.net",
+    "asahi-net.or.jp",
+    "att.net",
+    "attbi.com",
+    "bbox.fr",
+    "bbtec.net",
+    "bell.ca",
+    "bellsouth.net",
+    "bigpond.net.au",
+    "btcentralplus.com",
+    "centurylink.net",
+    "cgocable.ca",
+    "charter.com",
+    "chello.nl",
+    "chello.pl",
+    "comcast.net",
+    "cox.net",
+    "dion.ne.jp",
+    "frontiernet.net",
+    "hinet.net",
+    "kabel-deutschland.de",
+    "mchsi.com",
+    "myvzw.com",
+    "ntl.com",
+    "ocn.ne.jp",
+    "optonline.net",
+    "plala.or.jp",
+    "proxad.net",
+    "qwest.net",
+    "rima-tde.net",
+    "rogers.com",
+    "rr.com",
+    "sbcglobal.net",
+    "sfr.net",
+    "shawcable.net",
+    "spectrum.com",
+    "sympatico.ca",
+    "t-dialin.net",
+    "t-ipconnect.de",
+    "telecomitalia.it",
+    "telefonica.de",
+    "telesp.net.br",
+    "telia.com",
+    "telkomadsl.co.za",
+    "telus.net",
+    "ttnet.com.tr",
+    "veloxzone.com.br",
+    "verizon.net",
+    "videotron.ca",
+    "virginm.net",
+    "vodafone-ip.de",
+    "vtr.net",
+    "wanadoo.fr",
+    "wideopenwest.com",
+    "ziggo.nl",
+});
+static_assert(std::ranges::is_sorted(kResidentialIsps));
 
 const Word* find_word(std::string_view text) {
     const auto it = std::ranges::lower_bound(kWords, text, {}, &Word::text);
@@ -333,25 +517,60 @@ std::size_t host_length(std::string_view name) {
 struct Scorer {
     DialupVerdict verdict;
     int address = 0;  // strongest address evidence
-    std::string address_reason;
+    std::string_view address_form;
+    bool address_reversed = false;
+    bool address_padded = false;
     std::array<std::string_view, 8> access{};  // distinct access tokens seen
     std::size_t access_count = 0;
     bool weak = false;
-    int exemption = 0;  // strongest (most negative) exemption
+    bool hosting = false;                     // a hosting/cloud/server word or domain was seen
+    int exemption = 0;                        // strongest (most negative) exemption
+    std::size_t exemption_signal = SIZE_MAX;  // the signal that carries it
 
-    void reason(std::string text) {
-        if (std::ranges::find(verdict.reasons, text) == verdict.reasons.end())
-            verdict.reasons.push_back(std::move(text));
+    // Adds a signal unless one with the same rule is there already; its index, or
+    // SIZE_MAX for a repeat.
+    std::size_t signal(std::string rule, int weight) {
+        if (std::ranges::find(verdict.signals, rule, &DialupSignal::rule) != verdict.signals.end())
+            return SIZE_MAX;
+        verdict.signals.push_back({std::move(rule), weight});
+        return verdict.signals.size() - 1;
     }
-    void address_evidence(int weight, std::string_view form) {
+    void address_evidence(int weight, std::string_view form, bool reversed = false,
+                          bool padded = false) {
         if (weight <= address) return;
         address = weight;
-        address_reason = "ip-in-name:";
-        address_reason += form;
+        address_form = form;
+        address_reversed = reversed;
+        address_padded = padded;
+    }
+    void access_token(std::string_view word) {
+        if (std::ranges::find(access.begin(), access.begin() + access_count, word) !=
+            access.begin() + access_count)
+            return;
+        int weight = 0;
+        if (access_count == 0)
+            weight = kWeightAccessToken;
+        else if (access_count <= kMaxExtraAccessTokens)
+            weight = kWeightExtraAccessToken;
+        if (access_count < access.size()) access[access_count++] = word;
+        signal("token:" + std::string(word), weight);
+    }
+    void weak_token(std::string_view word) {
+        if (signal("token:" + std::string(word), weak ? 0 : kWeightWeakToken) != SIZE_MAX)
+            weak = true;
     }
     void exempt(int weight, std::string_view prefix, std::string_view word) {
-        exemption = std::min(exemption, weight);
-        reason(std::string(prefix) + std::string(word));
+        std::string rule(prefix);
+        rule += word;
+        if (weight < exemption) {
+            const std::size_t i = signal(std::move(rule), weight);
+            if (i == SIZE_MAX) return;
+            if (exemption_signal != SIZE_MAX) verdict.signals[exemption_signal].weight = 0;
+            exemption = weight;
+            exemption_signal = i;
+        } else {
+            signal(std::move(rule), 0);
+        }
     }
 };
 
@@ -386,18 +605,13 @@ bool inside_hex_blob(std::string_view host, std::size_t begin, std::size_t end) 
 void apply_word(Scorer& s, const Word& w, bool is_numbered, bool in_first_label) {
     switch (w.kind) {
         case Kind::access:
-            if (s.access_count < s.access.size() &&
-                std::ranges::find(s.access.begin(), s.access.begin() + s.access_count, w.text) ==
-                    s.access.begin() + s.access_count)
-                s.access[s.access_count++] = w.text;
-            s.reason("token:" + std::string(w.text));
+            s.access_token(w.text);
             break;
         case Kind::weak_numbered:
             if (!is_numbered) break;
             [[fallthrough]];
         case Kind::weak:
-            s.weak = true;
-            s.reason("token:" + std::string(w.text));
+            s.weak_token(w.text);
             break;
         case Kind::exempt_first_label:
             if (!in_first_label) break;
@@ -405,10 +619,58 @@ void apply_word(Scorer& s, const Word& w, bool is_numbered, bool in_first_label)
         case Kind::exempt:
             s.exempt(kWeightExempt, "exempt:", w.text);
             break;
+        case Kind::hosting_first_label:
+            if (!in_first_label) break;
+            [[fallthrough]];
         case Kind::hosting:
+            s.hosting = true;
             s.exempt(kWeightHosting, "hosting:", w.text);
             break;
+        case Kind::server:
+            s.hosting = true;
+            s.exempt(kWeightExempt, "exempt:", w.text);
+            break;
+        case Kind::business:
+            s.exempt(kWeightBusiness, "business:", w.text);
+            break;
     }
+}
+
+// A machine-generated piece: one run of letters and digits (between separators) such as
+// pcp04024417pcs, h234n2fls32o895 or s01061cabc081bf83, i.e. at least three alternations
+// of letters and digits with four digits or more, or letters glued to six digits or more.
+// Structure only, so it is weak evidence: an ISP's own servers are named this way too.
+bool generated_piece(std::string_view piece) {
+    std::size_t runs = 0;
+    std::size_t digits = 0;
+    std::size_t longest_digits = 0;
+    std::size_t current = 0;
+    bool letters = false;
+    for (std::size_t i = 0; i < piece.size(); ++i) {
+        const bool d = is_digit(piece[i]);
+        if (i == 0 || d != is_digit(piece[i - 1])) {
+            ++runs;
+            current = 0;
+        }
+        if (d) {
+            ++digits;
+            longest_digits = std::max(longest_digits, ++current);
+        } else {
+            letters = true;
+        }
+    }
+    return letters && ((runs >= 3 && digits >= 4) || (runs >= 2 && longest_digits >= 6));
+}
+
+bool has_generated_piece(std::string_view host) {
+    std::size_t begin = 0;
+    for (std::size_t i = 0; i <= host.size(); ++i) {
+        if (i == host.size() || is_sep(host[i])) {
+            if (generated_piece(host.substr(begin, i - begin))) return true;
+            begin = i + 1;
+        }
+    }
+    return false;
 }
 
 void scan_words(std::string_view host, Scorer& s) {
@@ -435,10 +697,17 @@ void scan_words(std::string_view host, Scorer& s) {
             apply_word(s, w, true, first_label);
             continue;
         }
+        // b2b: a business line, the one word with a digit inside.
+        if (word == "b" && end + 1 < host.size() && host[end] == '2' && host[end + 1] == 'b' &&
+            (end + 2 == host.size() || !is_alpha(host[end + 2])) &&
+            (begin == 0 || !is_alpha(host[begin - 1]))) {
+            s.exempt(kWeightBusiness, "business:", "b2b");
+            i = end + 2;
+            continue;
+        }
         // Telecom-style pN (p5b0a7c2e, p1234567-ipngn): a lone p glued to digits.
         if (word == "p" && end < host.size() && is_digit(host[end])) {
-            s.weak = true;
-            s.reason("token:p");
+            s.weak_token("p");
             continue;
         }
         if (inside_hex_blob(host, begin, end)) continue;
@@ -460,6 +729,11 @@ void scan_words(std::string_view host, Scorer& s) {
             }
         }
         if (split) continue;
+        if (word.find(kServerInside) != std::string_view::npos) {
+            s.hosting = true;
+            s.exempt(kWeightExempt, "exempt:", kServerInside);
+            continue;
+        }
         for (const std::string_view inside : kExemptInside) {
             if (word.find(inside) != std::string_view::npos) {
                 s.exempt(kWeightExempt, "exempt:", inside);
@@ -588,6 +862,21 @@ bool same(const int* got, const std::array<int, N>& want, std::size_t from, std:
     return true;
 }
 
+// Whether `digits` is `a` followed by `b`, both zero-padded to three digits or neither.
+bool glued(std::string_view digits, int a, int b) {
+    std::array<char, 8> buf{};
+    for (const bool pad : {true, false}) {
+        std::size_t n = 0;
+        for (const int x : {a, b}) {
+            if (pad || x >= 100) buf[n++] = static_cast<char>('0' + x / 100);
+            if (pad || x >= 10) buf[n++] = static_cast<char>('0' + x / 10 % 10);
+            buf[n++] = static_cast<char>('0' + x % 10);
+        }
+        if (std::string_view(buf.data(), n) == digits) return true;
+    }
+    return false;
+}
+
 void find_v4(std::string_view host, const IpAddress& client, const Pieces<Segment>& segments,
              Scorer& s) {
     const std::array<int, 4> o = {client.bytes[0], client.bytes[1], client.bytes[2],
@@ -607,14 +896,15 @@ void find_v4(std::string_view host, const IpAddress& client, const Pieces<Segmen
                 if (w + 4 <= n && same(v, o, 0, 4, rev)) {
                     bool padded = false;
                     for (std::size_t i = 0; i < 4; ++i) padded |= runs[g + w + i].padded;
-                    std::string form = rev ? "reversed-" : "";
-                    if (padded) form += "padded-";
-                    form += separator_form(host, &runs.items[g + w], 4);
-                    s.address_evidence(kWeightIpFull, form);
+                    s.address_evidence(kWeightIpFull, separator_form(host, &runs.items[g + w], 4),
+                                       rev, padded);
                 }
-                // Three in a row from either end: the host's /24 or its last three octets.
-                if (w + 3 <= n && (same(v, o, 1, 3, rev) || same(v, o, 0, 3, rev)))
+                // Three in a row: the last three octets (an ISP numbering its lines), or
+                // the /24 (shared by neighbours, so weaker).
+                if (w + 3 <= n && same(v, o, 1, 3, rev))
                     s.address_evidence(kWeightIpPartial3, "partial3");
+                if (w + 3 <= n && same(v, o, 0, 3, rev))
+                    s.address_evidence(kWeightIpPrefix3, "prefix3");
                 for (std::size_t k = 0; k + 2 <= 4; ++k)
                     if (same(v, o, k, 2, rev)) s.address_evidence(kWeightIpPartial2, "partial2");
             }
@@ -650,12 +940,45 @@ void find_v4(std::string_view host, const IpAddress& client, const Pieces<Segmen
         }
     }
 
-    // All four octets in order, but spread over separate runs: host12-34-dynamic.56-79.
-    std::array<int, kMaxPieces> all{};
-    for (std::size_t r = 0; r < runs.count; ++r) all[r] = runs[r].octet;
-    for (std::size_t w = 0; w + 4 <= runs.count; ++w)
-        if (same(all.data() + w, o, 0, 4, false) || same(all.data() + w, o, 0, 4, true))
-            s.address_evidence(kWeightIpSplit, "split");
+    // All four octets, but spread over separate runs or shuffled: host12-34-dynamic.56-79,
+    // d53-64-35-171 for 64.53.171.35. Names with many numbers say nothing this way.
+    std::size_t octet_runs = 0;
+    for (std::size_t r = 0; r < runs.count; ++r) octet_runs += runs[r].octet >= 0;
+    if (octet_runs >= 4 && octet_runs <= 8) {
+        std::array<bool, kMaxPieces> used{};
+        std::size_t found = 0;
+        for (const int want : o) {
+            for (std::size_t r = 0; r < runs.count; ++r) {
+                if (!used[r] && runs[r].octet == want) {
+                    used[r] = true;
+                    ++found;
+                    break;
+                }
+            }
+        }
+        if (found == 4) s.address_evidence(kWeightIpSplit, "split");
+    }
+
+    // Two octets glued into one number (j120189, sagami134136, 37200 for .37.200.), padded
+    // or not, forwards or backwards; with the next octet in the following run it is three
+    // (wgpon-37200-174).
+    for (std::size_t r = 0; r < runs.count; ++r) {
+        const std::size_t len = runs[r].end - runs[r].begin;
+        if (len < 5 || len > 6) continue;
+        const std::string_view digits = host.substr(runs[r].begin, len);
+        for (std::size_t i = 0; i + 1 < 4; ++i) {
+            for (const bool rev : {false, true}) {
+                const int first = rev ? o[i + 1] : o[i];
+                const int second = rev ? o[i] : o[i + 1];
+                if (!glued(digits, first, second)) continue;
+                const int after = rev ? (i >= 1 ? o[i - 1] : -1) : (i + 2 < 4 ? o[i + 2] : -1);
+                const bool third = r + 1 < runs.count && runs[r + 1].linked && after >= 0 &&
+                                   runs[r + 1].octet == after;
+                s.address_evidence(third ? kWeightIpPartial3 : kWeightIpGlued2,
+                                   third ? "glued3" : "glued2");
+            }
+        }
+    }
 
     // Hex: c0000207, p5b0a7c2e, and the byte-reversed form.
     static constexpr char kHex[] = "0123456789abcdef";
@@ -733,7 +1056,7 @@ void find_v6(std::string_view host, const IpAddress& client, const Pieces<Segmen
                 s.address_evidence(kWeightIpFull, "v6-hextets");
             if (left >= 4 && same(v, h, 4, 4, false)) s.address_evidence(kWeightIpFull, "v6-iid");
             if (left >= 4 && same(v, h, 0, 4, false))
-                s.address_evidence(kWeightIpPartial3, "v6-prefix");
+                s.address_evidence(kWeightV6Prefix, "v6-prefix");
             if (left >= 3 && same(v, h, 5, 3, false))
                 s.address_evidence(kWeightIpPartial3, "partial3");
             if (left >= 2 && same(v, h, 6, 2, false))
@@ -791,28 +1114,58 @@ DialupDetector::DialupDetector(std::vector<Pattern> extra_patterns)
 
 DialupVerdict DialupDetector::classify(const IpAddress& client_in,
                                        std::string_view ptr_name) const {
+    DialupVerdict out;
     Name name;
-    if (!normalize(ptr_name, name)) return {false, 0, {"invalid-name"}};
+    if (!normalize(ptr_name, name)) {
+        out.signals.push_back({"invalid-name", 0});
+        return out;
+    }
     const std::string_view full = name.view();
     const std::size_t host_len = host_length(full);
-    if (host_len == 0) return {false, 0, {"no-host-part"}};
+    if (host_len == 0) {
+        out.signals.push_back({"no-host-part", 0});
+        return out;
+    }
     const std::string_view host = full.substr(0, host_len);
     const std::string_view domain = full.substr(host_len + 1);
 
     Scorer s;
-    s.verdict.reasons.reserve(8);
+    s.verdict.signals.reserve(8);
     const IpAddress client = client_in.unmapped();
     const Pieces<Segment> segments = split_segments(host);
     if (client.family == Family::v4)
         find_v4(host, client, segments, s);
     else
         find_v6(host, client, segments, s);
-    if (s.address > 0) s.reason(s.address_reason);
+    if (s.address > 0) {
+        std::string rule = "ip-in-name:";
+        if (s.address_reversed) rule += "reversed-";
+        if (s.address_padded) rule += "padded-";
+        rule += s.address_form;
+        s.signal(std::move(rule), s.address);
+    }
 
     scan_words(host, s);
+    if (has_generated_piece(host)) s.weak_token("generated");
     if (contains(kProviderDomains, domain)) s.exempt(kWeightProvider, "provider:", domain);
+    if (contains(kHostingDomains, domain)) {
+        s.hosting = true;
+        s.exempt(kWeightHostingDomain, "hosting:", domain);
+    }
+    // The ISP's own label may say business (comcastbusiness.net): an exemption only, so
+    // looking inside the registered domain is safe here.
+    const std::string_view label = domain.substr(0, domain.find('.'));
+    for (const std::string_view word : kBusinessInDomain) {
+        if (label.find(word) != std::string_view::npos) {
+            s.exempt(kWeightBusiness, "business:", domain);
+            break;
+        }
+    }
+    const bool isp = contains(kResidentialIsps, domain);
+    if (isp) s.signal("isp:" + std::string(domain), kWeightResidentialIsp);
 
     int score = s.address;
+    if (isp) score += kWeightResidentialIsp;
     if (s.access_count > 0)
         score += kWeightAccessToken +
                  kWeightExtraAccessToken *
@@ -820,7 +1173,7 @@ DialupVerdict DialupDetector::classify(const IpAddress& client_in,
     if (s.weak) score += kWeightWeakToken;
     if ((s.access_count > 0 || s.weak) && std::ranges::any_of(host, is_digit)) {
         score += kWeightNumbered;
-        s.reason("numbered");
+        s.signal("numbered", kWeightNumbered);
     }
     score += s.exemption;
 
@@ -828,17 +1181,35 @@ DialupVerdict DialupDetector::classify(const IpAddress& client_in,
     for (const Pattern& p : patterns_) {
         const auto result = p.match(host);
         if (result == Pattern::Match::yes) {
+            s.signal("pattern:" + p.text(), matched ? 0 : kWeightOperatorPattern);
             matched = true;
-            s.reason("pattern:" + p.text());
         } else if (result == Pattern::Match::error) {
-            s.reason("pattern-error:" + p.text());  // e.g. match limit hit: no match
+            s.signal("pattern-error:" + p.text(), 0);  // e.g. match limit hit: no match
         }
     }
     if (matched) score += kWeightOperatorPattern;
 
     s.verdict.score = score;
     s.verdict.dynamic = score >= kThreshold;
+    // A server generated from the address (or numbered under a hosting domain).
+    s.verdict.generic = !s.verdict.dynamic && s.hosting &&
+                        (s.address >= kWeightIpGlued2 || (contains(kHostingDomains, domain) &&
+                                                          std::ranges::any_of(host, is_digit)));
     return std::move(s.verdict);
+}
+
+std::string DialupVerdict::summary() const {
+    std::string out;
+    for (const DialupSignal& sig : signals) {
+        if (!out.empty()) out += ',';
+        out += sig.rule;
+        if (sig.weight != 0) {
+            out += sig.weight > 0 ? "(+" : "(";
+            out += std::to_string(sig.weight);
+            out += ')';
+        }
+    }
+    return out;
 }
 
 }  // namespace smtpwall::dns

@@ -16,14 +16,27 @@
 
 namespace smtpwall::dns {
 
+// One piece of evidence: what it is and what it added to the score.
+struct DialupSignal {
+    // e.g. "ip-in-name:dashed", "token:dsl", "numbered", "exempt:static",
+    // "business:biz", "hosting:your-server.de", "provider:google.com", "pattern:<regex>".
+    // An unusable name yields just "invalid-name"; a name that is only a registered
+    // domain yields just "no-host-part".
+    std::string rule;
+    int weight = 0;  // what it added to the score (0 for informational ones)
+    bool operator==(const DialupSignal&) const = default;
+};
+
 struct DialupVerdict {
     bool dynamic = false;  // score >= DialupDetector::kThreshold
+    // A hosting/cloud/server name generated from the address (tag generic-rdns): such a
+    // name is never dynamic.
+    bool generic = false;
     int score = 0;
-    // Every signal that contributed, in the order found, e.g. "ip-in-name:dashed",
-    // "token:dsl", "numbered", "exempt:mail", "hosting:compute", "provider:google.com",
-    // "pattern:<regex>". An unusable name yields just "invalid-name"; a name that is
-    // only a registered domain yields just "no-host-part".
-    std::vector<std::string> reasons;
+    std::vector<DialupSignal> signals;  // every signal that contributed, in the order found
+    // "ip-in-name:dashed(+50),token:dsl(+35)" (a signal that added nothing shows no
+    // weight): for log lines and text output.
+    std::string summary() const;
 };
 
 class DialupDetector {

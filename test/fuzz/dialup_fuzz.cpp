@@ -34,6 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto verdict = (patterns ? with_patterns : plain).classify(client, name);
     if (verdict.dynamic != (verdict.score >= smtpwall::dns::DialupDetector::kThreshold))
         std::abort();
-    if (verdict.reasons.size() > 300) std::abort();  // bounded by the 253-byte name
+    if (verdict.dynamic && verdict.generic) std::abort();  // generic names are never dynamic
+    if (verdict.signals.size() > 300) std::abort();        // bounded by the 253-byte name
+    int sum = 0;
+    for (const auto& s : verdict.signals) sum += s.weight;
+    if (sum != verdict.score) std::abort();  // the signals explain the score
     return 0;
 }
