@@ -60,11 +60,12 @@ Classification classify(const ClassifyInput& in, const ScoringPolicy& policy,
             if (d.ptr.outcome == Ptr::temp_error)
                 failed(c, "ptr", policy.weight(kTagBadDns) + policy.weight(kTagDialup));
             if (d.ptr.outcome == Ptr::confirmed && in.client) {
-                const auto v = dialup.classify(*in.client, d.ptr.confirmed_name);
+                auto v = dialup.classify(*in.client, d.ptr.confirmed_name);
                 if (v.dynamic)
                     add(c, kTagDialup, policy.weight(kTagDialup), v.summary());
                 else if (v.generic)
                     add(c, kTagGenericRdns, policy.weight(kTagGenericRdns), v.summary());
+                c.dialup = std::move(v);
             }
         } else if (d.ptr.progress == Progress::pending) {
             failed(c, "ptr", policy.weight(kTagBadDns) + policy.weight(kTagDialup));

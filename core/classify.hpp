@@ -60,6 +60,9 @@ struct Classification {
     std::vector<std::string>
         reject_tags;   // tags with positive weight: what a rejection is tallied as
     RelayFacts relay;  // whether DNS shows a shared relay (core/shared_relay.hpp)
+    // How the confirmed PTR name was judged (also when it is not dynamic): which rules
+    // matched with which weights, for operators.
+    std::optional<dns::DialupVerdict> dialup;
 };
 
 struct ClassifyInput {

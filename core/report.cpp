@@ -230,6 +230,13 @@ std::string render_check(const Classification& c, int threshold, const dns::DnsF
                        decision_name(c.decision));
     if (c.dns_allowlisted) out += " (DNS allowlist)";
     out += '\n';
+    if (c.dialup)
+        out += fmt::format("dialup: score {} (threshold {}){}: {}\n", c.dialup->score,
+                           dns::DialupDetector::kThreshold,
+                           c.dialup->dynamic   ? ", dynamic"
+                           : c.dialup->generic ? ", generic (not dynamic)"
+                                               : ", not dynamic",
+                           c.dialup->summary().empty() ? "-" : c.dialup->summary());
     if (c.relay.relay)
         out += fmt::format(
             "shared relay: {} ({}): rejected like anyone, never banned on rejections alone\n",
@@ -269,6 +276,18 @@ nlohmann::json check_json(const Classification& c, int threshold, const dns::Dns
     j["dns_allowlisted"] = c.dns_allowlisted;
     j["shared_relay"] =
         c.relay.relay ? nlohmann::json(c.relay.relay->to_string()) : nlohmann::json(nullptr);
+    if (c.dialup) {
+        auto signals = nlohmann::json::array();
+        for (const auto& s : c.dialup->signals)
+            signals.push_back({{"rule", s.rule}, {"weight", s.weight}});
+        j["dialup"] = {{"dynamic", c.dialup->dynamic},
+                       {"generic", c.dialup->generic},
+                       {"score", c.dialup->score},
+                       {"threshold", dns::DialupDetector::kThreshold},
+                       {"rules", signals}};
+    } else {
+        j["dialup"] = nullptr;
+    }
     j["temporary_failures"] = c.temp_failures;
     if (facts != nullptr) {
         nlohmann::json d;
