@@ -107,7 +107,12 @@ printf '[firewall]\nbackend = "nftables"\nchain = "1WALL"\n' >"$WORK/nft.conf"
 expect_config_error "$HELPER_BIN" "$WORK/nft.conf" "$WORK/nft.conf:3: firewall.chain:"
 
 log "both list their settings"
-"$MILTER_BIN" --list-settings | grep -q '^dialup.patterns ' || fail "--list-settings lacks dialup.patterns"
-"$HELPER_BIN" --list-settings | grep -q '^limits.max_adds_per_minute ' ||
+# (Captured first: grep -q quits at the first match, and under pipefail the writer's
+# SIGPIPE would fail the pipeline.)
+settings=$("$MILTER_BIN" --list-settings)
+grep -q '^dialup.patterns ' <<<"$settings" || fail "--list-settings lacks dialup.patterns"
+grep -q '^shared_relays.max_ban ' <<<"$settings" || fail "--list-settings lacks shared_relays.max_ban"
+settings=$("$HELPER_BIN" --list-settings)
+grep -q '^limits.max_adds_per_minute ' <<<"$settings" ||
     fail "--list-settings lacks limits.max_adds_per_minute"
 log "ok"
