@@ -7,9 +7,10 @@
 //
 // A PTR name is split into a host part and a registered domain; dynamic evidence is only
 // looked for in the host part, so an ISP or provider *called* "dyni.net" or
-// "dsl-provider.com" does not make its mail servers dynamic. Only exemptions and the two
-// domain lists below look at the registered domain. Evidence is scored in tiers rather
-// than matched by one big regex, and every signal carries the weight it added:
+// "dsl-provider.com" does not make its mail servers dynamic. Only exemptions, the domain
+// lists below and the weak residential-ISP evidence (+20, never enough alone) look at the
+// registered domain. Evidence is scored in tiers rather than matched by one big regex, and
+// every signal carries the weight it added:
 //
 //   address evidence (only the strongest one counts)
 //     +50  the client's own address spelled out in the host part: dotted, dashed, mixed,
@@ -28,20 +29,25 @@
 //   access-technology tokens (whole words, word+digits, or two words run together)
 //     +35  first access token (dsl, dyn, dhcp, ppp, pool, cable, cpe, ftth, gpon, ...)
 //     +10  each further distinct access token, at most two more
-//     +15  any weak token: user, client, home, bb, nat, subs; host/ip/cm/nas only next to
-//          digits; telecom-style pN; "generated": a machine-made piece of letters and
-//          digits (pcp04024417pcs, h234n2fls32o895, s01061cabc081bf83). Structure only.
+//     +15  any weak token: user, client, home, bb, nat, subs, unknown, unassigned;
+//          host/ip/cm/nas/dh only next to digits; telecom-style pN; "generated": a machine-made
+//          piece of letters and digits (pcp04024417pcs, h234n2fls32o895, s01061cabc081bf83).
+//          Structure only.
 //     +15  "numbered": a token plus digits anywhere in the host part. A bare "dsl" or
 //          "pool" host is a web page or an NTP pool; with digits it names a line.
 //   residential ISP
 //     +20  the registered domain is one under which a large access ISP names its customer
-//          lines (comcast.net, t-ipconnect.de, chello.nl, ...; kResidentialIsps). Weak:
-//          it turns a partial address (40+20) or a generated label (15+15+20) into a
-//          verdict, never a bare name; the ISP's mail and business names are exempted.
+//          lines (comcast.net, t-ipconnect.de, chello.nl, ...; kResidentialIsps), or its
+//          own label carries an access word (shawcable, telkomadsl, a3fiber, t-dialin;
+//          kAccessInDomain). Weak, counted once: it turns a partial address (40+20) or a
+//          generated label (15+15+20) into a verdict, never a bare name; the ISP's mail
+//          and business names are exempted.
 //   exemptions (only the strongest one counts, so several do not pile up)
 //    -100  static / server / mail words (static, dedicated, server, srv, mail, mx, smtp,
 //          mta, email, imap, relay, outbound, bounce, sender, ...; out, gw, mo, msa, pop
-//          only in the first label). Mail servers of large providers embed numbers
+//          only in the first label), and infrastructure words that name a machine, not a
+//          line (proxy, vpn, firewall, dmz, filter, spam, antispam, protect, deploy, cdn,
+//          exch, exchange). Mail servers of large providers embed numbers
 //          (mail-pl1-f193.google.com, a8-30.smtp-out.amazonses.com) but carry such words.
 //    -100  business-class lines ("business:"): business, biz, b2b, sta, fixed, fixe,
 //          fija, fixo, estatica, statik, empresarial, empresa(s), corporate, corp,
@@ -52,7 +58,10 @@
 //          amazonaws.com, googleusercontent.com, ovh.net, contaboserver.net, linode.com,
 //          vultrusercontent.com, azure.com, oraclecloud.com, scw.cloud, pbiaas.com, ...).
 //     -60  hosting words (compute, cloud, vps, hosting, colo, datacenter; web and www only
-//          in the first label): cloud machines embed the address too.
+//          in the first label): cloud machines embed the address too. Also a hosting word
+//          in the registered domain's own label (16clouds, webhostbox, rx-server,
+//          hostinger: cloud, server, hosting, hosted, webhost, vps, dedicated, or a label
+//          starting with host) when the domain is not on the hosting list.
 //   operator patterns
 //    +200  any operator-supplied PCRE2 pattern matching the host part: the operator's
 //          explicit word outweighs every built-in exemption.
@@ -144,6 +153,8 @@ constexpr auto kWords = std::to_array<Word>({
     {"abonne", Kind::access},
     {"access", Kind::weak},
     {"adsl", Kind::access},
+    {"antispam", Kind::server},
+    {"antivirus", Kind::server},
     {"apn", Kind::access},  // mobile access point name
     {"bb", Kind::weak},
     {"biz", Kind::business},
@@ -159,6 +170,7 @@ constexpr auto kWords = std::to_array<Word>({
     {"cable", Kind::access},
     {"cablemodem", Kind::access},
     {"catv", Kind::access},
+    {"cdn", Kind::server},
     {"cgnat", Kind::weak},
     {"client", Kind::weak},
     {"cliente", Kind::access},
@@ -179,6 +191,8 @@ constexpr auto kWords = std::to_array<Word>({
     {"datacentre", Kind::hosting},
     {"dedi", Kind::server},
     {"dedicated", Kind::server},
+    {"deploy", Kind::server},
+    {"dh", Kind::weak_numbered},  // DHCP (dh207-99-51)
     {"dhcp", Kind::access},
     {"dial", Kind::access},
     {"dialin", Kind::access},
@@ -187,6 +201,7 @@ constexpr auto kWords = std::to_array<Word>({
     {"dinamica", Kind::access},
     {"dinamico", Kind::access},
     {"dip", Kind::access},  // dial-in pool (Deutsche Telekom)
+    {"dmz", Kind::server},  // a company's perimeter network
     {"docsis", Kind::access},
     {"dsl", Kind::access},
     {"dyn", Kind::access},
@@ -204,12 +219,16 @@ constexpr auto kWords = std::to_array<Word>({
     {"estatic", Kind::business},
     {"estatica", Kind::business},
     {"estatico", Kind::business},
+    {"exch", Kind::server},
+    {"exchange", Kind::server},
     {"fiber", Kind::access},
     {"fibra", Kind::access},
     {"fibre", Kind::access},
     {"fija", Kind::business},
     {"fijo", Kind::business},
+    {"filter", Kind::server},
     {"fios", Kind::access},
+    {"firewall", Kind::server},
     {"firma", Kind::business},
     {"fixa", Kind::business},
     {"fixe", Kind::business},
@@ -264,6 +283,8 @@ constexpr auto kWords = std::to_array<Word>({
     {"ppp", Kind::access},
     {"pppoa", Kind::access},
     {"pppoe", Kind::access},
+    {"protect", Kind::server},
+    {"proxy", Kind::server},
     {"relay", Kind::exempt},
     {"res", Kind::access},
     {"resi", Kind::access},
@@ -273,6 +294,7 @@ constexpr auto kWords = std::to_array<Word>({
     {"server", Kind::server},
     {"servers", Kind::server},
     {"smtp", Kind::exempt},
+    {"spam", Kind::server},
     {"srv", Kind::server},
     {"sta", Kind::business},
     {"static", Kind::exempt},
@@ -282,12 +304,13 @@ constexpr auto kWords = std::to_array<Word>({
     {"subscriber", Kind::access},
     {"subscribers", Kind::access},
     {"umts", Kind::access},
-    {"unassigned", Kind::access},
-    {"unknown", Kind::access},
+    {"unassigned", Kind::weak},
+    {"unknown", Kind::weak},  // unnamed address: generic, but corporate nets say it too
     {"user", Kind::weak},
     {"users", Kind::weak},
     {"vds", Kind::hosting},
     {"vdsl", Kind::access},
+    {"vpn", Kind::server},
     {"vps", Kind::hosting},
     {"web", Kind::hosting_first_label},
     {"wifi", Kind::access},
@@ -309,6 +332,20 @@ constexpr std::string_view kServerInside = "server";
 
 // Words that make a registered domain's own label a business line's (comcastbusiness).
 constexpr std::array<std::string_view, 3> kBusinessInDomain = {"business", "static", "empresas"};
+
+// Words that make a registered domain's own label a hosting company's (webhostbox,
+// 16clouds, rx-server, hostinger). "host" only at the start of the label or as "webhost":
+// afrihost and masterhost are access ISPs or say nothing. "colo" would match netcologne.
+constexpr std::array<std::string_view, 7> kHostingInDomain = {
+    "cloud", "server", "hosting", "hosted", "webhost", "vps", "dedicated"};
+constexpr std::string_view kHostingDomainPrefix = "host";
+
+// Access words that make a registered domain's own label an access ISP's (shawcable,
+// telkomadsl, kabel-deutschland, upcbroadband, a3fiber, elisa-mobile, t-dialin): weak
+// evidence, like kResidentialIsps, and never together with it. Never alone: the ISP's
+// own web and mail hosts carry no address and mail words.
+constexpr std::array<std::string_view, 10> kAccessInDomain = {
+    "cable", "kabel", "catv", "dsl", "broadband", "bredband", "dialin", "fiber", "fibre", "mobile"};
 
 // Second-level labels under a two-letter ccTLD that are public suffixes themselves
 // (example.co.uk, example.com.au, ocn.ne.jp). Sorted.
@@ -1161,8 +1198,23 @@ DialupVerdict DialupDetector::classify(const IpAddress& client_in,
             break;
         }
     }
-    const bool isp = contains(kResidentialIsps, domain);
-    if (isp) s.signal("isp:" + std::string(domain), kWeightResidentialIsp);
+    const bool hosting_label = label.starts_with(kHostingDomainPrefix) ||
+                               std::ranges::any_of(kHostingInDomain, [&](std::string_view word) {
+                                   return label.find(word) != std::string_view::npos;
+                               });
+    if (hosting_label && !contains(kHostingDomains, domain)) {
+        s.hosting = true;
+        s.exempt(kWeightHosting, "hosting:", domain);
+    }
+    bool isp = contains(kResidentialIsps, domain);
+    if (isp) {
+        s.signal("isp:" + std::string(domain), kWeightResidentialIsp);
+    } else if (std::ranges::any_of(kAccessInDomain, [&](std::string_view word) {
+                   return label.find(word) != std::string_view::npos;
+               })) {
+        isp = true;
+        s.signal("isp-label:" + std::string(domain), kWeightResidentialIsp);
+    }
 
     int score = s.address;
     if (isp) score += kWeightResidentialIsp;

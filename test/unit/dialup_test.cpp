@@ -161,6 +161,53 @@ BOOST_AUTO_TEST_CASE(heldout_figures) {
     BOOST_TEST_MESSAGE(report("dialup held-out set", evaluate(rows)));
 }
 
+// A second held-out set (test/data/dialup_heldout2.tsv), collected after the first one had
+// been looked at: other sources, figures only, like heldout_figures.
+BOOST_AUTO_TEST_CASE(heldout2_figures) {
+    const std::vector<GoldenRow> rows = read_golden("dialup_heldout2.tsv");
+    BOOST_TEST(rows.size() >= 150u);
+    for (const GoldenRow& row : rows) {
+        BOOST_TEST_CONTEXT("dialup_heldout2.tsv:" << row.line << " " << row.name) {
+            BOOST_TEST_REQUIRE((row.expected == "yes" || row.expected == "no"));
+            BOOST_TEST_REQUIRE(IpAddress::parse(row.address).has_value());
+            BOOST_TEST_REQUIRE(!row.comment.empty());
+        }
+    }
+    BOOST_TEST_MESSAGE(report("dialup held-out set 2", evaluate(rows)));
+}
+
+// The registered domain's own label: hosting words exempt, access words are weak
+// residential-ISP evidence that never decides alone.
+BOOST_AUTO_TEST_CASE(domain_label_words) {
+    const std::string_view a = "192.0.2.7";
+    // A hosting company's label: the address alone no longer makes it dynamic.
+    BOOST_TEST(!dynamic(a, "192-0-2-7.webhostexample.net"));
+    BOOST_TEST(classify(a, "192-0-2-7.webhostexample.net").generic);
+    BOOST_TEST(!dynamic(a, "192.0.2.7.9clouds.example"));
+    BOOST_TEST(!dynamic(a, "192-0-2-7.hostexample.net"));
+    BOOST_TEST(!dynamic(a, "x-192-0-2-7.rx-server.example"));
+    // "host" elsewhere in the label says nothing (afrihost is an access ISP).
+    BOOST_TEST(dynamic(a, "192-0-2-7.ip.examplehost.net"));
+    // Access words in the label add 20 to partial evidence, never on their own.
+    BOOST_TEST(dynamic(a, "x-0-2-7.examplecable.net"));
+    BOOST_TEST(has(classify(a, "x-0-2-7.examplecable.net"), "isp-label:examplecable.net"));
+    BOOST_TEST(!dynamic(a, "x-0-2-7.example.net"));
+    BOOST_TEST(!dynamic(a, "www.exampledsl.net"));
+    BOOST_TEST(!dynamic(a, "mail7.exampledsl.net"));
+    BOOST_TEST(!dynamic(a, "ns7.exampledsl.net"));
+    BOOST_TEST(dynamic(a, "host7.exampledsl.net"));  // 15+15+20, as under a listed ISP
+    // Infrastructure words name a machine, not a line.
+    BOOST_TEST(!dynamic(a, "address-192-0-2-7.dlp.protect.example.com"));
+    BOOST_TEST(!dynamic(a, "192-0-2-7.vpn.example.com"));
+    BOOST_TEST(!dynamic(a, "proxy-192-0-2-7.example.com"));
+    // unknown/unassigned are weak: an unnamed corporate address is not a line.
+    BOOST_TEST(!dynamic(a, "unknown-2-7.example.com"));
+    BOOST_TEST(dynamic(a, "unknown-192-0-2-7.example.net"));
+    // dh next to digits abbreviates DHCP.
+    BOOST_TEST(dynamic(a, "dh0-2-7.example.net"));
+    BOOST_TEST(!dynamic(a, "dh.example.net"));
+}
+
 BOOST_AUTO_TEST_CASE(ipv4_encodings) {
     const std::string_view a = "192.0.2.7";
     const auto form = [&](std::string_view name, std::string_view reason) {
