@@ -353,7 +353,7 @@ const Schema<Config>& schema() {
                 "control", "metrics_listen",
                 [](auto& c) -> auto& { return c.control.metrics_listen; },
                 Text([](const std::string& text) -> std::optional<std::string> {
-                    const auto where = parse_dns_server(text);
+                    const auto where = parse_host_port(text, 0);
                     if (text.empty() || (where && where->first.is_loopback() &&
                                          text.find(':') != std::string::npos))
                         return std::nullopt;
@@ -396,7 +396,7 @@ const Schema<Config>& schema() {
             setting<Config>(
                 "dns", "servers", [](auto& c) -> auto& { return c.dns.servers; },
                 Texts([](const std::string& server) -> std::optional<std::string> {
-                    if (parse_dns_server(server)) return std::nullopt;
+                    if (parse_host_port(server, 53)) return std::nullopt;
                     return "is not an address, address:port or [v6]:port";
                 }),
                 restart, "resolvers to ask; empty: /etc/resolv.conf"),
@@ -503,6 +503,71 @@ const Schema<Config>& schema() {
                 "shared_relays", "max_ban",
                 [](auto& c) -> auto& { return c.shared_relays.max_ban; }, Duration(seconds(60)),
                 live, "the longest ban of a shared relay"),
+            // [cluster]
+            setting<Config>(
+                "cluster", "redis", [](auto& c) -> auto& { return c.cluster.redis; },
+                Text([](const std::string& text) -> std::optional<std::string> {
+                    if (text.empty() || (text.starts_with("unix:/") && text.size() < 5 + 108))
+                        return std::nullopt;
+                    if (const auto where = parse_host_port(text, 6379); where && where->second)
+                        return std::nullopt;
+                    return "expected \"unix:/path\" or a numeric address:port such as "
+                           "\"192.0.2.5:6379\"";
+                }),
+                restart, "Redis shared by the MX hosts; empty (and no sentinels): cluster off"),
+            setting<Config>(
+                "cluster", "sentinels", [](auto& c) -> auto& { return c.cluster.sentinels; },
+                Texts([](const std::string& text) -> std::optional<std::string> {
+                    if (const auto where = parse_host_port(text, 26379); where && where->second)
+                        return std::nullopt;
+                    return "expected a numeric address:port such as \"192.0.2.5:26379\"";
+                }),
+                restart, "Redis Sentinels that name the master instead of redis"),
+            setting<Config>(
+                "cluster", "master_name", [](auto& c) -> auto& { return c.cluster.master_name; },
+                Text(), restart, "the master's name at the sentinels"),
+            setting<Config>(
+                "cluster", "host_name", [](auto& c) -> auto& { return c.cluster.host_name; },
+                Text([](const std::string& name) -> std::optional<std::string> {
+                    if (name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char ch) {
+                            return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ||
+                                   ch == '-' || ch == '_';
+                        }))
+                        return std::nullopt;
+                    return "at most 64 letters, digits, '.', '-' and '_'";
+                }),
+                restart, "this MX's name in the cluster; empty: the system's host name"),
+            setting<Config>(
+                "cluster", "key_prefix", [](auto& c) -> auto& { return c.cluster.key_prefix; },
+                Text([](const std::string& prefix) -> std::optional<std::string> {
+                    if (!prefix.empty() && prefix.size() <= 32 &&
+                        std::all_of(prefix.begin(), prefix.end(), [](char ch) {
+                            return ch > ' ' && ch < 127 && ch != '{' && ch != '}';
+                        }))
+                        return std::nullopt;
+                    return "1 to 32 printable characters without spaces or braces";
+                }),
+                restart, "prefix of every Redis key smtpwall uses"),
+            setting<Config>(
+                "cluster", "user", [](auto& c) -> auto& { return c.cluster.user; }, Text(), restart,
+                "Redis ACL user; empty: the default user"),
+            setting<Config>(
+                "cluster", "password_file",
+                [](auto& c) -> auto& { return c.cluster.password_file; },
+                Text([](const std::string& file) -> std::optional<std::string> {
+                    if (file.empty() || file.front() == '/') return std::nullopt;
+                    return "must be an absolute path";
+                }),
+                restart, "file holding the Redis password (root- or milter-user-readable only)"),
+            setting<Config>(
+                "cluster", "connect_timeout",
+                [](auto& c) -> auto& { return c.cluster.connect_timeout; },
+                DurationMs(milliseconds(50)), restart, "how long a connection to Redis may take"),
+            setting<Config>(
+                "cluster", "command_timeout",
+                [](auto& c) -> auto& { return c.cluster.command_timeout; },
+                DurationMs(milliseconds(50)), restart,
+                "how long Redis may take to answer before the link is dropped and retried"),
             // [aggregation]
             setting<Config>(
                 "aggregation", "enabled", [](auto& c) -> auto& { return c.aggregation.enabled; },
@@ -551,6 +616,16 @@ const Schema<Config>& schema() {
                                      c.tally.window.count());
                          return std::nullopt;
                      }},
+            {"cluster.sentinels",
+             [](const Config& c)
+                 -> std::
+                     optional<std::string> {
+                         if (!c.cluster.sentinels.empty() && !c.cluster.redis.empty())
+                             return "set either cluster.redis or cluster.sentinels, not both";
+                         if (!c.cluster.sentinels.empty() && c.cluster.master_name.empty())
+                             return "needs cluster.master_name";
+                         return std::nullopt;
+                     }},
             {"aggregation.ipv4_prefix",
              [](const Config& c) -> std::
                                      optional<std::string> {
@@ -571,8 +646,9 @@ const Schema<Config>& schema() {
 
 }  // namespace
 
-std::optional<std::pair<IpAddress, std::uint16_t>> parse_dns_server(std::string_view text) {
-    std::uint16_t port = 53;
+std::optional<std::pair<IpAddress, std::uint16_t>> parse_host_port(std::string_view text,
+                                                                   std::uint16_t default_port) {
+    std::uint16_t port = default_port;
     std::string_view host = text;
     auto parse_port = [&port](std::string_view digits) {
         unsigned p = 0;

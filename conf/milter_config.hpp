@@ -89,6 +89,21 @@ struct MilterConfig {
         std::vector<std::string> domains() const;
     } shared_relays;
 
+    // Several MX hosts acting as one through Redis (milter/cluster.hpp). Off unless
+    // `redis` or `sentinels` is set: a single host keeps SQLite only.
+    struct Cluster {
+        std::string redis;                   // "unix:/path" or "192.0.2.5:6379" (numeric)
+        std::vector<std::string> sentinels;  // "192.0.2.5:26379"...: Redis Sentinel instead
+        std::string master_name = "smtpwall";
+        std::string host_name;  // this MX in the cluster; empty: the system's host name
+        std::string key_prefix = "sw:";
+        std::string user;           // Redis ACL user; empty: the default user
+        std::string password_file;  // its password, root- or milter-user-readable only
+        std::chrono::milliseconds connect_timeout{1000};
+        std::chrono::milliseconds command_timeout{1000};
+        bool enabled() const { return !redis.empty() || !sentinels.empty(); }
+    } cluster;
+
     struct Aggregation {
         bool enabled = true;
         int ipv4_prefix = 24;
@@ -144,8 +159,10 @@ struct MilterConfig {
     Locations where;     // "file:line" of each key the file set
 };
 
-// "192.0.2.53", "192.0.2.53:5353", "::1", "[::1]:5353" -> address and port.
-std::optional<std::pair<IpAddress, std::uint16_t>> parse_dns_server(std::string_view text);
+// "192.0.2.53", "192.0.2.53:5353", "::1", "[::1]:5353" -> address and port (the
+// default port when none is given). Numeric only: nothing here asks DNS.
+std::optional<std::pair<IpAddress, std::uint16_t>> parse_host_port(std::string_view text,
+                                                                   std::uint16_t default_port);
 
 // The settings that differ between two configs but are read only at start
 // ("milter.socket", "dns", ...): a reload names them instead of applying them.

@@ -73,7 +73,7 @@ void ControlServer::start() {
 
     if (!config_.metrics_listen.empty()) {
         const auto where =
-            conf::parse_dns_server(config_.metrics_listen);  // validated with the config
+            conf::parse_host_port(config_.metrics_listen, 0);  // validated with the config
         const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(where->first.to_string()),
                                                where->second);
         metrics_acceptor_.open(endpoint.protocol());

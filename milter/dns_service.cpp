@@ -16,7 +16,7 @@ namespace asio = boost::asio;
 dns::ResolverConfig resolver_config(const conf::MilterConfig& config) {
     dns::ResolverConfig rc;
     for (const auto& text : config.dns.servers) {
-        const auto server = conf::parse_dns_server(text);  // validated with the config
+        const auto server = conf::parse_host_port(text, 53);  // validated with the config
         if (!server) continue;
         const auto address = asio::ip::make_address(server->first.to_string());
         rc.servers.emplace_back(address, server->second);

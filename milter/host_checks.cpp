@@ -40,6 +40,23 @@ std::vector<std::string> host_problems(const conf::MilterConfig& config) {
         if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
             problem("state.file", fmt::format("directory {} does not exist", dir.string()));
     }
+    if (config.cluster.enabled() && config.state.file.empty())
+        problem(config.cluster.redis.empty() ? "cluster.sentinels" : "cluster.redis",
+                "cluster mode keeps what it must publish in the state file: set state.file");
+    if (!config.cluster.password_file.empty()) {
+        // The password opens every host's firewall to whoever holds it.
+        struct stat st {};
+        const auto& file = config.cluster.password_file;
+        if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+            problem("cluster.password_file", fmt::format("{} is not a readable file", file));
+        else if ((st.st_mode & 0007) != 0 || (st.st_mode & 0020) != 0)
+            problem("cluster.password_file",
+                    fmt::format("{} is accessible to others (mode {:04o}): chmod 0640 or 0600",
+                                file, st.st_mode & 07777));
+        else if (st.st_uid != 0 && (pw == nullptr || st.st_uid != pw->pw_uid))
+            problem("cluster.password_file",
+                    fmt::format("{} must belong to root or {}", file, config.milter.user));
+    }
     if (config.dns.enabled) {
         try {
             resolver_config(config);

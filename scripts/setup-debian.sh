@@ -16,6 +16,8 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   postfix swaks libio-socket-inet6-perl miltertest nsd python3 dnsdist ldnsutils bind9-dnsutils
   iptables ipset nftables iproute2 socat procps util-linux sqlite3 clang
+  # The cluster tests (Redis on their own sockets and ports, never the system service).
+  redis-server redis-sentinel
   # Debian packaging and its test (packaging/): dpkg-buildpackage, dh, lintian,
   # systemd-analyze and a systemd to boot in the test's sandbox, groff for man pages.
   dpkg-dev debhelper fakeroot lintian systemd groff-base
@@ -36,7 +38,7 @@ if ((${#missing[@]})); then
 fi
 
 # Packaged daemons must not run on their own: the tests start private instances.
-for svc in nsd dnsdist postfix; do
+for svc in nsd dnsdist postfix redis-server redis-sentinel; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

@@ -442,6 +442,9 @@ ctl() { "$CTL_BIN" --socket "$CONTROL_SOCK" "$@"; }
 # The DNS servers (nsd, dnsdist) the milter is pointed at.
 source "$(dirname "${BASH_SOURCE[0]}")/nsd.sh"
 
+# Redis for the cluster tests: redis_start, redis_cli.
+source "$(dirname "${BASH_SOURCE[0]}")/redis.sh"
+
 # Sendmail (unpacked, private mount + UTS namespace): sendmail_start, sendmail_stop...
 source "$(dirname "${BASH_SOURCE[0]}")/sendmail.sh"
 

@@ -151,6 +151,29 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_and_key) {
                    .starts_with("smtpwall.conf:2: shared_relays.good_mail:"));
 }
 
+BOOST_AUTO_TEST_CASE(cluster_settings) {
+    BOOST_TEST(!parse_milter_config("", "smtpwall.conf").cluster.enabled());
+    auto cfg = parse_milter_config("[cluster]\nredis = \"unix:/run/redis/redis.sock\"\n", "c");
+    BOOST_TEST(cfg.cluster.enabled());
+    BOOST_TEST(parse_milter_config("[cluster]\nsentinels = [\"192.0.2.5:26379\"]\n", "c")
+                   .cluster.enabled());
+    BOOST_TEST(error_of("[cluster]\nredis = \"redis.example:6379\"\n")
+                   .starts_with("smtpwall.conf:2: cluster.redis: expected"));
+    BOOST_TEST(error_of("[cluster]\n\nsentinels = [\"192.0.2.5:26379\", \"sentinel\"]\n")
+                   .starts_with("smtpwall.conf:3: cluster.sentinels: \"sentinel\": expected"));
+    BOOST_TEST(
+        error_of("[cluster]\nredis = \"192.0.2.5:6379\"\nsentinels = [\"192.0.2.5:26379\"]\n")
+            .find("not both") != std::string::npos);
+    BOOST_TEST(error_of("[cluster]\nhost_name = \"mx|1\"\n")
+                   .starts_with("smtpwall.conf:2: cluster.host_name:"));
+    BOOST_TEST(error_of("[cluster]\nkey_prefix = \"\"\n")
+                   .starts_with("smtpwall.conf:2: cluster.key_prefix:"));
+    BOOST_TEST(error_of("[cluster]\ncommand_timeout = \"1ms\"\n")
+                   .starts_with("smtpwall.conf:2: cluster.command_timeout:"));
+    BOOST_TEST(error_of("[cluster]\npassword_file = \"secret\"\n")
+                   .starts_with("smtpwall.conf:2: cluster.password_file:"));
+}
+
 BOOST_AUTO_TEST_CASE(shared_relay_domains_are_the_shipped_list_with_changes) {
     const auto shipped = conf::shipped_relay_domains();
     BOOST_TEST(shipped.size() >= 30u);
