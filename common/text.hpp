@@ -20,4 +20,17 @@ inline std::vector<std::string_view> split_words(std::string_view text) {
     return words;
 }
 
+// Fields separated by `sep`, empty ones kept ("a,,b" is three); "" is none.
+inline std::vector<std::string_view> split(std::string_view text, char sep) {
+    std::vector<std::string_view> fields;
+    while (!text.empty()) {
+        const auto at = text.find(sep);
+        fields.push_back(text.substr(0, at));
+        if (at == std::string_view::npos) break;
+        text.remove_prefix(at + 1);
+        if (text.empty()) fields.emplace_back();
+    }
+    return fields;
+}
+
 }  // namespace smtpwall

@@ -54,6 +54,9 @@ void StateChanges::merge(StateChanges later) {
     for (auto& key : later.tallies_removed) tallies_removed.push_back(key);
     for (auto& change : later.bans) bans.push_back(std::move(change));
     for (auto& net : later.allows_added) allows_added.push_back(net);
+    for (auto& e : later.outbox_added) outbox_added.push_back(std::move(e));
+    for (auto seq : later.outbox_published) outbox_published.push_back(seq);
+    for (auto& [name, value] : later.cluster_meta) cluster_meta[name] = std::move(value);
 }
 
 EnforcementState::EnforcementState(const conf::MilterConfig& config)
@@ -124,6 +127,7 @@ EnforcementState::ActionResult EnforcementState::allow(const Cidr& net) {
         runtime_allows_.push_back(net);
         pending_.allows_added.push_back(net);
     }
+    to_outbox(cluster::Op::Kind::allow, Ban{net, {}, 0, 0, {}, BanOrigin::manual, false});
     lift_allowed();
     return {true, fmt::format("allowed {}", net.to_string())};
 }
@@ -136,6 +140,8 @@ void EnforcementState::evict_if_needed() {
     });
     for (const auto& key : gone) {
         dirty_.erase(key);
+        elsewhere_.erase(key);
+        unpushed_.erase(key);
         pending_.tallies_removed.push_back(key);
     }
 }
@@ -174,6 +180,7 @@ void EnforcementState::record_accepted(const IpAddress& client, UnixTime now) {
     const Cidr key = key_of(client);
     note_good_mail(key, tallies_.record_accepted(key, now));
     dirty_.insert(key);
+    if (!host_.empty()) unpushed_.insert(key);
 }
 
 void EnforcementState::note_good_mail(const Cidr& key, const Tally& tally) {
@@ -272,6 +279,7 @@ void EnforcementState::aggregate(const Cidr& key, UnixTime now) {
             fmt::format("netblock:{}/{}", members.size(), block->prefix),
             BanOrigin::netblock,
             observe_};
+    to_outbox(cluster::Op::Kind::ban, ban);
     add_ban(std::move(ban), std::move(members));
 }
 
@@ -283,39 +291,52 @@ EnforcementState::Outcome EnforcementState::record_rejection(const IpAddress& cl
     const Cidr target = ban_key_of(client);
     Tally& tally = tallies_.record_rejection(key, tags, now);
     dirty_.insert(key);
+    if (!host_.empty()) unpushed_.insert(key);
     note_relay(key, relay_facts);
     Outcome outcome{tally.recent_rejections.count(now, tallies_.window()), std::nullopt, {}};
     if (bans_.covering(client) != nullptr || !bannable(target)) return outcome;
+    escalate(key, target, tags, now, outcome);
+    return outcome;
+}
 
-    const EscalationRule* rule = firing_rule(policy_, tallies_, tally, tags, now);
-    if (rule == nullptr) return outcome;
-    const auto relay = relay_status(key, tally);
+void EnforcementState::escalate(const Cidr& key, const Cidr& target,
+                                std::span<const std::string> tags, UnixTime now, Outcome& outcome) {
+    Tally* tally = tallies_.find(key);
+    if (tally == nullptr) return;
+    // In a cluster the rules judge every host's counts.
+    const auto there = elsewhere_.find(key);
+    const Tally judged =
+        there == elsewhere_.end() ? *tally : tallies_.merged(*tally, there->second);
+    const EscalationRule* rule = firing_rule(policy_, tallies_, judged, tags, now);
+    if (rule == nullptr) return;
+    const auto relay = relay_status(key, judged);
     if (relay) {
         // A rejection cost the sender one message; a ban would cut off all its users.
         const EscalationRule* earned = rule;
-        rule = firing_rule(policy_, tallies_, tally, tags, now, true);
+        rule = firing_rule(policy_, tallies_, judged, tags, now, true);
         if (rule == nullptr) {
             ++relays_[key].withheld;
             outcome.withheld = relay;
-            Ban would{target,       tallies_.tag_names(tally), now,     0,
-                      earned->text, BanOrigin::policy,         observe_};
+            Ban would{target,       tallies_.tag_names(judged), now,     0,
+                      earned->text, BanOrigin::policy,          observe_};
             EnforcementEvent event{Event::Kind::withheld, std::move(would), {}};
             event.relay = *relay;
             events_.push_back(std::move(event));
-            return outcome;
+            return;
         }
     }
-    ++tally.bans;
+    // A repeat offender anywhere in the cluster gets the longer ban.
+    tally->bans = static_cast<std::uint16_t>(std::max(tally->bans, judged.bans) + 1);
     const auto base = rule->duration.value_or(policy_.ban_duration);
-    auto duration = ban_duration_for(base, policy_, tally.bans);
+    auto duration = ban_duration_for(base, policy_, tally->bans);
     if (relay) duration = std::min(duration, relay_max_ban_);
-    Ban ban{target,     tallies_.tag_names(tally), now,     now + duration.count(),
-            rule->text, BanOrigin::policy,         observe_};
+    Ban ban{target,     tallies_.tag_names(judged), now,     now + duration.count(),
+            rule->text, BanOrigin::policy,          observe_};
     add_ban(ban);
+    to_outbox(cluster::Op::Kind::ban, ban);
     outcome.new_ban = ban;
     // A translated client's ban is one address of the translator: never part of a block.
     if (target == key) aggregate(key, now);
-    return outcome;
 }
 
 bool EnforcementState::is_banned(const IpAddress& client) const {
@@ -331,8 +352,12 @@ EnforcementState::ActionResult EnforcementState::manual_ban(const Cidr& net,
     drop_ban(net);  // a manual ban replaces whatever was there
     std::vector<std::string> tags;
     if (!reason.empty()) tags.push_back(std::move(reason));
-    add_ban(Ban{net, tags, now, duration.count() == 0 ? 0 : now + duration.count(), "manual",
-                BanOrigin::manual, observe_});
+    const Ban ban{net,      tags,
+                  now,      duration.count() == 0 ? 0 : now + duration.count(),
+                  "manual", BanOrigin::manual,
+                  observe_};
+    add_ban(ban);
+    to_outbox(cluster::Op::Kind::ban, ban);
     // The operator's word stands, but he should know whom it cuts off.
     std::string relays;
     for (auto it = relays_.lower_bound(Cidr{net.base, 0});
@@ -351,6 +376,7 @@ EnforcementState::ActionResult EnforcementState::manual_unban(const Cidr& net) {
     if (ban == nullptr) return {false, fmt::format("{} is not banned", net.to_string())};
     const Ban lifted = *ban;
     drop_ban(net);
+    to_outbox(cluster::Op::Kind::unban, lifted);
     const Cidr key = net.is_host() ? key_of(net.base) : net;
     tallies_.forgive(key);  // or the next rejection would ban it straight back
     dirty_.insert(key);
@@ -370,6 +396,166 @@ std::vector<Ban> EnforcementState::enforced_bans() const {
     for (auto& ban : bans_.all())
         if (!ban.observed) enforced.push_back(std::move(ban));
     return enforced;
+}
+
+// ---- cluster ----
+
+void EnforcementState::join_cluster(std::string host) {
+    host_ = std::move(host);
+}
+
+void EnforcementState::restore_cluster(std::vector<OutboxEntry> outbox,
+                                       std::map<std::string, std::string> meta) {
+    for (auto& e : outbox) {
+        next_seq_ = std::max(next_seq_, e.seq + 1);
+        outbox_.push_back(std::move(e));
+    }
+    cluster_meta_ = std::move(meta);
+}
+
+void EnforcementState::to_outbox(cluster::Op::Kind kind, const Ban& ban) {
+    if (host_.empty() || ban.observed) return;
+    // A ban names who decided it (republished ones keep their host); the rest, us.
+    const std::string& by = kind == cluster::Op::Kind::ban && !ban.host.empty() ? ban.host : host_;
+    OutboxEntry entry{next_seq_++, cluster::Op{kind, ban, by}};
+    entry.op.ban.host = by;
+    pending_.outbox_added.push_back(entry);
+    outbox_.push_back(std::move(entry));
+}
+
+std::vector<OutboxEntry> EnforcementState::outbox(std::size_t limit) const {
+    std::vector<OutboxEntry> out;
+    for (const auto& e : outbox_) {
+        if (out.size() >= limit) break;
+        out.push_back(e);
+    }
+    return out;
+}
+
+void EnforcementState::published(std::uint64_t seq) {
+    const auto it = std::find_if(outbox_.begin(), outbox_.end(),
+                                 [&](const OutboxEntry& e) { return e.seq == seq; });
+    if (it == outbox_.end()) return;
+    outbox_.erase(it);
+    pending_.outbox_published.push_back(seq);
+}
+
+void EnforcementState::republish_all() {
+    for (const auto& net : runtime_allows_)
+        to_outbox(cluster::Op::Kind::allow, Ban{net, {}, 0, 0, {}, BanOrigin::manual, false});
+    for (auto ban : bans_.all()) {
+        // Whoever decided it, the terms stay: the host field says who.
+        to_outbox(cluster::Op::Kind::ban, ban);
+    }
+    tallies_.for_each([this](const Cidr& key, const Tally&) { unpushed_.insert(key); });
+}
+
+std::vector<EnforcementState::TallyPush> EnforcementState::take_tally_pushes(UnixTime now,
+                                                                             bool all) {
+    std::vector<TallyPush> out;
+    if (host_.empty()) return out;
+    if (all) tallies_.for_each([this](const Cidr& key, const Tally&) { unpushed_.insert(key); });
+    out.reserve(unpushed_.size());
+    for (const auto& key : unpushed_) {
+        const Tally* t = tallies_.find(key);
+        if (t == nullptr) continue;
+        // Only what still counts: a tally quiet for a whole window has nothing to say.
+        if (t->last_seen <= now - tallies_.window().count()) continue;
+        out.push_back({key, cluster::tally_merge_args(host_, *t, tallies_.tag_hits(*t),
+                                                      tallies_.window(), now)});
+    }
+    unpushed_.clear();
+    return out;
+}
+
+void EnforcementState::merge_elsewhere(const Cidr& key, TallyElsewhere elsewhere, UnixTime now) {
+    if (tallies_.find(key) == nullptr) return;  // evicted meanwhile
+    elsewhere_[key] = std::move(elsewhere);
+    if (bans_.covering(key.base) != nullptr || !bannable(key)) return;
+    Outcome ignored;
+    escalate(key, key, {}, now, ignored);
+}
+
+std::optional<TallyElsewhere> EnforcementState::elsewhere(const Cidr& key) const {
+    const auto it = elsewhere_.find(key);
+    if (it == elsewhere_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::string EnforcementState::apply(const cluster::Op& op, UnixTime now) {
+    const Cidr& net = op.ban.key;
+    switch (op.kind) {
+        case cluster::Op::Kind::ban: {
+            // Redis can ask, not force: the same checks as for a ban decided here.
+            if (!bannable(net)) return "allowlisted, protected or our own address";
+            if (op.ban.expires != 0 && op.ban.expires <= now) return "expired";
+            if (op.ban.origin == BanOrigin::policy) {
+                const Tally* t = tallies_.find(net.is_host() ? key_of(net.base) : net);
+                const auto relay =
+                    t ? relay_status(net.is_host() ? key_of(net.base) : net, *t) : std::nullopt;
+                const auto rule = conf::parse_rule(op.ban.rule);
+                const bool opted_in = std::holds_alternative<EscalationRule>(rule) &&
+                                      std::get<EscalationRule>(rule).bans_shared_relays;
+                if (relay && !opted_in) return "a shared relay here (" + relay->to_string() + ")";
+            }
+            if (op.ban.origin == BanOrigin::netblock && covers_shared_relay(net))
+                return "the block covers a shared relay here";
+            Ban ban = op.ban;
+            ban.observed = observe_;
+            if (const Ban* current = bans_.find(net)) {
+                const bool longer =
+                    current->expires != 0 && (ban.expires == 0 || ban.expires > current->expires);
+                if (!longer && ban.origin != BanOrigin::manual) return {};
+                drop_ban(net);
+            }
+            add_ban(std::move(ban));
+            return {};
+        }
+        case cluster::Op::Kind::unban: {
+            const Cidr key = net.is_host() ? key_of(net.base) : net;
+            tallies_.forgive(key);
+            dirty_.insert(key);
+            elsewhere_.erase(key);
+            const Ban* ban = bans_.find(net);
+            if (ban == nullptr) return {};
+            Ban lifted = *ban;
+            drop_ban(net);
+            events_.push_back(
+                {Event::Kind::lifted, std::move(lifted), {}, Event::LiftReason::manual});
+            return {};
+        }
+        case cluster::Op::Kind::allow:
+            if (std::find(runtime_allows_.begin(), runtime_allows_.end(), net) ==
+                runtime_allows_.end()) {
+                runtime_allows_.push_back(net);
+                pending_.allows_added.push_back(net);
+            }
+            lift_allowed();
+            return {};
+    }
+    return {};
+}
+
+void EnforcementState::adopt(const Ban& cluster_ban) {
+    const Ban* mine = bans_.find(cluster_ban.key);
+    if (mine == nullptr || mine->observed) return;
+    if (mine->since == cluster_ban.since && mine->expires == cluster_ban.expires &&
+        mine->host == cluster_ban.host)
+        return;
+    Ban ban = cluster_ban;
+    ban.observed = false;
+    drop_ban(ban.key);
+    add_ban(std::move(ban));
+}
+
+void EnforcementState::set_cluster_meta(const std::string& name, std::string value) {
+    cluster_meta_[name] = value;
+    pending_.cluster_meta[name] = std::move(value);
+}
+
+std::string EnforcementState::cluster_meta(const std::string& name) const {
+    const auto it = cluster_meta_.find(name);
+    return it == cluster_meta_.end() ? std::string() : it->second;
 }
 
 std::vector<EnforcementEvent> EnforcementState::take_events() {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <optional>
 #include <span>
@@ -16,11 +17,18 @@
 
 #include "common/embedded_v4.hpp"
 #include "conf/milter_config.hpp"
+#include "core/cluster_codec.hpp"
 #include "core/escalation.hpp"
 #include "core/shared_relay.hpp"
 #include "core/tally.hpp"
 
 namespace smtpwall {
+
+// A local change the other hosts of a cluster must make, kept until Redis took it.
+struct OutboxEntry {
+    std::uint64_t seq = 0;
+    cluster::Op op;
+};
 
 // What changed since the state writer last asked.
 struct StateChanges {
@@ -28,12 +36,16 @@ struct StateChanges {
         bool added = true;  // false: removed (only ban.key matters)
         Ban ban;
     };
-    std::vector<TallyRow> tallies;      // current values of changed tallies
-    std::vector<Cidr> tallies_removed;  // evicted
-    std::vector<BanChange> bans;        // in the order they happened
-    std::vector<Cidr> allows_added;     // runtime allowlist entries (`smtpwallctl allow`)
+    std::vector<TallyRow> tallies;                // current values of changed tallies
+    std::vector<Cidr> tallies_removed;            // evicted
+    std::vector<BanChange> bans;                  // in the order they happened
+    std::vector<Cidr> allows_added;               // runtime allowlist entries (`smtpwallctl allow`)
+    std::vector<OutboxEntry> outbox_added;        // cluster: to publish
+    std::vector<std::uint64_t> outbox_published;  // cluster: published, forget
+    std::map<std::string, std::string> cluster_meta;  // cluster: cursor, epoch (newest)
     bool empty() const {
-        return tallies.empty() && tallies_removed.empty() && bans.empty() && allows_added.empty();
+        return tallies.empty() && tallies_removed.empty() && bans.empty() && allows_added.empty() &&
+               outbox_added.empty() && outbox_published.empty() && cluster_meta.empty();
     }
     // Appends `later`, keeping only the newest value of each tally.
     void merge(StateChanges later);
@@ -70,6 +82,7 @@ class EnforcementState {
     // Brings back what the state file kept; bans past their expiry are dropped.
     void restore(const std::vector<TallyRow>& tallies, const std::vector<Ban>& bans,
                  const std::vector<Cidr>& allows, UnixTime now);
+    void restore_cluster(std::vector<OutboxEntry> outbox, std::map<std::string, std::string> meta);
     // A reloaded configuration: rules, allowlist, aggregation. Bans that now touch
     // allowlisted space are lifted.
     void reconfigure(const conf::MilterConfig& config);
@@ -111,6 +124,33 @@ class EnforcementState {
     // The bans the kernel must hold (the complete set, for a helper that (re)connects).
     std::vector<Ban> enforced_bans() const;
 
+    // ---- cluster (milter/cluster.hpp): several MX hosts under one policy ----
+    // From now on local decisions go to the outbox and local counts are published.
+    void join_cluster(std::string host);
+    const std::string& cluster_host() const { return host_; }
+    // The oldest unpublished changes (at most `limit`), and the acknowledgement of one.
+    std::vector<OutboxEntry> outbox(std::size_t limit) const;
+    std::size_t outbox_size() const { return outbox_.size(); }
+    void published(std::uint64_t seq);
+    // Every active ban and runtime allow as changes to publish again: Redis lost them.
+    void republish_all();
+    // The tallies counted here since the last call, as merge-script arguments.
+    struct TallyPush {
+        Cidr key;
+        std::vector<std::string> args;
+    };
+    std::vector<TallyPush> take_tally_pushes(UnixTime now, bool all = false);
+    // What the other hosts counted for `key`: the rules look again (a ban may follow).
+    void merge_elsewhere(const Cidr& key, TallyElsewhere elsewhere, UnixTime now);
+    std::optional<TallyElsewhere> elsewhere(const Cidr& key) const;
+    // A change another host made. Empty, or why it was not made here.
+    std::string apply(const cluster::Op& op, UnixTime now);
+    // The cluster held a ban for this key already (another host decided it first).
+    void adopt(const Ban& cluster_ban);
+    // Kept in the state file: the log cursor, the epoch of the Redis data.
+    void set_cluster_meta(const std::string& name, std::string value);
+    std::string cluster_meta(const std::string& name) const;
+
     // What happened since the last call, in order.
     std::vector<EnforcementEvent> take_events();
     StateChanges take_changes(UnixTime now);
@@ -142,6 +182,11 @@ class EnforcementState {
     void drop_ban(const Cidr& key);
     void aggregate(const Cidr& key, UnixTime now);
     void evict_if_needed();
+    // The rules over `key`'s tally with what other hosts counted, after a rejection
+    // with `tags` (none: counts from elsewhere arrived); bans when one fires.
+    void escalate(const Cidr& key, const Cidr& target, std::span<const std::string> tags,
+                  UnixTime now, Outcome& outcome);
+    void to_outbox(cluster::Op::Kind kind, const Ban& ban);
     // Shared relays: what sessions showed, and the good-mail history.
     std::optional<SharedRelay> relay_status(const Cidr& key, const Tally& tally) const;
     void note_relay(const Cidr& key, const RelayFacts& relay);
@@ -167,6 +212,14 @@ class EnforcementState {
     // Tally keys that are, or were found to be, shared relays (ordered: a block's
     // members are one range). Their tallies are never evicted.
     std::map<Cidr, RelayEntry> relays_;
+    // Cluster: this host's name (empty: not in one), what the others counted per key,
+    // the tallies counted here since they were last published, the outbox.
+    std::string host_;
+    std::unordered_map<Cidr, TallyElsewhere> elsewhere_;
+    std::unordered_set<Cidr> unpushed_;
+    std::deque<OutboxEntry> outbox_;
+    std::uint64_t next_seq_ = 1;
+    std::map<std::string, std::string> cluster_meta_;
     TallyStore tallies_;
     BanList bans_;
     std::unordered_set<Cidr> dirty_;

@@ -42,6 +42,7 @@ struct Ban {
     std::string rule;      // the rule line, "manual" or "netblock"
     BanOrigin origin = BanOrigin::policy;
     bool observed = false;  // observe mode: recorded and logged, never enforced
+    std::string host{};     // in a cluster, the MX that decided it; empty: this one
 };
 
 // The duration of the `nth` ban of an address (1 = first): base * growth^(nth-1), capped.

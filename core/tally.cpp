@@ -31,6 +31,25 @@ void WindowCounter::add(UnixTime now, std::chrono::seconds window, std::uint16_t
         std::min<std::uint32_t>(slot + n, std::numeric_limits<std::uint16_t>::max()));
 }
 
+std::uint32_t WindowCounter::bucket_of(UnixTime t, std::chrono::seconds window) {
+    return static_cast<std::uint32_t>(t / span_of(window));
+}
+
+std::vector<std::pair<std::uint32_t, std::uint32_t>> WindowCounter::recent_buckets(
+    UnixTime now, std::chrono::seconds window) const {
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> out;
+    const std::int64_t current = now / span_of(window);
+    const std::int64_t newest = newest_;
+    for (std::int64_t b = std::max<std::int64_t>(0, newest - kBuckets + 1); b <= newest; ++b)
+        if (b > current - kBuckets && b <= current && counts_[b % kBuckets] > 0)
+            out.emplace_back(static_cast<std::uint32_t>(b), counts_[b % kBuckets]);
+    return out;
+}
+
+void WindowCounter::add_bucket(std::uint32_t bucket, std::chrono::seconds window, std::uint16_t n) {
+    add(static_cast<UnixTime>(bucket) * span_of(window), window, n);
+}
+
 std::uint32_t WindowCounter::count(UnixTime now, std::chrono::seconds window,
                                    std::chrono::seconds span) const {
     const std::int64_t bucket_span = span_of(window);
@@ -124,6 +143,33 @@ std::vector<std::string> TallyStore::tag_names(const Tally& tally) const {
                      [](const TagCount& a, const TagCount& b) { return a.count > b.count; });
     std::vector<std::string> out;
     for (const auto& c : counts) out.push_back(names_.name(c.tag));
+    return out;
+}
+
+std::vector<std::pair<std::string, UnixTime>> TallyStore::tag_hits(const Tally& tally) const {
+    std::vector<std::pair<std::string, UnixTime>> out;
+    for (const auto& c : tally.tags) out.emplace_back(names_.name(c.tag), c.last);
+    return out;
+}
+
+Tally TallyStore::merged(const Tally& tally, const TallyElsewhere& elsewhere) {
+    Tally out = tally;
+    const auto clamp16 = [](std::uint32_t n) {
+        return static_cast<std::uint16_t>(std::min<std::uint32_t>(n, 65535));
+    };
+    for (const auto& [bucket, n] : elsewhere.rejected)
+        out.recent_rejections.add_bucket(bucket, window_, clamp16(n));
+    for (const auto& [bucket, n] : elsewhere.accepted)
+        out.recent_accepted.add_bucket(bucket, window_, clamp16(n));
+    for (const auto& [name, last] : elsewhere.tags) {
+        const auto id = names_.id(name);
+        auto it = std::find_if(out.tags.begin(), out.tags.end(),
+                               [&](const TagCount& c) { return c.tag == id; });
+        if (it == out.tags.end()) it = out.tags.insert(out.tags.end(), TagCount{0, 0, id});
+        it->last = std::max(it->last, static_cast<std::uint32_t>(last));
+    }
+    out.bans = static_cast<std::uint16_t>(
+        std::max<std::uint32_t>(out.bans, std::min<std::uint32_t>(elsewhere.bans, 65535)));
     return out;
 }
 

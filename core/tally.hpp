@@ -34,6 +34,14 @@ class WindowCounter {
     }
     void clear() { *this = WindowCounter{}; }
 
+    // Bucket numbers are absolute (unix time / (window / kBuckets)), the same on every
+    // host with the same window: what a cluster's hosts exchange.
+    static std::uint32_t bucket_of(UnixTime t, std::chrono::seconds window);
+    // The non-empty buckets still inside the window at `now`, oldest first.
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> recent_buckets(
+        UnixTime now, std::chrono::seconds window) const;
+    void add_bucket(std::uint32_t bucket, std::chrono::seconds window, std::uint16_t n);
+
     // For the state file.
     const Buckets& buckets() const { return counts_; }
     std::uint32_t newest_bucket() const { return newest_; }
@@ -72,6 +80,16 @@ struct Tally {
     WindowCounter recent_rejections;
     WindowCounter recent_accepted;
     std::vector<TagCount> tags;
+};
+
+// What the other hosts of a cluster counted for the same address
+// (core/cluster_codec.hpp): bucket numbers with counts, summed over the hosts, the
+// latest hit of each tag, and how often the cluster has banned it.
+struct TallyElsewhere {
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> rejected, accepted;
+    std::vector<std::pair<std::string, UnixTime>> tags;
+    std::uint32_t bans = 0;
+    bool operator==(const TallyElsewhere&) const = default;
 };
 
 // A tally with tag names resolved, for reports and the state file.
@@ -114,6 +132,10 @@ class TallyStore {
                   std::chrono::seconds span) const;
     // Tag names of a tally, most frequent first.
     std::vector<std::string> tag_names(const Tally& tally) const;
+    // Each tag's latest hit.
+    std::vector<std::pair<std::string, UnixTime>> tag_hits(const Tally& tally) const;
+    // `tally` with what other hosts counted: what the rules judge in a cluster.
+    Tally merged(const Tally& tally, const TallyElsewhere& elsewhere);
 
     // Keeps the store within max_entries by dropping the coldest tenth (least
     // recently seen) of the entries that `keep` does not protect. Returns their keys.

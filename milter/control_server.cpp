@@ -33,6 +33,7 @@
 #include "common/unix_socket.hpp"
 #include "conf/config_reader.hpp"
 #include "core/report.hpp"
+#include "milter/cluster.hpp"
 #include "milter/metrics.hpp"
 
 namespace smtpwall {
@@ -217,6 +218,10 @@ Gauges ControlServer::gauges() const {
     g.helper_connected = ctx_.helper.connected();
     g.helper_sync_deferred = ctx_.helper.deferred();
     g.observe = ctx_.enforcement.observing();
+    if (ctx_.cluster != nullptr) {
+        const auto c = ctx_.cluster->status();
+        g.cluster = {true, c.connected, c.outbox};
+    }
     if (ctx_.dns != nullptr) {
         const auto s = ctx_.dns->stats();
         g.dns = {s.lookups,  s.cache_hits,    s.queries_sent, s.timeouts,
@@ -314,6 +319,36 @@ std::string ControlServer::status(bool json) const {
     } else {
         text += "dns: disabled\n";
         doc["dns"] = nullptr;
+    }
+    if (ctx_.cluster != nullptr) {
+        const auto c = ctx_.cluster->status();
+        const auto now = ctx_.clock();
+        text += fmt::format(
+            "cluster: {} as {} via {}, outbox {}, lag {:.0f} ms, published {}, applied {} "
+            "({} refused), reconnects {}{}\n",
+            c.connected ? "connected" : "NOT CONNECTED", c.host, c.redis.empty() ? "-" : c.redis,
+            c.outbox, c.lag_ms, c.published, c.applied, c.refused, c.reconnects,
+            c.policy_match ? "" : "; POLICY DIFFERS from the cluster's: tallies not merged");
+        nlohmann::json peers = nlohmann::json::array();
+        for (const auto& p : c.peers) {
+            text += fmt::format("  peer {}: heartbeat {} s ago, policy {}\n", p.host,
+                                now - p.heartbeat, p.policy_match ? "same" : "DIFFERENT");
+            peers.push_back(
+                {{"host", p.host}, {"heartbeat", p.heartbeat}, {"policy_match", p.policy_match}});
+        }
+        doc["cluster"] = {{"connected", c.connected},
+                          {"host", c.host},
+                          {"redis", c.redis},
+                          {"outbox", c.outbox},
+                          {"lag_ms", c.lag_ms},
+                          {"published", c.published},
+                          {"applied", c.applied},
+                          {"refused", c.refused},
+                          {"reconnects", c.reconnects},
+                          {"policy_match", c.policy_match},
+                          {"peers", peers}};
+    } else {
+        doc["cluster"] = nullptr;
     }
     text += fmt::format("config: {}\nstate: {}\n", ctx_.runtime.config_path(),
                         config->state.file.empty() ? "(not kept)" : config->state.file);

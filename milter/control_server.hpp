@@ -21,6 +21,8 @@
 
 namespace smtpwall {
 
+class Cluster;
+
 struct ControlContext {
     Enforcement& enforcement;
     HelperClient& helper;
@@ -30,6 +32,7 @@ struct ControlContext {
     std::function<UnixTime()> clock;
     // Answers `check`: gets the request and a callback for the framed reply (any thread).
     std::function<void(const control::Request&, std::function<void(std::string)>)> checker;
+    Cluster* cluster = nullptr;  // cluster mode only
 };
 
 class ControlServer {

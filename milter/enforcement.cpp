@@ -28,15 +28,17 @@ Enforcement::Enforcement(const conf::MilterConfig& config, FirewallLink& firewal
 
 void Enforcement::carry_out() {
     using Event = EnforcementEvent;
+    if (cluster_wake_) cluster_wake_();
     for (auto& event : state_.take_events()) {
         const Ban& ban = event.ban;
         switch (event.kind) {
             case Event::Kind::banned:
-                log_info(fmt::format("{} {} {} {} {} {}", ban.observed ? "would-ban" : "ban",
+                log_info(fmt::format("{} {} {} {} {} {}{}", ban.observed ? "would-ban" : "ban",
                                      kv("client", ban.key.to_string()),
                                      kv("origin", origin_name(ban.origin)), kv("rule", ban.rule),
                                      kv("tags", joined(ban.tags)),
-                                     kv("expires", std::to_string(ban.expires))));
+                                     kv("expires", std::to_string(ban.expires)),
+                                     ban.host.empty() ? "" : " " + kv("host", ban.host)));
                 if (ban.observed) break;
                 metrics().ban_added(origin_name(ban.origin));
                 firewall_.ban(ban, [this, key = ban.key, replaces = std::move(event.replaces)](
@@ -91,6 +93,72 @@ void Enforcement::restore(const std::vector<TallyRow>& tallies, const std::vecto
     state_.restore(tallies, bans, allows, now);
 }
 
+void Enforcement::join_cluster(std::string host, std::vector<OutboxEntry> outbox,
+                               std::map<std::string, std::string> meta) {
+    std::lock_guard lock(mutex_);
+    state_.join_cluster(std::move(host));
+    state_.restore_cluster(std::move(outbox), std::move(meta));
+}
+
+std::vector<OutboxEntry> Enforcement::outbox(std::size_t limit) const {
+    std::lock_guard lock(mutex_);
+    return state_.outbox(limit);
+}
+
+std::size_t Enforcement::outbox_size() const {
+    std::lock_guard lock(mutex_);
+    return state_.outbox_size();
+}
+
+void Enforcement::published(std::uint64_t seq) {
+    std::lock_guard lock(mutex_);
+    state_.published(seq);
+}
+
+void Enforcement::republish_all() {
+    std::lock_guard lock(mutex_);
+    state_.republish_all();
+}
+
+std::vector<EnforcementState::TallyPush> Enforcement::take_tally_pushes(UnixTime now, bool all) {
+    std::lock_guard lock(mutex_);
+    return state_.take_tally_pushes(now, all);
+}
+
+void Enforcement::merge_elsewhere(const Cidr& key, TallyElsewhere elsewhere, UnixTime now) {
+    std::lock_guard lock(mutex_);
+    state_.merge_elsewhere(key, std::move(elsewhere), now);
+    carry_out();
+}
+
+std::optional<TallyElsewhere> Enforcement::elsewhere(const Cidr& key) const {
+    std::lock_guard lock(mutex_);
+    return state_.elsewhere(key);
+}
+
+std::string Enforcement::apply(const cluster::Op& op, UnixTime now) {
+    std::lock_guard lock(mutex_);
+    auto why_not = state_.apply(op, now);
+    carry_out();
+    return why_not;
+}
+
+void Enforcement::adopt(const Ban& cluster_ban) {
+    std::lock_guard lock(mutex_);
+    state_.adopt(cluster_ban);
+    carry_out();
+}
+
+void Enforcement::set_cluster_meta(const std::string& name, std::string value) {
+    std::lock_guard lock(mutex_);
+    state_.set_cluster_meta(name, std::move(value));
+}
+
+std::string Enforcement::cluster_meta(const std::string& name) const {
+    std::lock_guard lock(mutex_);
+    return state_.cluster_meta(name);
+}
+
 void Enforcement::reconfigure(const conf::MilterConfig& config) {
     std::lock_guard lock(mutex_);
     state_.reconfigure(config);
@@ -105,6 +173,7 @@ void Enforcement::record_session(const IpAddress& client, UnixTime now) {
 void Enforcement::record_accepted(const IpAddress& client, UnixTime now) {
     std::lock_guard lock(mutex_);
     state_.record_accepted(client, now);
+    if (cluster_wake_) cluster_wake_();
 }
 
 Enforcement::Outcome Enforcement::record_rejection(const IpAddress& client,

@@ -44,6 +44,23 @@ class Enforcement {
 
     void restore(const std::vector<TallyRow>& tallies, const std::vector<Ban>& bans,
                  const std::vector<Cidr>& allows, UnixTime now);
+
+    // ---- cluster: EnforcementState's cluster calls under the lock, carried out ----
+    void join_cluster(std::string host, std::vector<OutboxEntry> outbox,
+                      std::map<std::string, std::string> meta);
+    std::vector<OutboxEntry> outbox(std::size_t limit) const;
+    std::size_t outbox_size() const;
+    void published(std::uint64_t seq);
+    void republish_all();
+    std::vector<EnforcementState::TallyPush> take_tally_pushes(UnixTime now, bool all = false);
+    void merge_elsewhere(const Cidr& key, TallyElsewhere elsewhere, UnixTime now);
+    std::optional<TallyElsewhere> elsewhere(const Cidr& key) const;
+    std::string apply(const cluster::Op& op, UnixTime now);
+    void adopt(const Ban& cluster_ban);
+    void set_cluster_meta(const std::string& name, std::string value);
+    std::string cluster_meta(const std::string& name) const;
+    // Called (lock held, must not block) whenever there may be something to publish.
+    void on_cluster_work(std::function<void()> wake) { cluster_wake_ = std::move(wake); }
     void reconfigure(const conf::MilterConfig& config);
 
     void record_session(const IpAddress& client, UnixTime now);
@@ -86,6 +103,7 @@ class Enforcement {
 
     const bool observe_;
     FirewallLink& firewall_;
+    std::function<void()> cluster_wake_;
     mutable std::mutex mutex_;
     EnforcementState state_;
 };

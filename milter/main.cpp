@@ -21,9 +21,13 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "common/clock.hpp"
@@ -33,6 +37,7 @@
 #include "conf/config_reader.hpp"
 #include "conf/milter_config.hpp"
 #include "dnsbl/spf.hpp"
+#include "milter/cluster.hpp"
 #include "milter/control_server.hpp"
 #include "milter/dns_service.hpp"
 #include "milter/enforcement.hpp"
@@ -81,6 +86,33 @@ DnsService::SpfHook spf_hook(SpfChecker& checker) {
     };
 }
 
+// [cluster] host_name, or the system's host name.
+std::string cluster_host_name(const conf::MilterConfig::Cluster& config) {
+    if (!config.host_name.empty()) return config.host_name;
+    std::array<char, 256> name{};
+    if (::gethostname(name.data(), name.size() - 1) != 0 || name[0] == 0)
+        throw std::runtime_error("cluster.host_name is empty and the host has no name: set it");
+    std::string host(name.data());
+    std::replace_if(
+        host.begin(), host.end(),
+        [](char c) {
+            return !(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+                     c == '_');
+        },
+        '_');
+    return host.substr(0, 64);
+}
+
+// The Redis password, the file's first line. (host_problems() checked who may read it.)
+std::string read_password(const std::string& file) {
+    if (file.empty()) return {};
+    std::ifstream in(file);
+    std::string password;
+    if (!in || !std::getline(in, password))
+        throw std::runtime_error("cannot read cluster.password_file " + file);
+    return password;
+}
+
 asio::awaitable<void> expire_bans(asio::io_context& io, Enforcement& enforcement) {
     asio::steady_timer tick(io);
     while (true) {
@@ -111,12 +143,22 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
     HelperClient helper(io, config.helper.socket, helper_user->pw_uid);
     Enforcement enforcement(config, helper);
     std::unique_ptr<StateStore> store;
+    StateStore::Contents saved;
     if (!config.state.file.empty()) {
         store = std::make_unique<StateStore>(config.state.file, config.tally.window);
-        auto saved = store->load();
+        saved = store->load();
         enforcement.restore(saved.tallies, saved.bans, saved.allows, unix_now());
         log_info(fmt::format("state restored {} tallies={} bans={}", kv("file", config.state.file),
                              saved.tallies.size(), enforcement.ban_counts().active));
+    }
+    // Cluster mode: the other MX hosts' decisions and counts through Redis.
+    std::unique_ptr<Cluster> cluster;
+    if (config.cluster.enabled()) {
+        const std::string host = cluster_host_name(config.cluster);
+        enforcement.join_cluster(host, std::move(saved.outbox), std::move(saved.cluster_meta));
+        cluster = std::make_unique<Cluster>(
+            io, config, host, read_password(config.cluster.password_file), enforcement, unix_now);
+        enforcement.on_cluster_work([c = cluster.get()] { c->wake(); });
     }
     std::optional<StateWriter> writer;
     if (store) writer.emplace(*store, enforcement, config.state.flush_interval, unix_now);
@@ -143,12 +185,14 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
                                          [&live_check](const control::Request& req,
                                                        std::function<void(std::string)> done) {
                                              live_check.run(req, std::move(done));
-                                         }});
+                                         },
+                                         cluster.get()});
     control.start();
     // Whenever the helper (re)appears it gets the complete set: the kernel then
     // holds exactly the active bans, after a reboot too.
     helper.start([&enforcement] { enforcement.sync_firewall(); });
     asio::co_spawn(io, expire_bans(io, enforcement), asio::detached);
+    if (cluster) cluster->start([&runtime] { runtime.refresh_allows(); });
     std::thread io_thread([&io] {
         while (true) {
             try {
@@ -180,6 +224,7 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
     log_info("stopping");
     const bool drained = drain_sessions(std::chrono::seconds(30));
     control.stop();
+    if (cluster) cluster->stop();
     helper.stop();
     work.reset();
     io.stop();

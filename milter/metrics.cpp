@@ -87,6 +87,10 @@ Metrics::Snapshot Metrics::snapshot() const {
     s.bans_lifted = bans_lifted_;
     s.helper_errors = helper_errors_;
     s.helper_connects = helper_connects_;
+    s.cluster_published = cluster_published_;
+    s.cluster_applied = cluster_applied_;
+    s.cluster_reconnects = cluster_reconnects_;
+    s.cluster_lag_ms = cluster_lag_ms_;
     std::lock_guard lock(mutex_);
     s.rejections_by_tag = rejections_by_tag_;
     s.zones = zones_;
@@ -197,6 +201,25 @@ std::string render_prometheus(const Metrics::Snapshot& c, const Gauges& g) {
     family("smtpwall_helper_errors_total", "counter",
            "Helper connection failures and refused requests.");
     out += fmt::format("smtpwall_helper_errors_total {}\n", c.helper_errors);
+    if (g.cluster.enabled) {
+        family("smtpwall_cluster_connected", "gauge",
+               "1 while the Redis links are up and caught up.");
+        out += fmt::format("smtpwall_cluster_connected {}\n", g.cluster.connected ? 1 : 0);
+        family("smtpwall_cluster_outbox", "gauge", "Local changes not yet published to Redis.");
+        out += fmt::format("smtpwall_cluster_outbox {}\n", g.cluster.outbox);
+        family("smtpwall_cluster_published_total", "counter",
+               "Bans, unbans and allows published to Redis.");
+        out += fmt::format("smtpwall_cluster_published_total {}\n", c.cluster_published);
+        family("smtpwall_cluster_applied_total", "counter",
+               "Bans, unbans and allows of other hosts applied here.");
+        out += fmt::format("smtpwall_cluster_applied_total {}\n", c.cluster_applied);
+        family("smtpwall_cluster_reconnects_total", "counter", "Lost connections to Redis.");
+        out += fmt::format("smtpwall_cluster_reconnects_total {}\n", c.cluster_reconnects);
+        family("smtpwall_cluster_lag_seconds", "gauge",
+               "Age of the last log entry from another host when it was applied here.");
+        out += fmt::format("smtpwall_cluster_lag_seconds {:.3f}\n",
+                           static_cast<double>(c.cluster_lag_ms) / 1000.0);
+    }
     return out;
 }
 

@@ -36,6 +36,13 @@ class Metrics {
     void ban_refused() { ++bans_refused_; }
     void ban_lifted() { ++bans_lifted_; }
     void helper_error() { ++helper_errors_; }
+    // Cluster mode (milter/cluster.hpp).
+    void cluster_published() { ++cluster_published_; }
+    void cluster_applied() { ++cluster_applied_; }
+    void cluster_reconnect() { ++cluster_reconnects_; }
+    void cluster_lag(double seconds) {
+        cluster_lag_ms_ = static_cast<std::uint64_t>(seconds * 1000);
+    }
     void helper_connected() { ++helper_connects_; }
 
     struct Snapshot {
@@ -57,6 +64,8 @@ class Metrics {
         std::map<std::string, std::uint64_t> bans_withheld;  // by why the client is a relay
         std::uint64_t bans_expired = 0, bans_refused = 0, bans_lifted = 0;
         std::uint64_t helper_errors = 0, helper_connects = 0;
+        std::uint64_t cluster_published = 0, cluster_applied = 0, cluster_reconnects = 0;
+        std::uint64_t cluster_lag_ms = 0;
     };
     Snapshot snapshot() const;
 
@@ -67,6 +76,8 @@ class Metrics {
     std::atomic<std::uint64_t> wait_count_{0}, wait_sum_us_{0}, wait_deadline_{0};
     std::atomic<std::uint64_t> bans_expired_{0}, bans_refused_{0}, bans_lifted_{0};
     std::atomic<std::uint64_t> helper_errors_{0}, helper_connects_{0};
+    std::atomic<std::uint64_t> cluster_published_{0}, cluster_applied_{0}, cluster_reconnects_{0},
+        cluster_lag_ms_{0};
     mutable std::mutex mutex_;  // for the maps below
     std::map<std::string, std::uint64_t> rejections_by_tag_;
     std::map<std::string, Snapshot::Zone> zones_;
@@ -85,6 +96,10 @@ struct Gauges {
     bool helper_connected = false;
     std::uint64_t helper_sync_deferred = 0;  // bans the helper's rate cap left out, for now
     bool observe = false;
+    struct Cluster {
+        bool enabled = false, connected = false;
+        std::uint64_t outbox = 0;
+    } cluster;
     struct Dns {
         std::uint64_t lookups = 0, cache_hits = 0, queries_sent = 0, timeouts = 0, failures = 0,
                       tcp_fallbacks = 0, in_flight = 0, cache_entries = 0;

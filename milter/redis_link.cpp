@@ -236,8 +236,12 @@ void RedisLink::stop() {
     });
 }
 
+bool RedisLink::ready() const {
+    return ready_ && session_ && !session_->closed;
+}
+
 void RedisLink::command(std::vector<std::string> argv, Done done, std::chrono::milliseconds extra) {
-    if (!ready_ || !session_) {
+    if (!ready()) {
         if (done) done(RedisReply::local_error("not connected"));
         return;
     }

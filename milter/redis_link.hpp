@@ -75,7 +75,7 @@ class RedisLink {
     // Call on the Asio thread. `extra` lengthens this command's deadline (XREAD BLOCK).
     void command(std::vector<std::string> argv, Done done,
                  std::chrono::milliseconds extra = std::chrono::milliseconds(0));
-    bool ready() const { return ready_; }
+    bool ready() const;
     const std::optional<RedisEndpoint>& endpoint() const { return endpoint_; }
     std::uint64_t reconnects() const { return reconnects_; }
 

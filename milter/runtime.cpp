@@ -47,6 +47,11 @@ Runtime::Result Runtime::reload() {
     return {true, message};
 }
 
+void Runtime::refresh_allows() {
+    std::lock_guard lock(mutex_);
+    publish(*config_.load());
+}
+
 Runtime::Result Runtime::allow(const Cidr& net) {
     std::lock_guard lock(mutex_);
     auto result = enforcement_.allow(net);

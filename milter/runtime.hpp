@@ -30,6 +30,8 @@ class Runtime {
     // (file:line); settings that only a restart can change are named.
     Result reload();
     Result allow(const Cidr& net);
+    // Runtime allows arrived another way (the cluster): sessions must see them.
+    void refresh_allows();
 
   private:
     void publish(const conf::MilterConfig& config);  // mutex held

@@ -6,8 +6,10 @@
 #include <charconv>
 #include <cstring>
 #include <iterator>
+#include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
+#include "common/text.hpp"
 
 namespace smtpwall {
 
@@ -50,6 +52,17 @@ CREATE TABLE IF NOT EXISTS allowlist (
     /* 2 -> 3 */ R"(
 ALTER TABLE tallies ADD COLUMN relay TEXT NOT NULL DEFAULT '';
 ALTER TABLE tallies ADD COLUMN withheld INTEGER NOT NULL DEFAULT 0;
+)",
+    /* 3 -> 4 */ R"(
+ALTER TABLE bans ADD COLUMN host TEXT NOT NULL DEFAULT '';
+CREATE TABLE IF NOT EXISTS cluster_outbox (
+    seq INTEGER PRIMARY KEY,
+    op TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cluster_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 )",
 };
 static_assert(std::size(kMigrations) == StateStore::kSchemaVersion);
@@ -167,16 +180,6 @@ std::vector<TallyRow::Tag> decode_tags(std::string_view text) {
 
 std::string join(const std::vector<std::string>& v) {
     return fmt::format("{}", fmt::join(v, ","));
-}
-
-std::vector<std::string> split(std::string_view text) {
-    std::vector<std::string> out;
-    while (!text.empty()) {
-        const auto comma = text.find(',');
-        out.emplace_back(text.substr(0, comma));
-        text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
-    }
-    return out;
 }
 
 }  // namespace
@@ -301,18 +304,32 @@ StateStore::Contents StateStore::load() {
     Statement allows(db_, "SELECT net FROM allowlist");
     while (allows.step())
         if (const auto net = Cidr::parse(allows.text(0))) out.allows.push_back(*net);
-    Statement bans(db_, "SELECT key, tags, since, expires, rule, origin, observed FROM bans");
+    Statement outbox(db_, "SELECT seq, op FROM cluster_outbox ORDER BY seq");
+    while (outbox.step()) {
+        const auto fields = nlohmann::json::parse(outbox.text(1), nullptr, false);
+        if (!fields.is_array()) continue;
+        std::vector<std::string> flat;
+        for (const auto& f : fields)
+            if (f.is_string()) flat.push_back(f.get<std::string>());
+        if (auto op = cluster::parse_op(flat))
+            out.outbox.push_back({static_cast<std::uint64_t>(outbox.integer(0)), std::move(*op)});
+    }
+    Statement meta(db_, "SELECT name, value FROM cluster_meta");
+    while (meta.step()) out.cluster_meta[meta.text(0)] = meta.text(1);
+    Statement bans(db_, "SELECT key, tags, since, expires, rule, origin, observed, host FROM bans");
     while (bans.step()) {
         const auto key = Cidr::parse(bans.text(0));
         if (!key) continue;
         Ban ban;
         ban.key = *key;
-        ban.tags = split(bans.text(1));
+        const std::string tags = bans.text(1);
+        for (const auto tag : split(tags, ',')) ban.tags.emplace_back(tag);
         ban.since = bans.integer(2);
         ban.expires = bans.integer(3);
         ban.rule = bans.text(4);
         ban.origin = origin_from_name(bans.text(5)).value_or(BanOrigin::policy);
         ban.observed = bans.integer(6) != 0;
+        ban.host = bans.text(7);
         out.bans.push_back(std::move(ban));
     }
     return out;
@@ -348,8 +365,8 @@ void StateStore::write(const StateChanges& changes) {
         for (const auto& key : changes.tallies_removed) drop_tally.bind(1, key.to_string()).run();
         Statement put_ban(
             db_,
-            "INSERT OR REPLACE INTO bans (key, tags, since, expires, rule, origin, observed) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+            "INSERT OR REPLACE INTO bans (key, tags, since, expires, rule, origin, observed, host) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
         Statement drop_ban(db_, "DELETE FROM bans WHERE key = ?1");
         Statement put_allow(
             db_, "INSERT OR REPLACE INTO allowlist (net, added) VALUES (?1, strftime('%s','now'))");
@@ -367,8 +384,21 @@ void StateStore::write(const StateChanges& changes) {
                 .bind(5, b.rule)
                 .bind(6, std::string(origin_name(b.origin)))
                 .bind(7, b.observed ? 1 : 0)
+                .bind(8, b.host)
                 .run();
         }
+        Statement put_op(db_, "INSERT OR REPLACE INTO cluster_outbox (seq, op) VALUES (?1, ?2)");
+        for (const auto& e : changes.outbox_added)
+            put_op.bind(1, static_cast<std::int64_t>(e.seq))
+                .bind(2, nlohmann::json(cluster::op_fields(e.op)).dump())
+                .run();
+        Statement drop_op(db_, "DELETE FROM cluster_outbox WHERE seq = ?1");
+        for (const auto seq : changes.outbox_published)
+            drop_op.bind(1, static_cast<std::int64_t>(seq)).run();
+        Statement put_meta(db_,
+                           "INSERT OR REPLACE INTO cluster_meta (name, value) VALUES (?1, ?2)");
+        for (const auto& [name, value] : changes.cluster_meta)
+            put_meta.bind(1, name).bind(2, value).run();
         exec("COMMIT");
     } catch (...) {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -25,9 +25,11 @@ class StateError : public std::runtime_error {
 
 class StateStore {
   public:
-    // Version 1: tallies, bans. Version 2: + allowlist (`smtpwallctl allow`).
+    // Version 1: tallies, bans. Version 2: + allowlist (`smtpwallctl allow`). Version 3:
+    // + shared relays with the tallies. Version 4: + the cluster's outbox and cursor,
+    // and who decided each ban.
     // Migrations live in migrate(); a file from a newer smtpwall is refused.
-    static constexpr int kSchemaVersion = 3;
+    static constexpr int kSchemaVersion = 4;
 
     // Opens or creates the file and takes it for this process alone. Throws
     // StateError with what to do when the file is corrupt, locked by another
@@ -41,6 +43,8 @@ class StateStore {
         std::vector<TallyRow> tallies;
         std::vector<Ban> bans;
         std::vector<Cidr> allows;
+        std::vector<OutboxEntry> outbox;                  // cluster
+        std::map<std::string, std::string> cluster_meta;  // cluster
     };
     Contents load();
     // All of it in one transaction, or nothing (throws StateError).

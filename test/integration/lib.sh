@@ -231,7 +231,7 @@ $haystack"
 # Uses $MILTER_SOCK and, if set, $POSTFIX_EXTRA_MAIN (lines appended to main.cf).
 postfix_start() {
     need postfix swaks
-    PF=$WORK/postfix
+    PF=${PF_DIR:-$WORK/postfix}
     mkdir -p "$PF/etc" "$PF/data" "$PF/spool" "$WORK/log"
     chown postfix "$PF/data"
     cat >"$PF/etc/main.cf" <<EOC
@@ -293,7 +293,7 @@ scache    unix - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 EOC
     } >"$PF/etc/master.cf"
-    on_cleanup "postfix_stop"
+    on_cleanup "PF=$PF NS_MX=$NS_MX postfix_stop"
     # `postfix check` creates the queue directories of a new instance.
     in_mx postfix -c "$PF/etc" check >"$WORK/log/postfix-start.log" 2>&1 ||
         fail "postfix check failed: $(cat "$WORK/log/postfix-start.log")"
@@ -337,15 +337,17 @@ send_mail() {
 helper_dirs() {
     id smtpwall-helper >/dev/null 2>&1 ||
         fail "user smtpwall-helper is missing: run scripts/setup-debian.sh"
-    HELPER_RUN=$WORK/helper-run
-    HELPER_STATE=$WORK/helper-state
+    HELPER_RUN=$WORK/helper-run${MX_NAME:-}
+    HELPER_STATE=$WORK/helper-state${MX_NAME:-}
     install -d -o smtpwall-helper -g smtpwall-helper -m 0755 "$HELPER_RUN"
     install -d -o smtpwall-helper -g smtpwall-helper -m 0700 "$HELPER_STATE"
 }
 
 # smtpwall_start: nsd with the MTA test zones (test/data/mx-zones), the helper in
 # the mx namespace, the milter outside it; sockets and the state file in $WORK/run.
-# Writes $WORK/helper.conf and $WORK/smtpwall.conf; $SMTPWALL_EXTRA_MILTER_CONF
+# Writes $WORK/helper.conf and $WORK/smtpwall.conf. With MX_NAME set (the cluster
+# tests) every file, directory and process name carries it: $WORK/run1, milter1...
+# $SMTPWALL_EXTRA_MILTER_CONF
 # and $SMTPWALL_EXTRA_HELPER_CONF are appended ($SMTPWALL_HELPER_LIMITS to the
 # helper's [limits]), $SMTPWALL_DNS_CONF replaces the
 # [dns] table and $SMTPWALL_DNS_PORT the server it names (default: nsd).
@@ -353,7 +355,8 @@ smtpwall_start() {
     [ -n "${NSD_PORT:-}" ] || nsd_start "$SOURCE_DIR/test/data/mx-zones"
     need_built "$MILTER_BIN" "$HELPER_BIN" "$CTL_BIN"
     id smtpwall >/dev/null 2>&1 || fail "user smtpwall is missing: run scripts/setup-debian.sh"
-    RUN=$WORK/run
+    local mx=${MX_NAME:-}
+    RUN=$WORK/run$mx
     mkdir -p "$RUN"
     chown smtpwall "$RUN"
     chmod 755 "$RUN"
@@ -363,7 +366,7 @@ smtpwall_start() {
     HELPER_SOCK=$HELPER_RUN/helper.sock
         CHAIN=${CHAIN:-SMTPWALL}
     local protected=${SMTPWALL_PROTECTED:-'"198.51.100.0/24"'}
-    cat >"$WORK/helper.conf" <<EOC
+    cat >"$WORK/helper$mx.conf" <<EOC
 [helper]
 socket = "$HELPER_SOCK"
 peer_user = "smtpwall"
@@ -378,20 +381,23 @@ protected = [$protected]
 ${SMTPWALL_HELPER_LIMITS:-}
 ${SMTPWALL_HELPER_CORE:-}
 EOC
+    MILTER_CONF=$WORK/smtpwall$mx.conf
     milter_config
-    spawn helper ip netns exec "$NS_MX" "$HELPER_BIN" -c "$WORK/helper.conf"
-    wait_for 10 "helper socket" test -S "$HELPER_SOCK"
-    milter_start milter
+    spawn "helper$mx" ip netns exec "$NS_MX" "$HELPER_BIN" -c "$WORK/helper$mx.conf"
+    wait_for 10 "helper$mx socket" test -S "$HELPER_SOCK"
+    milter_start "milter$mx"
 }
 
-# milter_config: (re)writes $WORK/smtpwall.conf from $SMTPWALL_EXTRA_MILTER_CONF.
+# milter_config: (re)writes $MILTER_CONF (default $WORK/smtpwall.conf) from
+# $SMTPWALL_EXTRA_MILTER_CONF.
 milter_config() {
+    MILTER_CONF=${MILTER_CONF:-$WORK/smtpwall.conf}
     local dns_conf=${SMTPWALL_DNS_CONF:-}
     if [ -z "$dns_conf" ]; then
         dns_conf=$(printf '[dns]\nservers = ["127.0.0.1:%s"]\ntimeout = "500ms"\ndeadline = "3s"' \
             "${SMTPWALL_DNS_PORT:-$NSD_PORT}")
     fi
-    cat >"$WORK/smtpwall.conf" <<EOC
+    cat >"$MILTER_CONF" <<EOC
 [milter]
 socket = "$MILTER_SOCK"
 socket_mode = "0666"
@@ -422,10 +428,15 @@ EOC
 }
 
 # milter_start NAME: starts the milter (log in $WORK/log/NAME.log) and waits
-# until it serves the MTA and the control socket and has met the helper.
+# until it serves the MTA and the control socket and has met the helper. With
+# MILTER_NETNS set it runs in that network namespace.
 milter_start() {
     local name=$1
-    spawn "$name" "$MILTER_BIN" -f -c "$WORK/smtpwall.conf"
+    if [ -n "${MILTER_NETNS:-}" ]; then
+        spawn "$name" ip netns exec "$MILTER_NETNS" "$MILTER_BIN" -f -c "${MILTER_CONF:-$WORK/smtpwall.conf}"
+    else
+        spawn "$name" "$MILTER_BIN" -f -c "${MILTER_CONF:-$WORK/smtpwall.conf}"
+    fi
     wait_for 10 "$name started" grep -q "started milter=" "$WORK/log/$name.log"
     wait_for 10 "$name connected to the helper" grep -q "connected to firewall helper" "$WORK/log/$name.log"
 }

@@ -1,6 +1,8 @@
 # DNS servers for integration tests (source after lib.sh and itest_init):
 #   nsd_start ZONEDIR          nsd serving ZONEDIR/zones.conf on 127.0.0.1 and ::1;
-#                              sets NSD_PORT and NSD_IDENTITY
+#                              sets NSD_PORT and NSD_IDENTITY. With NSD_NETNS and
+#                              NSD_ADDRESS set: in that namespace, on that address only
+#                              (the cluster tests, whose milters live in namespaces)
 #   dnsdist_start BACKEND LUA  dnsdist on 127.0.0.1 forwarding to 127.0.0.1:BACKEND,
 #                              LUA holds fault rules (DelayAction, DropAction...);
 #                              sets DNSDIST_PORT
@@ -30,7 +32,9 @@ free_port() {
 
 # dns_identity_is PORT IDENTITY: the server on PORT answers CH TXT id.server with IDENTITY.
 dns_identity_is() {
-    [ "$(dig +short +time=1 +tries=1 -p "$1" @127.0.0.1 CH TXT id.server 2>/dev/null)" = "\"$2\"" ]
+    local in_ns=()
+    [ -z "${NSD_NETNS:-}" ] || in_ns=(ip netns exec "$NSD_NETNS")
+    [ "$("${in_ns[@]}" dig +short +time=1 +tries=1 -p "$1" "@${NSD_ADDRESS:-127.0.0.1}" CH TXT id.server 2>/dev/null)" = "\"$2\"" ]
 }
 
 # _dns_wait NAME PORT IDENTITY: true once ready, false if the process died (port taken).
@@ -55,10 +59,12 @@ nsd_start() {
     NSD_IDENTITY="smtpwall-nsd-$$-$RANDOM"
     for _ in 1 2 3 4 5; do
         NSD_PORT=$(free_port)
+        local listen="    ip-address: 127.0.0.1
+    ip-address: ::1"
+        [ -z "${NSD_ADDRESS:-}" ] || listen="    ip-address: $NSD_ADDRESS"
         cat >"$dir/nsd.conf" <<EOC
 server:
-    ip-address: 127.0.0.1
-    ip-address: ::1
+$listen
     port: $NSD_PORT
     username: ""
     chroot: ""
@@ -77,7 +83,11 @@ remote-control:
     control-interface: "$dir/nsd.ctl"
 include: "$zonedir/zones.conf"
 EOC
-        spawn nsd nsd -d -c "$dir/nsd.conf"
+        if [ -n "${NSD_NETNS:-}" ]; then
+            spawn nsd ip netns exec "$NSD_NETNS" nsd -d -c "$dir/nsd.conf"
+        else
+            spawn nsd nsd -d -c "$dir/nsd.conf"
+        fi
         if _dns_wait nsd "$NSD_PORT" "$NSD_IDENTITY"; then
             log "nsd ready on port $NSD_PORT"
             return 0

@@ -5,6 +5,8 @@
 #        port, no persistence, DEBUG allowed; sets REDIS_SOCK, REDIS_PORT and
 #        REDIS_PASSWORD (a fresh secret for the ACL users a test makes). Extra options
 #        (--bind ADDR --port N, --appendonly yes...) are appended and win.
+#        With REDIS_NETNS set it runs in that network namespace (its unix socket is
+#        reachable from everywhere all the same).
 #   redis_cli ARGS...   redis-cli on $REDIS_SOCK
 # Never the package's system service.
 
@@ -16,9 +18,11 @@ redis_start() {
     local dir=$WORK/$name
     mkdir -p "$dir"
     REDIS_SOCK=$dir/redis.sock
-    REDIS_PORT=$(free_port)
+    REDIS_PORT=${REDIS_PORT_WANTED:-$(free_port)}
     REDIS_PASSWORD=${REDIS_PASSWORD:-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')}
-    spawn "$name" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --unixsocket "$REDIS_SOCK" \
+    local in_ns=()
+    [ -z "${REDIS_NETNS:-}" ] || in_ns=(ip netns exec "$REDIS_NETNS")
+    spawn "$name" "${in_ns[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --unixsocket "$REDIS_SOCK" \
         --unixsocketperm 777 --dir "$dir" --save '' --appendonly no \
         --enable-debug-command yes --daemonize no "$@"
     wait_for 10 "$name answering on $REDIS_SOCK" _redis_pong "$REDIS_SOCK"
