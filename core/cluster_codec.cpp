@@ -190,6 +190,24 @@ std::optional<TallyElsewhere> parse_elsewhere(const std::vector<std::string>& fi
     return out;
 }
 
+std::map<std::string, HostCounts> counts_per_host(const std::vector<std::string>& fields,
+                                                  std::chrono::seconds window, UnixTime now) {
+    std::map<std::string, HostCounts> out;
+    const auto current = WindowCounter::bucket_of(now, window);
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        const auto parts = split(fields[i], '|');
+        if (parts.size() != 3 || (parts[0] != "r" && parts[0] != "a") || !valid_host(parts[2]))
+            continue;
+        const auto bucket = number<std::uint32_t>(parts[1]);
+        const auto n = number<std::uint32_t>(fields[i + 1]);
+        if (!bucket || !n || *bucket > current || *bucket + WindowCounter::kBuckets <= current)
+            continue;
+        auto& c = out[std::string(parts[2])];
+        (parts[0] == "r" ? c.rejections : c.accepted) += *n;
+    }
+    return out;
+}
+
 const std::string_view kTallyMerge = R"lua(
 local key, me = KEYS[1], ARGV[1]
 local now, span, nb, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])

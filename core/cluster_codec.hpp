@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +73,14 @@ std::optional<TallyElsewhere> parse_elsewhere(const std::vector<std::string>& fi
 
 // KEYS: t:<net>. ARGV: host, now, span, buckets, ttl, field, value, field, value...
 extern const std::string_view kTallyMerge;
+
+// A tally hash (HGETALL t:<net>) as counts per host within the window, for `show`.
+struct HostCounts {
+    std::uint32_t rejections = 0, accepted = 0;
+    bool operator==(const HostCounts&) const = default;
+};
+std::map<std::string, HostCounts> counts_per_host(const std::vector<std::string>& fields,
+                                                  std::chrono::seconds window, UnixTime now);
 // KEYS: ban:<net>, bans, log, t:<net>. ARGV: net, since, expires, rule, origin, tags,
 // host, minid, tally ttl, then op_fields. Keeps a ban already there unless the new one is manual
 // or lasts longer; answers {1} when it wrote, {0, field, value...} with the ban in force.

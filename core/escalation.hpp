@@ -43,6 +43,7 @@ struct Ban {
     BanOrigin origin = BanOrigin::policy;
     bool observed = false;  // observe mode: recorded and logged, never enforced
     std::string host{};     // in a cluster, the MX that decided it; empty: this one
+    bool operator==(const Ban&) const = default;
 };
 
 // The duration of the `nth` ban of an address (1 = first): base * growth^(nth-1), capped.

@@ -125,7 +125,7 @@ std::vector<BanView> join_bans(const std::vector<Ban>& bans,
                                const std::optional<std::vector<helperproto::Entry>>& kernel) {
     std::map<Cidr, BanView> views;
     for (const auto& b : bans)
-        views[b.key] = BanView{b.key, b.tags, true, b.since, b.expires, {}, {}};
+        views[b.key] = BanView{b.key, b.tags, true, b.since, b.expires, {}, {}, b.host};
     if (kernel) {
         for (const auto& e : *kernel) {
             auto& v = views[e.net];
@@ -157,6 +157,7 @@ std::string render_bans(const std::vector<BanView>& bans, bool kernel_known) {
         std::string tags = b.dynamic ? "[a]" : "";
         const auto reasons = bracketed(b.tags);
         if (!reasons.empty()) tags += (tags.empty() ? "" : " ") + reasons;
+        if (!b.host.empty()) tags += " (by " + b.host + ")";
         const std::string missing = kernel_known ? "pending" : "?";
         table.row({b.net.to_string(), b.packets ? format_counter(*b.packets) : missing,
                    b.bytes ? format_counter(*b.bytes) : missing, format_time(b.expires), tags});
@@ -174,6 +175,7 @@ nlohmann::json bans_json(const std::vector<BanView>& bans) {
                             {"expires", b.expires},      {"in_kernel", b.packets.has_value()}};
         j["packets"] = b.packets ? nlohmann::json(*b.packets) : nlohmann::json(nullptr);
         j["bytes"] = b.bytes ? nlohmann::json(*b.bytes) : nlohmann::json(nullptr);
+        j["decided_by"] = b.host.empty() ? nlohmann::json(nullptr) : nlohmann::json(b.host);
         out.push_back(std::move(j));
     }
     return out;

@@ -47,6 +47,7 @@ struct BanView {
     UnixTime since = 0;
     UnixTime expires = 0;
     std::optional<std::uint64_t> packets, bytes;  // absent: not in the kernel (yet)
+    std::string host{};  // cluster: the MX that decided it, when another one
 };
 
 // Kernel entries are the truth for counters; milter bans missing there show as

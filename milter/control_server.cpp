@@ -403,14 +403,41 @@ awaitable<std::string> ControlServer::show(const control::Request& req) {
                       {"expires", ban->expires},
                       {"rule", ban->rule},
                       {"origin", origin_name(ban->origin)},
-                      {"observed", ban->observed}};
-        text += fmt::format("ban: {} {} since {}, expires {}, rule \"{}\"{}\n",
+                      {"observed", ban->observed},
+                      {"decided_by",
+                       ban->host.empty() ? nlohmann::json(nullptr) : nlohmann::json(ban->host)}};
+        text += fmt::format("ban: {} {} since {}, expires {}, rule \"{}\"{}{}\n",
                             ban->key.to_string(), origin_name(ban->origin), format_time(ban->since),
                             ban->expires == 0 ? "never" : format_time(ban->expires), ban->rule,
+                            ban->host.empty() ? "" : ", decided by " + ban->host,
                             ban->observed ? " (observe mode: not enforced)" : "");
     } else {
         doc["ban"] = nullptr;
         text += "ban: none\n";
+    }
+    if (ctx_.cluster != nullptr) {
+        // The tally as every MX counted it, from Redis.
+        auto fields = std::make_shared<std::optional<std::optional<std::vector<std::string>>>>();
+        auto timer = std::make_shared<asio::steady_timer>(io_, kHelperTimeout);
+        ctx_.cluster->tally_fields(key, [fields, timer](auto got) {
+            *fields = std::move(got);
+            timer->cancel();
+        });
+        boost::system::error_code ignored;
+        co_await timer->async_wait(asio::redirect_error(use_awaitable, ignored));
+        doc["cluster"] = nlohmann::json::object();
+        if (fields->has_value() && fields->value()) {
+            for (const auto& [host, c] :
+                 cluster::counts_per_host(*fields->value(), ctx_.enforcement.window(), now)) {
+                doc["cluster"][host] = {{"rejections", c.rejections}, {"accepted", c.accepted}};
+                text +=
+                    fmt::format("cluster: {} counted {} rejections, {} accepted in the window\n",
+                                host, c.rejections, c.accepted);
+            }
+        } else {
+            doc["cluster"] = nullptr;
+            text += "cluster: (Redis unreachable)\n";
+        }
     }
     doc["kernel"] = nlohmann::json::array();
     if (kernel) {

@@ -55,6 +55,11 @@ packets=$(mx_chain "$CHAIN" | awk -v net=$SPLIT '$0 ~ net {print $1; exit}')
 [ "${packets:-0}" -gt 0 ] || fail "mx3 counted no dropped packet from $SPLIT: $(mx_chain "$CHAIN")"
 grep -q "cluster: applied op=ban net=$SPLIT host=mx2" "$WORK/log/milter3.log" ||
     fail "mx3 did not log the ban it applied"
+show=$(ctl show $SPLIT)
+assert_contains "$show" "decided by mx2" "show at mx3"
+assert_contains "$show" "cluster: mx1 counted 2 rejections" "show at mx3"
+assert_contains "$show" "cluster: mx2 counted 3 rejections" "show at mx3"
+assert_contains "$(ctl bans)" "(by mx2)" "bans at mx3"
 
 log "a spamtrap hit at mx3 bans on all three"
 out=$(send_to 3 $TRAPPER client.example.net trap@example.org) && fail "spamtrap accepted: $out"
