@@ -163,6 +163,13 @@ awaitable<RedisReply> Cluster::call(RedisLink& link, std::vector<std::string> ar
     if (*result) signal->expires_after(std::chrono::milliseconds(0));
     boost::system::error_code ec;
     co_await signal->async_wait(asio::redirect_error(use_awaitable, ec));
+    if ((*result)->is_error() && (*result)->text.starts_with("READONLY")) {
+        // A failover made our Redis a replica: find the new master, both links.
+        log_warning("cluster: Redis became a replica; asking the sentinels for the master");
+        commands_.drop("the master moved");
+        stream_.drop("the master moved");
+        co_return RedisReply::local_error("the master moved");
+    }
     co_return std::move(**result);
 }
 
@@ -189,6 +196,11 @@ awaitable<void> Cluster::catch_up() {
         if (sha.is_error()) co_return;  // the link is gone again: the next connect retries
         shas_[std::string(name)] = sha.text;
     }
+    // Replicas to wait for (WAIT) before an outbox entry counts as published.
+    const auto info = co_await call(commands_, cmd("INFO", "replication"));
+    replicas_ = 0;
+    if (const auto at = info.text.find("connected_slaves:"); at != std::string::npos)
+        std::from_chars(info.text.data() + at + 17, info.text.data() + info.text.size(), replicas_);
     // The epoch is made once per Redis data set: a new one means Redis lost its data.
     co_await call(commands_, cmd("HSETNX", keys_.meta(), "epoch", random_epoch()));
     co_await call(commands_, cmd("HSETNX", keys_.meta(), "policy", policy_));
@@ -231,6 +243,13 @@ awaitable<void> Cluster::catch_up() {
             if (!mine || (oldest && *mine < *oldest)) cursor_.clear();
         }
     }
+    // Another master (a failover) may hold entries a little older than our cursor,
+    // written while we still read the old one: read the last seconds again (applying
+    // an entry twice changes nothing).
+    const auto here = commands_.endpoint() ? commands_.endpoint()->to_string() : "";
+    if (const auto mine = stream_id(cursor_); mine && !last_master_.empty() && here != last_master_)
+        cursor_ = fmt::format("{}-0", mine->first > 10000 ? mine->first - 10000 : 0);
+    last_master_ = here;
     if (cursor_.empty()) co_await snapshot();
     if (!commands_.ready() || cursor_.empty()) co_return;
     caught_up_ = true;
@@ -301,6 +320,7 @@ awaitable<bool> Cluster::publish_outbox() {
     while (true) {
         const auto batch = enforcement_.outbox(kOutboxBatch);
         if (batch.empty()) co_return true;
+        std::vector<std::uint64_t> done;
         for (const auto& entry : batch) {
             const auto& op = entry.op;
             const auto net = op.ban.key.to_string();
@@ -346,7 +366,22 @@ awaitable<bool> Cluster::publish_outbox() {
                 log_error(fmt::format("cluster: Redis refused {} {} {}",
                                       kv("op", cluster::kind_name(op.kind)), kv("net", net),
                                       kv("error", reply.text)));
-            enforcement_.published(entry.seq);
+            done.push_back(entry.seq);
+        }
+        // Acknowledged writes can still be lost in a failover (replication is
+        // asynchronous): an entry leaves the outbox once a replica has it too.
+        if (replicas_ > 0) {
+            const auto acked = co_await call(commands_, cmd("WAIT", "1", "500"), 500ms);
+            if (acked.type != RedisReply::Type::integer || acked.integer < 1) {
+                if (!acked.is_local_error())
+                    log_warning(
+                        "cluster: no replica confirmed the last writes; keeping them to "
+                        "publish again");
+                co_return false;
+            }
+        }
+        for (const auto seq : done) {
+            enforcement_.published(seq);
             ++status_.published;
             metrics().cluster_published();
         }
@@ -437,7 +472,6 @@ awaitable<void> Cluster::heartbeat() {
     asio::steady_timer tick(io_);
     while (!stopping_) {
         if (commands_.ready()) {
-            status_.redis = commands_.endpoint() ? commands_.endpoint()->to_string() : "";
             co_await call(commands_, cmd("HSET", keys_.hosts(), host_,
                                          fmt::format("{} {}", clock_(), policy_)));
             const auto hosts = co_await call(commands_, cmd("HGETALL", keys_.hosts()));
@@ -466,6 +500,7 @@ awaitable<void> Cluster::heartbeat() {
 Cluster::Status Cluster::status() const {
     Status s = status_;
     s.connected = caught_up_ && commands_.ready() && stream_.ready();
+    if (commands_.endpoint()) s.redis = commands_.endpoint()->to_string();
     s.outbox = enforcement_.outbox_size();
     return s;
 }

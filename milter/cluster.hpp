@@ -103,7 +103,9 @@ class Cluster {
     std::map<std::string, std::string, std::less<>> shas_;  // script name -> SHA1
     bool caught_up_ = false;  // the command link has caught up since it connected
     bool resync_tallies_ = false;
-    std::string cursor_;  // the last log entry applied
+    std::string cursor_;       // the last log entry applied
+    std::string last_master_;  // where the last catch-up happened
+    int replicas_ = 0;         // the master's replicas at the last catch-up
     std::function<void()> allowed_;
     bool stopping_ = false;
     Status status_;

@@ -321,7 +321,7 @@ awaitable<void> RedisLink::read_loop(std::shared_ptr<Session> s) {
     }
 }
 
-void RedisLink::fail_all(const std::string& why) {
+void RedisLink::drop(const std::string& why) {
     if (session_) session_->close(why);
 }
 

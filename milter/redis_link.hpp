@@ -76,6 +76,8 @@ class RedisLink {
     void command(std::vector<std::string> argv, Done done,
                  std::chrono::milliseconds extra = std::chrono::milliseconds(0));
     bool ready() const;
+    // Ends the current connection (the next attempt locates Redis afresh).
+    void drop(const std::string& why);
     const std::optional<RedisEndpoint>& endpoint() const { return endpoint_; }
     std::uint64_t reconnects() const { return reconnects_; }
 
@@ -90,7 +92,6 @@ class RedisLink {
     struct Session;
     boost::asio::awaitable<void> run();
     static boost::asio::awaitable<void> read_loop(std::shared_ptr<Session> s);
-    void fail_all(const std::string& why);
 
     boost::asio::io_context& io_;
     const Options options_;

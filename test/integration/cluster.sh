@@ -54,17 +54,20 @@ cluster_redis() {
     REDIS_NETNS=$NS_RDS REDIS_PORT_WANTED=6379 redis_start redis --bind 192.0.2.5 127.0.0.1 \
         --protected-mode no
     redis_cli ACL SETUSER smtpwall on ">$REDIS_PASSWORD" '~sw:*' '+@all' '-@dangerous' \
-        '+script|load' '+info' >/dev/null || fail "cannot create the Redis ACL user"
+        '+script|load' '+info' '+role' >/dev/null || fail "cannot create the Redis ACL user"
     printf '%s\n' "$REDIS_PASSWORD" >"$WORK/redis-password"
     chown root:smtpwall "$WORK/redis-password"
     chmod 0640 "$WORK/redis-password"
 }
 
-# The [cluster] table of MX I ($CLUSTER_EXTRA is appended: timeouts...).
+# The [cluster] table of MX I: $CLUSTER_REDIS_LINE replaces the redis line (sentinels),
+# $CLUSTER_EXTRA is appended (timeouts...).
 cluster_conf() {
+    local redis_line=${CLUSTER_REDIS_LINE:-}
+    [ -n "$redis_line" ] || redis_line='redis = "192.0.2.5:6379"'
     cat <<EOC
 [cluster]
-redis = "${CLUSTER_REDIS:-192.0.2.5:6379}"
+$redis_line
 host_name = "mx$1"
 user = "smtpwall"
 password_file = "$WORK/redis-password"
