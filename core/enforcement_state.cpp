@@ -488,6 +488,15 @@ std::string EnforcementState::apply(const cluster::Op& op, UnixTime now) {
         case cluster::Op::Kind::ban: {
             // Redis can ask, not force: the same checks as for a ban decided here.
             if (!bannable(net)) return "allowlisted, protected or our own address";
+            // A policy ban is one tally's network, a netblock one aggregation block:
+            // nothing broader comes in under those names.
+            const bool v4 = net.family() == Family::v4;
+            if (op.ban.origin == BanOrigin::policy &&
+                net.prefix != (v4 ? v4_prefix_ : v6_prefix_) && net.prefix != 128)
+                return "not the size of a tally";
+            if (op.ban.origin == BanOrigin::netblock &&
+                net.prefix != (v4 ? aggregation_.ipv4_prefix : aggregation_.ipv6_prefix))
+                return "not the size of a netblock";
             if (op.ban.expires != 0 && op.ban.expires <= now) return "expired";
             if (op.ban.origin == BanOrigin::policy) {
                 const Tally* t = tallies_.find(net.is_host() ? key_of(net.base) : net);

@@ -325,6 +325,9 @@ awaitable<bool> Cluster::publish_outbox() {
             const auto& op = entry.op;
             const auto net = op.ban.key.to_string();
             const auto fields = cluster::op_fields(op);
+            // The tally that counts this ban (repeat offenders): a host's own, or the block.
+            const Cidr tally_key =
+                op.ban.key.is_host() ? enforcement_.key_of(op.ban.key.base) : op.ban.key;
             RedisReply reply;
             if (op.kind == cluster::Op::Kind::ban) {
                 std::vector<std::string> args = {net,
@@ -337,10 +340,10 @@ awaitable<bool> Cluster::publish_outbox() {
                                                  minid,
                                                  std::to_string(cluster::kTallyTtl.count())};
                 args.insert(args.end(), fields.begin(), fields.end());
-                reply = co_await script("ban_put",
-                                        cmd(keys_.ban(op.ban.key), keys_.bans(), keys_.log(),
-                                            keys_.tally(enforcement_.key_of(op.ban.key.base))),
-                                        std::move(args));
+                reply = co_await script(
+                    "ban_put",
+                    cmd(keys_.ban(op.ban.key), keys_.bans(), keys_.log(), keys_.tally(tally_key)),
+                    std::move(args));
                 // Another host banned it first: one ban, on the cluster's terms.
                 if (reply.is_array() && !reply.elements.empty() && reply.elements[0].integer == 0) {
                     std::vector<std::string> held;
@@ -355,7 +358,7 @@ awaitable<bool> Cluster::publish_outbox() {
                 if (op.kind == cluster::Op::Kind::unban)
                     reply = co_await script("ban_del",
                                             cmd(keys_.ban(op.ban.key), keys_.bans(), keys_.log(),
-                                                keys_.tally(enforcement_.key_of(op.ban.key.base))),
+                                                keys_.tally(tally_key)),
                                             std::move(args));
                 else
                     reply =

@@ -42,7 +42,7 @@ seed_sql() {
     echo "BEGIN;"
     awk -v n="$N" -v now="$now" -v until="$expires" 'BEGIN {
         for (i = 1; i <= n; i++)
-            printf "INSERT INTO bans VALUES (\"198.%d.%d.%d\", \"restore-test\", %d, %d, \"seed\", \"manual\", 0);\n",
+            printf "INSERT INTO bans (key, tags, since, expires, rule, origin, observed) VALUES (\"198.%d.%d.%d\", \"restore-test\", %d, %d, \"seed\", \"manual\", 0);\n",
                 18 + int(i / 65536), int(i / 256) % 256, i % 256, now, until
     }'
     echo "COMMIT;"
@@ -103,7 +103,7 @@ stop milter_after
 awk -v from="$((N + 1))" -v to="$((N + 2000))" -v now="$(date +%s)" 'BEGIN {
     print "BEGIN;"
     for (i = from; i <= to; i++)
-        printf "INSERT INTO bans VALUES (\"198.%d.%d.%d\", \"restore-test\", %d, %d, \"seed\", \"manual\", 0);\n",
+        printf "INSERT INTO bans (key, tags, since, expires, rule, origin, observed) VALUES (\"198.%d.%d.%d\", \"restore-test\", %d, %d, \"seed\", \"manual\", 0);\n",
             18 + int(i / 65536), int(i / 256) % 256, i % 256, now, now + 86400
     print "COMMIT;"
 }' | sqlite3 "$RUN/state.db" || fail "cannot add 2000 bans to $RUN/state.db"

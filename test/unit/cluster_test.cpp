@@ -179,6 +179,14 @@ BOOST_AUTO_TEST_CASE(changes_from_elsewhere_pass_the_same_checks) {
     BOOST_TEST(s.apply(op, kT0) != "");
     op.ban.key = *Cidr::parse("0.0.0.0/0");
     BOOST_TEST(s.apply(op, kT0) != "");
+    // Under the name of a policy or netblock ban, nothing broader than they are.
+    op.ban.key = *Cidr::parse("192.0.0.0/16");
+    BOOST_TEST(s.apply(op, kT0) == "not the size of a tally");
+    op.ban.origin = BanOrigin::netblock;
+    BOOST_TEST(s.apply(op, kT0) == "not the size of a netblock");
+    op.ban.key = *Cidr::parse("192.0.3.0/24");
+    BOOST_TEST(s.apply(op, kT0) == "");
+    op.ban.origin = BanOrigin::policy;
     op.ban.key = *Cidr::parse("198.51.100.9");
     op.ban.expires = kT0 - 1;
     BOOST_TEST(s.apply(op, kT0) == "expired");
