@@ -233,15 +233,26 @@ awaitable<void> Cluster::catch_up() {
         cursor_ = enforcement_.cluster_meta("cursor");
     }
     if (!cursor_.empty()) {
-        // The log keeps a week: a host away longer has missed entries for good.
-        const auto first =
-            co_await call(commands_, cmd("XRANGE", keys_.log(), "-", "+", "COUNT", "1"));
-        if (first.is_array() && !first.elements.empty() && first.elements[0].is_array() &&
-            !first.elements[0].elements.empty()) {
-            const auto oldest = stream_id(first.elements[0].elements[0].text);
-            const auto mine = stream_id(cursor_);
-            if (!mine || (oldest && *mine < *oldest)) cursor_.clear();
+        // The log keeps a week (and an operator may trim it): entries between our
+        // cursor and the oldest one left may be gone, and only a snapshot has them.
+        const auto stream = co_await call(commands_, cmd("XINFO", "STREAM", keys_.log()));
+        const auto mine = stream_id(cursor_);
+        bool missed = !mine;
+        if (stream.is_array()) {
+            std::optional<std::pair<std::uint64_t, std::uint64_t>> first, last;
+            for (std::size_t i = 0; i + 1 < stream.elements.size(); i += 2) {
+                const auto& field = stream.elements[i].text;
+                const auto& value = stream.elements[i + 1];
+                if (field == "last-generated-id") last = stream_id(value.text);
+                if (field == "first-entry" && value.is_array() && !value.elements.empty())
+                    first = stream_id(value.elements[0].text);
+            }
+            if (mine && first && *mine < *first) missed = true;          // trimmed past us
+            if (mine && !first && last && *mine < *last) missed = true;  // emptied
+        } else if (stream.is_error() && !stream.is_local_error() && mine && mine->first > 0) {
+            missed = true;  // the log itself is gone
         }
+        if (missed) cursor_.clear();
     }
     // Another master (a failover) may hold entries a little older than our cursor,
     // written while we still read the old one: read the last seconds again (applying

@@ -276,6 +276,28 @@ awaitable<void> connect_within(Socket& socket, const RedisEndpoint& where,
 
 }  // namespace
 
+std::vector<std::string> RedisLink::greeting(const Options& options) {
+    if (options.password.empty()) return {"PING"};
+    std::vector<std::string> auth = {"AUTH"};
+    if (!options.user.empty()) auth.push_back(options.user);
+    auth.push_back(options.password);
+    return auth;
+}
+
+awaitable<RedisReply> RedisLink::round_trip(std::shared_ptr<Session> s,
+                                            std::vector<std::string> argv,
+                                            std::chrono::milliseconds timeout) {
+    auto result = std::make_shared<std::optional<RedisReply>>();
+    s->send(
+        std::move(argv), [result](RedisReply r) { *result = std::move(r); }, timeout);
+    boost::system::error_code ec;
+    while (!*result && !s->closed) {
+        s->ended.expires_after(std::chrono::milliseconds(5));
+        co_await s->ended.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    co_return result->value_or(RedisReply::local_error(s->reason));
+}
+
 awaitable<RedisReply> RedisLink::one_shot(asio::io_context& io, const RedisEndpoint& where,
                                           std::vector<std::string> argv, const Options& options) {
     auto s = std::make_shared<Session>(io);
@@ -286,22 +308,8 @@ awaitable<RedisReply> RedisLink::one_shot(asio::io_context& io, const RedisEndpo
         co_return RedisReply::local_error(e.what());
     }
     asio::co_spawn(io, read_loop(s), asio::detached);
-    auto result = std::make_shared<std::optional<RedisReply>>();
-    if (!options.password.empty()) {
-        std::vector<std::string> auth = {"AUTH"};
-        if (!options.user.empty()) auth.push_back(options.user);
-        auth.push_back(options.password);
-        s->send(std::move(auth), {}, options.command_timeout);
-    }
-    s->send(
-        std::move(argv), [result](RedisReply r) { *result = std::move(r); },
-        options.command_timeout);
-    boost::system::error_code ec;
-    while (!*result && !s->closed) {
-        s->ended.expires_after(std::chrono::milliseconds(5));
-        co_await s->ended.async_wait(asio::redirect_error(use_awaitable, ec));
-    }
-    RedisReply reply = result->value_or(RedisReply::local_error(s->reason));
+    auto reply = co_await round_trip(s, greeting(options), options.command_timeout);
+    if (!reply.is_error()) reply = co_await round_trip(s, std::move(argv), options.command_timeout);
     s->close("done");
     co_return reply;
 }
@@ -344,24 +352,10 @@ awaitable<void> RedisLink::run() {
             try {
                 co_await connect_within(s->socket, *where, options_.connect_timeout);
                 asio::co_spawn(io_, read_loop(s), asio::detached);
-                auto authed = std::make_shared<std::optional<RedisReply>>();
-                std::vector<std::string> hello = {"PING"};
-                if (!options_.password.empty()) {
-                    hello = {"AUTH"};
-                    if (!options_.user.empty()) hello.push_back(options_.user);
-                    hello.push_back(options_.password);
-                }
-                s->send(
-                    std::move(hello), [authed](RedisReply r) { *authed = std::move(r); },
-                    options_.command_timeout);
-                boost::system::error_code ec;
-                while (!*authed && !s->closed) {
-                    s->ended.expires_after(std::chrono::milliseconds(5));
-                    co_await s->ended.async_wait(asio::redirect_error(use_awaitable, ec));
-                }
-                if (!*authed) throw std::runtime_error(s->reason);
-                if ((*authed)->is_local_error()) throw std::runtime_error((*authed)->text);
-                if ((*authed)->is_error()) throw std::runtime_error("refused: " + (*authed)->text);
+                const auto hello =
+                    co_await round_trip(s, greeting(options_), options_.command_timeout);
+                if (hello.is_local_error()) throw std::runtime_error(hello.text);
+                if (hello.is_error()) throw std::runtime_error("refused: " + hello.text);
                 session_ = s;
                 endpoint_ = where;
                 ready_ = true;
@@ -372,6 +366,7 @@ awaitable<void> RedisLink::run() {
                                      kv("redis", where->to_string())));
                 if (on_ready_) on_ready_();
                 s->ended.expires_at(Clock::time_point::max());
+                boost::system::error_code ec;
                 while (!s->closed)
                     co_await s->ended.async_wait(asio::redirect_error(use_awaitable, ec));
                 failure = s->reason;

@@ -92,6 +92,12 @@ class RedisLink {
     struct Session;
     boost::asio::awaitable<void> run();
     static boost::asio::awaitable<void> read_loop(std::shared_ptr<Session> s);
+    // AUTH with the options' credentials, or PING when there are none.
+    static std::vector<std::string> greeting(const Options& options);
+    // Sends argv on `s` and waits for its reply, or the connection's end.
+    static boost::asio::awaitable<RedisReply> round_trip(std::shared_ptr<Session> s,
+                                                         std::vector<std::string> argv,
+                                                         std::chrono::milliseconds timeout);
 
     boost::asio::io_context& io_;
     const Options options_;

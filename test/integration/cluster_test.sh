@@ -8,14 +8,16 @@
 # keeps delivering and rejecting, a local threshold bans locally at once) and
 # restarted empty (every active ban back in Redis and in every kernel, the counts of
 # the outage merged); Redis stopped with SIGSTOP (no session waits on it); one host
-# cut off from Redis and healed (it converges, nothing counted twice).
+# cut off from Redis and healed (it converges, nothing counted twice, and a ban whose
+# log entry was trimmed meanwhile reaches it through a snapshot).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cluster.sh"
 itest_init cluster
 cluster_netns 3
 SPLIT=192.0.2.101 TRAPPER=192.0.2.102 ALLOWED=192.0.2.103 OUTAGE=192.0.2.104
-LOCAL=192.0.2.105 PARTITIONED=192.0.2.106 STOPPED=192.0.2.107 CLEAN=192.0.2.20
-for a in $SPLIT $TRAPPER $ALLOWED $OUTAGE $LOCAL $PARTITIONED $STOPPED $CLEAN; do
+LOCAL=192.0.2.105 PARTITIONED=192.0.2.106 STOPPED=192.0.2.107 TRIMMED=192.0.2.108
+CLEAN=192.0.2.20
+for a in $SPLIT $TRAPPER $ALLOWED $OUTAGE $LOCAL $PARTITIONED $STOPPED $TRIMMED $CLEAN; do
     ip -n "$NS_CL" addr add "$a/24" dev cl0
 done
 cluster_services
@@ -79,9 +81,14 @@ in_no_kernel $ALLOWED || fail "an allowed client was banned"
 
 log "status shows the link and the peers"
 on_mx 2
-status=$(ctl status)
-assert_contains "$status" "cluster: connected as mx2 via 192.0.2.5:6379" "mx2 status"
-for p in mx1 mx2 mx3; do assert_contains "$status" "peer $p: heartbeat" "mx2 status"; done
+sees_peers() {
+    local status
+    status=$(ctl status)
+    grep -q "peer mx1: heartbeat" <<<"$status" && grep -q "peer mx2: heartbeat" <<<"$status" &&
+        grep -q "peer mx3: heartbeat" <<<"$status"
+}
+wait_for 5 "mx2 seeing all three peers' heartbeats" sees_peers  # every 2 s
+assert_contains "$(ctl status)" "cluster: connected as mx2 via 192.0.2.5:6379" "mx2 status"
 assert_contains "$(ctl metrics)" "smtpwall_cluster_connected 1" "mx2 metrics"
 
 log "Redis killed while mail flows: every host delivers, rejects and bans on its own"
@@ -136,15 +143,27 @@ log "mx2 cut off from Redis, then healed: it converges, nothing counted twice"
 on_mx 2
 since=$(log_lines 2)
 in_mx iptables-legacy -I OUTPUT -d 192.0.2.5 -p tcp --dport 6379 -j DROP
+in_mx iptables-legacy -I INPUT -s 192.0.2.5 -p tcp --sport 6379 -j DROP
 reject 2 $PARTITIONED 2
 reject 1 $PARTITIONED 2
+# Meanwhile mx1 bans someone, and the log loses that entry: only a snapshot has it.
+out=$(send_to 1 $TRIMMED client.example.net trap@example.org) && fail "spamtrap accepted: $out"
+on_mx 1
+wait_for 5 "$TRIMMED banned at mx1" kernel_has $TRIMMED
+wait_for 5 "the ban in Redis" bash -c "[ \"\$(redis-cli -s $REDIS_SOCK EXISTS sw:ban:$TRIMMED)\" = 1 ]"
+redis_cli XTRIM sw:log MAXLEN 0 >/dev/null
+on_mx 2
 sleep 1
 in_no_kernel $PARTITIONED || fail "banned on 4 rejections during the partition"
 on_mx 2
 in_mx iptables-legacy -D OUTPUT -d 192.0.2.5 -p tcp --dport 6379 -j DROP
+in_mx iptables-legacy -D INPUT -s 192.0.2.5 -p tcp --sport 6379 -j DROP
 wait_for 40 "mx2 losing its link and catching up again" lost_and_back 2 "$since"
 sleep 0.5
 in_no_kernel $PARTITIONED || fail "4 rejections (2 + 2 across a partition) counted as 5 or more"
+wait_for 5 "$TRIMMED (made during the partition, its log entry trimmed) at mx2" in_all_kernels $TRIMMED
+grep -q "cluster: snapshot taken" <(tail -n "+$since" "$WORK/log/milter2.log") ||
+    fail "mx2 did not take a snapshot although its cursor's entries were trimmed"
 reject 3 $PARTITIONED 1
 wait_for 5 "$PARTITIONED (2 + 2 + 1) in all three kernels" in_all_kernels $PARTITIONED
 
