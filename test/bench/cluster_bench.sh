@@ -11,7 +11,7 @@
 #                rounds each, alternating; the ratio is on/off in the same run.
 #   commands     Redis commands per session (INFO commandstats) over the "on" rounds.
 #
-#   usage: test/bench/cluster_bench.sh   CLIENTS=200 SESSIONS=2000 CONCURRENCY=20 ROUNDS=2
+#   usage: test/bench/cluster_bench.sh   CLIENTS=200 GAP_MS=20 SESSIONS=2000 CONCURRENCY=20 ROUNDS=2
 #
 # Prints figures, asserts nothing. The machine's other load shows in the figures.
 set -euo pipefail
@@ -25,6 +25,7 @@ CLIENTS=${CLIENTS:-200}
 SESSIONS=${SESSIONS:-2000}
 CONCURRENCY=${CONCURRENCY:-20}
 ROUNDS=${ROUNDS:-2}
+GAP_MS=${GAP_MS:-20}
 WATCH=$BUILD_DIR/test/ban_watch
 LOAD=$REPO/test/bench/smtp_load.py
 
@@ -62,7 +63,7 @@ for i in 2 3; do
     spawn "watch$i" ip netns exec "${NS_MXS[$i]}" "$WATCH" iptables "$CHAIN" 200
     wait_for 10 "the kernel watcher of mx$i" grep -q '^ready' "$WORK/log/watch$i.log"
 done
-in_cl python3 "$LOAD" trap 192.0.2.1 1 20 "${sources[@]}" >"$WORK/trap.txt"
+in_cl python3 "$LOAD" trap 192.0.2.1 1 "$GAP_MS" "${sources[@]}" >"$WORK/trap.txt"
 sleep 2
 lines=()
 for i in 2 3; do

@@ -3,7 +3,7 @@
 # its own namespace, kernel firewall, Postfix, helper and milter; clients in another
 # namespace. Shown: rejections split over two hosts add up to a ban in all three
 # kernels (the next SYN to the third is dropped and counted); a spamtrap hit bans
-# everywhere; unban and allow made at one host hold everywhere; `status` shows the
+# everywhere; two hosts banning one client at once make one ban on the same terms; unban and allow made at one host hold everywhere; `status` shows the
 # link and the peers. Then the failures: Redis killed while mail flows (every host
 # keeps delivering and rejecting, a local threshold bans locally at once) and
 # restarted empty (every active ban back in Redis and in every kernel, the counts of
@@ -16,8 +16,8 @@ itest_init cluster
 cluster_netns 3
 SPLIT=192.0.2.101 TRAPPER=192.0.2.102 ALLOWED=192.0.2.103 OUTAGE=192.0.2.104
 LOCAL=192.0.2.105 PARTITIONED=192.0.2.106 STOPPED=192.0.2.107 TRIMMED=192.0.2.108
-CLEAN=192.0.2.20
-for a in $SPLIT $TRAPPER $ALLOWED $OUTAGE $LOCAL $PARTITIONED $STOPPED $TRIMMED $CLEAN; do
+TWICE=192.0.2.109 CLEAN=192.0.2.20
+for a in $SPLIT $TRAPPER $ALLOWED $OUTAGE $LOCAL $PARTITIONED $STOPPED $TRIMMED $TWICE $CLEAN; do
     ip -n "$NS_CL" addr add "$a/24" dev cl0
 done
 cluster_services
@@ -66,6 +66,19 @@ assert_contains "$(ctl bans)" "(by mx2)" "bans at mx3"
 log "a spamtrap hit at mx3 bans on all three"
 out=$(send_to 3 $TRAPPER client.example.net trap@example.org) && fail "spamtrap accepted: $out"
 wait_for 5 "$TRAPPER in all three kernels" in_all_kernels $TRAPPER
+
+log "two hosts banning the same client at once make one ban"
+send_to 1 $TWICE client.example.net trap@example.org >/dev/null &
+first=$!
+send_to 2 $TWICE client.example.net trap@example.org >/dev/null &
+wait $first $! || true  # (both refused: the spamtrap)
+wait_for 5 "$TWICE in all three kernels" in_all_kernels $TWICE
+sleep 0.5
+[ "$(redis_cli HGET sw:t:$TWICE bans)" = 1 ] || fail "the cluster counted $(redis_cli HGET sw:t:$TWICE bans) bans of $TWICE"
+[ "$(redis_cli XRANGE sw:log - + | grep -cx "$TWICE")" = 1 ] || fail "more than one ban of $TWICE in the log"
+expiry_at() { (on_mx "$1" && ctl show $TWICE --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ban"]["expires"])'); }
+[ "$(expiry_at 1)" = "$(expiry_at 2)" ] && [ "$(expiry_at 2)" = "$(expiry_at 3)" ] ||
+    fail "the hosts hold different terms for one ban: $(expiry_at 1) $(expiry_at 2) $(expiry_at 3)"
 
 log "unban at mx2 lifts it everywhere"
 on_mx 2
