@@ -66,12 +66,13 @@ std::string random_epoch() {
 }  // namespace
 
 Cluster::Cluster(asio::io_context& io, const conf::MilterConfig& config, std::string host,
-                 std::string password, Enforcement& enforcement, Clock clock)
+                 std::string password, Enforcement& enforcement, Clock clock,
+                 std::function<std::string()> policy)
     : io_(io),
       config_(config.cluster),
       host_(std::move(host)),
-      policy_(cluster::policy_fingerprint(config.tally.window, config.tally.ipv4_prefix,
-                                          config.tally.ipv6_prefix, config.escalation.rules)),
+      policy_of_(std::move(policy)),
+      policy_(policy_of_()),
       keys_{config.cluster.key_prefix},
       link_options_{"cluster", config.cluster.user, std::move(password),
                     config.cluster.connect_timeout, config.cluster.command_timeout},
@@ -209,12 +210,7 @@ awaitable<void> Cluster::catch_up() {
     std::map<std::string, std::string> fields;
     for (std::size_t i = 0; i + 1 < meta.elements.size(); i += 2)
         fields[meta.elements[i].text] = meta.elements[i + 1].text;
-    status_.policy_match = fields["policy"] == policy_;
-    if (!status_.policy_match)
-        log_warning(fmt::format(
-            "cluster: this host's tally policy differs from the cluster's: its counts are not "
-            "merged (bans, unbans and allows still are) {} {}",
-            kv("ours", policy_), kv("cluster", fields["policy"])));
+    check_policy(fields["policy"]);
     const std::string epoch = fields["epoch"];
     const std::string known = enforcement_.cluster_meta("epoch");
     if (known != epoch) {
@@ -481,11 +477,29 @@ void Cluster::apply_entry(const RedisReply& entry) {
     }
 }
 
+void Cluster::check_policy(const std::string& cluster_policy) {
+    const bool match = cluster_policy == policy_;
+    if (match != status_.policy_match || cluster_policy != cluster_policy_) {
+        if (match)
+            log_info("cluster: this host's tally policy is the cluster's: its counts merge");
+        else
+            log_warning(fmt::format(
+                "cluster: this host's tally policy differs from the cluster's: its counts are "
+                "not merged (bans, unbans and allows still are) {} {}",
+                kv("ours", policy_), kv("cluster", cluster_policy)));
+    }
+    status_.policy_match = match;
+    cluster_policy_ = cluster_policy;
+}
+
 // Every couple of seconds: this host's heartbeat and policy, and the others'.
 awaitable<void> Cluster::heartbeat() {
     asio::steady_timer tick(io_);
     while (!stopping_) {
+        policy_ = policy_of_();  // a reload may have changed the rules
         if (commands_.ready()) {
+            const auto meta_policy = co_await call(commands_, cmd("HGET", keys_.meta(), "policy"));
+            if (meta_policy.type == RedisReply::Type::string) check_policy(meta_policy.text);
             co_await call(commands_, cmd("HSET", keys_.hosts(), host_,
                                          fmt::format("{} {}", clock_(), policy_)));
             const auto hosts = co_await call(commands_, cmd("HGETALL", keys_.hosts()));
@@ -499,7 +513,7 @@ awaitable<void> Cluster::heartbeat() {
                     std::from_chars(value.data(), value.data() + std::min(space, value.size()),
                                     peer.heartbeat);
                     peer.policy_match =
-                        space != std::string::npos && value.substr(space + 1) == policy_;
+                        space != std::string::npos && value.substr(space + 1) == cluster_policy_;
                     status_.peers.push_back(std::move(peer));
                 }
             }

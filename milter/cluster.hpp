@@ -40,9 +40,12 @@ namespace smtpwall {
 class Cluster {
   public:
     using Clock = std::function<UnixTime()>;
-    // `password`: the content of [cluster] password_file (read by the caller).
+    // `password`: the content of [cluster] password_file (read by the caller);
+    // `policy`: this host's tally policy now (cluster::policy_fingerprint of the running
+    // configuration: a reload may change the rules).
     Cluster(boost::asio::io_context& io, const conf::MilterConfig& config, std::string host,
-            std::string password, Enforcement& enforcement, Clock clock);
+            std::string password, Enforcement& enforcement, Clock clock,
+            std::function<std::string()> policy);
     Cluster(const Cluster&) = delete;
     Cluster& operator=(const Cluster&) = delete;
 
@@ -87,11 +90,15 @@ class Cluster {
     boost::asio::awaitable<void> reader();
     boost::asio::awaitable<void> heartbeat();
     void apply_entry(const RedisReply& entry);
+    // Compares our policy with the cluster's; logs when that changes.
+    void check_policy(const std::string& cluster_policy);
 
     boost::asio::io_context& io_;
     const conf::MilterConfig::Cluster config_;
     const std::string host_;
-    const std::string policy_;
+    std::function<std::string()> policy_of_;
+    std::string policy_;          // ours, as last published
+    std::string cluster_policy_;  // the cluster's (the first host's), from Redis
     const cluster::Keys keys_;
     const RedisLink::Options link_options_;
     Enforcement& enforcement_;

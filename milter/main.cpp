@@ -151,15 +151,14 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
         log_info(fmt::format("state restored {} tallies={} bans={}", kv("file", config.state.file),
                              saved.tallies.size(), enforcement.ban_counts().active));
     }
-    // Cluster mode: the other MX hosts' decisions and counts through Redis.
-    std::unique_ptr<Cluster> cluster;
+    // Cluster mode: this host's outbox and cursor now; the link once the runtime exists.
+    std::string cluster_host;
     if (config.cluster.enabled()) {
-        const std::string host = cluster_host_name(config.cluster);
-        enforcement.join_cluster(host, std::move(saved.outbox), std::move(saved.cluster_meta));
-        cluster = std::make_unique<Cluster>(
-            io, config, host, read_password(config.cluster.password_file), enforcement, unix_now);
-        enforcement.on_cluster_work([c = cluster.get()] { c->wake(); });
+        cluster_host = cluster_host_name(config.cluster);
+        enforcement.join_cluster(cluster_host, std::move(saved.outbox),
+                                 std::move(saved.cluster_meta));
     }
+    saved = {};
     std::optional<StateWriter> writer;
     if (store) writer.emplace(*store, enforcement, config.state.flush_interval, unix_now);
     // DNS (and SPF) exist before the control socket: `check` uses them.
@@ -178,6 +177,17 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
         }
     }
     Runtime runtime(config_path, config, enforcement, dns.get(), started);
+    std::unique_ptr<Cluster> cluster;
+    if (config.cluster.enabled()) {
+        cluster = std::make_unique<Cluster>(
+            io, config, cluster_host, read_password(config.cluster.password_file), enforcement,
+            unix_now, [&runtime] {
+                const auto c = runtime.config();
+                return cluster::policy_fingerprint(c->tally.window, c->tally.ipv4_prefix,
+                                                   c->tally.ipv6_prefix, c->escalation.rules);
+            });
+        enforcement.on_cluster_work([c = cluster.get()] { c->wake(); });
+    }
     RecentSessions recent;
     const LiveCheck live_check(runtime, dns.get());
     ControlServer control(io, config.control,

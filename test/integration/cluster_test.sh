@@ -9,15 +9,17 @@
 # restarted empty (every active ban back in Redis and in every kernel, the counts of
 # the outage merged); Redis stopped with SIGSTOP (no session waits on it); one host
 # cut off from Redis and healed (it converges, nothing counted twice, and a ban whose
-# log entry was trimmed meanwhile reaches it through a snapshot).
+# log entry was trimmed meanwhile reaches it through a snapshot); a host reloaded with
+# other rules is reported and its counts kept apart, while bans still reach it.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cluster.sh"
 itest_init cluster
 cluster_netns 3
 SPLIT=192.0.2.101 TRAPPER=192.0.2.102 ALLOWED=192.0.2.103 OUTAGE=192.0.2.104
 LOCAL=192.0.2.105 PARTITIONED=192.0.2.106 STOPPED=192.0.2.107 TRIMMED=192.0.2.108
-TWICE=192.0.2.109 CLEAN=192.0.2.20
-for a in $SPLIT $TRAPPER $ALLOWED $OUTAGE $LOCAL $PARTITIONED $STOPPED $TRIMMED $TWICE $CLEAN; do
+TWICE=192.0.2.109 DIVERGED=192.0.2.110 CLEAN=192.0.2.20
+for a in $SPLIT $TRAPPER $ALLOWED $OUTAGE $LOCAL $PARTITIONED $STOPPED $TRIMMED $TWICE $DIVERGED \
+    $CLEAN; do
     ip -n "$NS_CL" addr add "$a/24" dev cl0
 done
 cluster_services
@@ -179,5 +181,20 @@ grep -q "cluster: snapshot taken" <(tail -n "+$since" "$WORK/log/milter2.log") |
     fail "mx2 did not take a snapshot although its cursor's entries were trimmed"
 reject 3 $PARTITIONED 1
 wait_for 5 "$PARTITIONED (2 + 2 + 1) in all three kernels" in_all_kernels $PARTITIONED
+
+log "mx3 reloaded with other rules: reported, its counts kept apart, bans still shared"
+on_mx 3
+sed -i 's/^rules = .*/rules = ["ban at first spamtrap", "ban after 50 rejections in 1h"]/' "$MILTER_CONF"
+ctl reload >/dev/null || fail "mx3 refused the reload"
+wait_for 5 "mx3 reporting its policy differs" bash -c "$CTL_BIN --socket $CONTROL_SOCK status | grep -q 'POLICY DIFFERS'"
+on_mx 1
+wait_for 5 "mx1 seeing mx3's policy differ" bash -c "$CTL_BIN --socket $CONTROL_SOCK status | grep -q 'peer mx3: .*policy DIFFERENT'"
+grep -q "tally policy differs from the cluster's" "$WORK/log/milter3.log" || fail "mx3 did not log the difference"
+reject 1 $DIVERGED 4
+reject 3 $DIVERGED 1
+sleep 0.5
+in_no_kernel $DIVERGED || fail "mx3's count merged although its policy differs"
+reject 1 $DIVERGED 1
+wait_for 5 "$DIVERGED (5 at mx1) in all three kernels, mx3's too" in_all_kernels $DIVERGED
 
 log "passed"
