@@ -66,6 +66,18 @@ expect_config_error "$MILTER_BIN" "$WORK/state.conf" "$WORK/state.conf:6: state.
 printf '[milter]\nuser = "root"\n' >"$WORK/root.conf"
 expect_config_error "$MILTER_BIN" "$WORK/root.conf" "$WORK/root.conf:2: milter.user:"
 
+log "smtpwall-milter: the cluster's password file must be private, the state kept"
+printf 'secret\n' >"$WORK/redis-password"
+chmod 0644 "$WORK/redis-password"
+milter_conf "[cluster]
+redis = \"192.0.2.5:6379\"
+password_file = \"$WORK/redis-password\"" >"$WORK/cluster.conf"
+expect_config_error "$MILTER_BIN" "$WORK/cluster.conf" "is accessible to others (mode 0644)"
+chmod 0640 "$WORK/redis-password"
+expect_config_ok "$MILTER_BIN" "$WORK/cluster.conf"
+printf '[milter]\nuser = "nobody"\n[dns]\nservers = ["127.0.0.1"]\n[state]\nfile = ""\n[cluster]\nredis = "unix:/run/redis.sock"\n' >"$WORK/nostate.conf"
+expect_config_error "$MILTER_BIN" "$WORK/nostate.conf" "cluster mode keeps what it must publish in the state file"
+
 log "smtpwall-milter: the daemon itself refuses what --check-config refuses"
 rc=0
 out=$(timeout 10 "$MILTER_BIN" -f -c "$WORK/dialup.conf" 2>&1) || rc=$?
