@@ -312,7 +312,6 @@ awaitable<void> Cluster::publisher() {
         co_await wake_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
         wake_pending_ = false;
         if (stopping_) break;
-        status_.outbox = enforcement_.outbox_size();
         if (!caught_up_ || !commands_.ready()) continue;
         if (!co_await publish_outbox()) continue;
         const bool all = std::exchange(resync_tallies_, false);
@@ -454,7 +453,7 @@ void Cluster::apply_entry(const RedisReply& entry) {
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
         status_.lag_ms = static_cast<double>(now_ms) - static_cast<double>(when->first);
-        metrics().cluster_lag(status_.lag_ms / 1000.0);
+        metrics().cluster_lag_ms(status_.lag_ms);
     }
     const auto op = cluster::parse_op(strings_of(entry.elements[1]));
     if (!op) {
@@ -518,7 +517,6 @@ awaitable<void> Cluster::heartbeat() {
                 }
             }
         }
-        status_.connected = caught_up_ && commands_.ready() && stream_.ready();
         tick.expires_after(kHeartbeat);
         boost::system::error_code ec;
         co_await tick.async_wait(asio::redirect_error(use_awaitable, ec));

@@ -186,6 +186,7 @@ Enforcement::Outcome Enforcement::record_rejection(const IpAddress& client,
 }
 
 void Enforcement::record_relay(const IpAddress& client, const RelayFacts& relay) {
+    if (!relay.conclusive) return;  // what an earlier session showed stands: nothing to do
     std::lock_guard lock(mutex_);
     state_.record_relay(client, relay);
 }

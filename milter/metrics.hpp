@@ -40,8 +40,8 @@ class Metrics {
     void cluster_published() { ++cluster_published_; }
     void cluster_applied() { ++cluster_applied_; }
     void cluster_reconnect() { ++cluster_reconnects_; }
-    void cluster_lag(double seconds) {
-        cluster_lag_ms_ = static_cast<std::uint64_t>(seconds * 1000);
+    void cluster_lag_ms(double ms) {
+        cluster_lag_ms_ = ms > 0 ? static_cast<std::uint64_t>(ms) : 0;
     }
     void helper_connected() { ++helper_connects_; }
 

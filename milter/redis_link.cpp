@@ -359,7 +359,6 @@ awaitable<void> RedisLink::run() {
                 session_ = s;
                 endpoint_ = where;
                 ready_ = true;
-                ++reconnects_;
                 backoff = std::chrono::milliseconds(200);
                 reported_down = false;
                 log_info(fmt::format("{}: connected {}", options_.name,

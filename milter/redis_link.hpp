@@ -79,7 +79,6 @@ class RedisLink {
     // Ends the current connection (the next attempt locates Redis afresh).
     void drop(const std::string& why);
     const std::optional<RedisEndpoint>& endpoint() const { return endpoint_; }
-    std::uint64_t reconnects() const { return reconnects_; }
 
     // One command on a connection of its own, for discovery (SENTINEL ..., ROLE):
     // the reply, or a local error after the connect or command timeout.
@@ -107,7 +106,6 @@ class RedisLink {
     std::optional<RedisEndpoint> endpoint_;
     bool ready_ = false;
     bool stopping_ = false;
-    std::uint64_t reconnects_ = 0;
     boost::asio::steady_timer backoff_timer_;
 };
 
