@@ -42,7 +42,7 @@ std::string kv_value(std::string_view value) {
         if (c == '"' || c == '\\') {
             out += '\\';
             out += static_cast<char>(c);
-        } else if (c < 0x20 || c >= 0x7f) {
+        } else if (c < 0x20 || c >= 0x7f || c == '=') {
             out += fmt::format("\\x{:02x}", c);
         } else {
             out += static_cast<char>(c);

@@ -1,6 +1,8 @@
-// Small text helpers shared by the line-based parsers (control commands, rule lines).
+// Small text helpers shared by the line-based parsers (control commands, rule lines)
+// and the operator's text output.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -31,6 +33,25 @@ inline std::vector<std::string_view> split(std::string_view text, char sep) {
         if (text.empty()) fields.emplace_back();
     }
     return fields;
+}
+
+// `text` safe to print on a terminal: every byte outside printable ASCII except "\n" and
+// "\t" becomes \xNN, as in log values (common/log.hpp), so what came from the network
+// (HELO, DNS TXT, sender domains) cannot carry escape sequences to an operator's screen.
+inline std::string printable_text(std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size());
+    for (const unsigned char c : text) {
+        if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t') {
+            out += static_cast<char>(c);
+        } else {
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xf];
+        }
+    }
+    return out;
 }
 
 }  // namespace smtpwall

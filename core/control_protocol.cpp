@@ -161,7 +161,7 @@ std::string frame_reply(bool ok, std::string_view message, std::string_view body
     std::string out = ok ? "OK" : "ERR";
     if (!message.empty()) {
         out += ' ';
-        for (char c : message) out += (c == '\n' || c == '\r') ? ' ' : c;
+        for (char c : printable_text(message)) out += (c == '\n' || c == '\t') ? ' ' : c;
     }
     out += '\n';
     std::size_t pos = 0;
@@ -169,7 +169,7 @@ std::string frame_reply(bool ok, std::string_view message, std::string_view body
         const auto nl = body.find('\n', pos);
         const auto line = body.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
         if (!line.empty() && line.front() == '.') out += '.';
-        out += line;
+        out += printable_text(line);
         out += '\n';
         if (nl == std::string_view::npos) break;
         pos = nl + 1;

@@ -38,7 +38,9 @@ std::variant<Request, RequestError> parse_request(std::string_view line);
 std::string format_request(const Request& request);
 
 // "OK\n<body>.\n" or "ERR <message>\n.\n"; body lines starting with '.' are
-// dot-stuffed as in SMTP, so "." alone always ends a reply.
+// dot-stuffed as in SMTP, so "." alone always ends a reply. Bytes outside printable
+// ASCII (but "\n" and "\t" in the body) are sent as \xNN: text that came from the
+// network never reaches a terminal raw.
 std::string frame_reply(bool ok, std::string_view message, std::string_view body);
 
 // Incremental reply reader for clients: feed lines (without "\n") until done().

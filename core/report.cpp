@@ -261,6 +261,10 @@ std::string render_check(const Classification& c, int threshold, const dns::DnsF
     return out;
 }
 
+std::string json_text(const nlohmann::json& doc) {
+    return doc.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 nlohmann::json check_json(const Classification& c, int threshold, const dns::DnsFacts* facts) {
     nlohmann::json j;
     j["tags"] = nlohmann::json::array();

@@ -69,4 +69,8 @@ std::string render_check(const Classification& c, int threshold, const dns::DnsF
 nlohmann::json check_json(const Classification& c, int threshold, const dns::DnsFacts* facts);
 std::string_view decision_name(Classification::Decision decision);
 
+// A reply document as sent (`--json`): ASCII only, and bytes that are not UTF-8 (a
+// client's HELO, a DNS TXT) replaced by U+FFFD rather than failing the reply.
+std::string json_text(const nlohmann::json& doc);
+
 }  // namespace smtpwall

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/text.hpp"
 #include "common/unix_socket.hpp"
 #include "conf/config_reader.hpp"
 #include "conf/milter_config.hpp"
@@ -138,9 +139,9 @@ int check_offline(const Request& request, const OfflineFacts& given,
     if (!request.from.empty()) session.mail_from(request.from, false);
     session.set_dns(std::move(facts));
     const auto& c = session.classification();
-    const std::string out = request.json
-                                ? check_json(c, config.scoring.threshold, nullptr).dump() + "\n"
-                                : render_check(c, config.scoring.threshold, nullptr);
+    const std::string out =
+        request.json ? json_text(check_json(c, config.scoring.threshold, nullptr))
+                     : printable_text(render_check(c, config.scoring.threshold, nullptr));
     std::fputs(out.c_str(), stdout);
     return kExitOk;
 }

@@ -21,8 +21,9 @@ std::string tags_text(const std::vector<std::string>& tags) {
 }
 
 std::string describe(const Entry& e) {
-    return fmt::format("net={} origin={} expires={} tags={}", e.net.to_string(),
-                       e.origin == Origin::core ? "core" : "dyn", e.expires, tags_text(e.tags));
+    return fmt::format("{} {} {} {}", kv("net", e.net.to_string()),
+                       kv("origin", e.origin == Origin::core ? "core" : "dyn"),
+                       kv("expires", std::to_string(e.expires)), kv("tags", tags_text(e.tags)));
 }
 
 bool same_meaning(const Entry& a, const Entry& b) {

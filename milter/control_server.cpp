@@ -49,7 +49,7 @@ constexpr auto kCheckTimeout = std::chrono::seconds(30);
 constexpr std::size_t kMaxHttpRequest = 8192;
 
 std::string framed(bool json, const nlohmann::json& doc, const std::string& text) {
-    return control::frame_reply(true, "", json ? doc.dump() + "\n" : text);
+    return control::frame_reply(true, "", json ? json_text(doc) : text);
 }
 
 std::string duration_text(std::int64_t seconds) {
@@ -502,7 +502,7 @@ awaitable<std::string> ControlServer::execute(const control::Request& req, const
     auto action = [&](const Enforcement::ActionResult& r) {
         nlohmann::json doc = {{"ok", r.ok}, {"message", r.message}};
         if (!r.ok) return control::frame_reply(false, r.message, "");
-        return control::frame_reply(true, r.message, req.json ? doc.dump() + "\n" : std::string{});
+        return control::frame_reply(true, r.message, req.json ? json_text(doc) : std::string{});
     };
     if (req.verb == "ping") co_return control::frame_reply(true, "pong", "");
     if (req.verb == "help") co_return control::frame_reply(true, "", control::help_text());

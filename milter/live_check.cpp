@@ -18,9 +18,9 @@ void LiveCheck::run(const control::Request& req, std::function<void(std::string)
     auto finish = [session, threshold, json = req.json, done](const dns::DnsFacts* facts) {
         if (facts != nullptr) session->set_dns(*facts);
         const auto& c = session->classification();
-        done(control::frame_reply(true, "",
-                                  json ? check_json(c, threshold, facts).dump() + "\n"
-                                       : render_check(c, threshold, facts)));
+        done(control::frame_reply(
+            true, "",
+            json ? json_text(check_json(c, threshold, facts)) : render_check(c, threshold, facts)));
     };
     if (dns_ == nullptr) {
         finish(nullptr);

@@ -113,6 +113,23 @@ BOOST_AUTO_TEST_CASE(control_reply_framing_round_trips) {
     BOOST_TEST(junk.malformed());
 }
 
+// Text from the network (a HELO, a DNS TXT, a sender domain) reaches an operator's
+// terminal without its control bytes, and JSON survives bytes that are not UTF-8.
+BOOST_AUTO_TEST_CASE(replies_carry_no_terminal_escapes_and_json_survives_bad_utf8) {
+    using namespace smtpwall::control;
+    const auto wire =
+        frame_reply(false, "bad\x1b[2J\r\nERR", "helo \x1b]0;owned\x07\x9b\xff\tok\n");
+    BOOST_TEST(wire == "ERR bad\\x1b[2J\\x0d ERR\nhelo \\x1b]0;owned\\x07\\x9b\\xff\tok\n.\n");
+    for (unsigned char c : wire) BOOST_TEST((c == '\n' || c == '\t' || (c >= 0x20 && c < 0x7f)));
+
+    nlohmann::json doc;
+    doc["helo"] = "caf\xc3\xa9 \xff\xfe \x1b[31m";
+    const auto text = json_text(doc);
+    BOOST_TEST(text == "{\"helo\":\"caf\\u00e9 \\ufffd\\ufffd \\u001b[31m\"}\n");
+    BOOST_TEST(nlohmann::json::parse(text)["helo"] ==
+               "caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd \x1b[31m");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(operator_views)
