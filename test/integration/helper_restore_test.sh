@@ -86,7 +86,7 @@ awk -v n="$N" -v a="$start" -v b="$ready" 'BEGIN { printf "restored %d entries i
 log "the milter's full SYNC adds nothing and is refused nothing"
 milter_start milter_after
 wait_for "$WAIT" "the sync after the reboot" grep -q "firewall synced bans=$N " "$WORK/log/milter_after.log"
-grep -q "firewall synced bans=$N result=\"added=0 updated=0 removed=0\" refused=0 deferred=0" \
+grep -qF "firewall synced bans=$N result=\"added\\x3d0 updated\\x3d0 removed\\x3d0\" refused=0 deferred=0" \
     "$WORK/log/milter_after.log" ||
     fail "the sync after the reboot: $(grep 'firewall synced' "$WORK/log/milter_after.log")"
 ctl status --json | python3 -c '
