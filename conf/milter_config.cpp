@@ -426,6 +426,13 @@ const Schema<Config>& schema() {
                 "dns", "cache_entries", [](auto& c) -> auto& { return c.dns.cache_entries; },
                 Integer(100, 10'000'000), restart, "cache size in answers"),
             setting<Config>(
+                "dns", "cache_megabytes", [](auto& c) -> auto& { return c.dns.cache_megabytes; },
+                Integer(1, 65536), restart, "cache size in memory (MiB)"),
+            setting<Config>(
+                "dns", "helo_lookups", [](auto& c) -> auto& { return c.dns.helo_lookups; },
+                Integer(0, 50), restart,
+                "HELO names a session may have looked up; later ones are judged by syntax only"),
+            setting<Config>(
                 "dns", "zone_suspension", [](auto& c) -> auto& { return c.dns.zone_suspension; },
                 Duration(), restart, "how long a zone that refused queries is not asked"),
             setting<Config>(
@@ -449,6 +456,13 @@ const Schema<Config>& schema() {
             setting<Config>(
                 "spf", "workers", [](auto& c) -> auto& { return c.spf.workers; }, Integer(1, 512),
                 restart, "threads doing SPF checks"),
+            setting<Config>(
+                "spf", "session_checks", [](auto& c) -> auto& { return c.spf.session_checks; },
+                Integer(1, 50), restart,
+                "senders a session may have checked; later ones are judged without SPF"),
+            setting<Config>(
+                "spf", "client_workers", [](auto& c) -> auto& { return c.spf.client_workers; },
+                Integer(1, 512), restart, "SPF workers one client may hold at once"),
             // [tally]
             setting<Config>(
                 "tally", "ipv4_prefix", [](auto& c) -> auto& { return c.tally.ipv4_prefix; },

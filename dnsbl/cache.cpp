@@ -1,4 +1,4 @@
-// The resolver's answer cache: TTL clamps, negative caching, LRU bound.
+// The resolver's answer cache: TTL clamps, negative caching, LRU bounds.
 #include "dnsbl/cache.hpp"
 
 #include <algorithm>
@@ -15,13 +15,27 @@ std::string Cache::make_key(std::string_view name, RType type) {
     return key;
 }
 
+std::size_t entry_bytes(std::string_view key, const Result& result) {
+    // Two copies of the key (list and index), the list node, the hash node.
+    std::size_t bytes = 2 * key.size() + sizeof(Result) + 128;
+    bytes += result.addresses.size() * sizeof(IpAddress);
+    for (const auto& n : result.names) bytes += sizeof(std::string) + n.size();
+    for (const auto& t : result.texts) bytes += sizeof(std::string) + t.size();
+    return bytes;
+}
+
+void Cache::erase(std::list<Entry>::iterator entry) {
+    bytes_ -= entry->bytes;
+    index_.erase(entry->key);
+    lru_.erase(entry);
+}
+
 std::optional<Result> Cache::get(std::string_view name, RType type, Clock::time_point now) {
     const auto it = index_.find(make_key(name, type));
     if (it == index_.end()) return std::nullopt;
     const auto entry = it->second;
     if (entry->expires <= now) {
-        index_.erase(it);
-        lru_.erase(entry);
+        erase(entry);
         return std::nullopt;
     }
     lru_.splice(lru_.begin(), lru_, entry);
@@ -44,30 +58,25 @@ std::uint32_t Cache::effective_ttl(const Result& result, bool cacheable) const {
 std::uint32_t Cache::put(std::string_view name, RType type, const Result& result, bool cacheable,
                          Clock::time_point now) {
     const std::uint32_t ttl = effective_ttl(result, cacheable);
-    if (ttl == 0 || policy_.max_entries == 0) return 0;
     std::string key = make_key(name, type);
-    const auto expires = now + std::chrono::seconds(ttl);
-    if (const auto it = index_.find(key); it != index_.end()) {
-        it->second->result = result;
-        it->second->result.ttl = ttl;
-        it->second->expires = expires;
-        lru_.splice(lru_.begin(), lru_, it->second);
-        return ttl;
-    }
-    while (index_.size() >= policy_.max_entries) {
-        index_.erase(lru_.back().key);
-        lru_.pop_back();
-    }
-    lru_.push_front(Entry{key, result, expires});
+    const std::size_t bytes = entry_bytes(key, result);
+    if (ttl == 0 || policy_.max_entries == 0 || bytes > policy_.max_bytes) return 0;
+    if (const auto it = index_.find(key); it != index_.end()) erase(it->second);
+    while (!lru_.empty() &&
+           (index_.size() >= policy_.max_entries || bytes_ + bytes > policy_.max_bytes))
+        erase(std::prev(lru_.end()));
+    lru_.push_front(Entry{key, result, now + std::chrono::seconds(ttl), bytes});
     lru_.front().result.ttl = ttl;
     lru_.front().result.from_cache = false;
     index_.emplace(std::move(key), lru_.begin());
+    bytes_ += bytes;
     return ttl;
 }
 
 void Cache::clear() {
     index_.clear();
     lru_.clear();
+    bytes_ = 0;
 }
 
 }  // namespace smtpwall::dns

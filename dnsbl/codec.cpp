@@ -58,6 +58,9 @@ void collect(const ldns_rr* rr, RType type, Result& out,
              std::vector<std::pair<std::uint16_t, std::string>>& mx) {
     const std::size_t n = ldns_rr_rd_count(rr);
     if (n == 0) return;
+    if (out.addresses.size() + out.names.size() + out.texts.size() + mx.size() >=
+        max_answer_records)
+        return;
     const ldns_rdf* first = ldns_rr_rdf(rr, 0);
     switch (type) {
         case RType::A:
@@ -92,6 +95,9 @@ void collect(const ldns_rr* rr, RType type, Result& out,
                 const std::size_t len = std::min<std::size_t>(data[0], size - 1);
                 text.append(reinterpret_cast<const char*>(data + 1), len);
             }
+            std::size_t kept = 0;
+            for (const auto& t : out.texts) kept += t.size();
+            if (kept + text.size() > max_answer_text) return;
             out.texts.push_back(std::move(text));
             break;
         }

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <utility>
 
 namespace smtpwall::dns {
 
@@ -152,6 +154,17 @@ void SessionLookups::helo(const std::string& name) {
     std::unique_lock lock(mutex_);
     helo_name_ = name;
     const unsigned generation = ++helo_generation_;
+    const bool seen = std::find(helo_names_looked_up_.begin(), helo_names_looked_up_.end(),
+                                name) != helo_names_looked_up_.end();
+    if (!seen && helo_names_looked_up_.size() >=
+                     static_cast<std::size_t>(std::max(services_->max_helo_names, 0))) {
+        facts_.helo = HeloFacts{};  // not started: judged by its syntax only
+        helo_pending_ = 0;
+        if (!std::exchange(helo_over_budget_, true) && services_->over_budget)
+            services_->over_budget("helo_names");
+        return;
+    }
+    if (!seen) helo_names_looked_up_.push_back(name);
     facts_.helo = HeloFacts{Progress::pending, HeloFacts::Outcome::temp_error, {}, false};
     helo_pending_ = 3;
     helo_temp_ = helo_positive_ = false;
@@ -185,16 +198,43 @@ void SessionLookups::settle_helo() {
 void SessionLookups::mail_from(const std::string& sender) {
     if (!services_->spf) return;
     std::string helo;
+    std::size_t index = 0;
     {
         std::lock_guard lock(mutex_);
+        std::string key = sender;
+        std::transform(key.begin(), key.end(), key.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        key += '\n' + helo_name_;
+        const auto before = std::find_if(spf_checks_.begin(), spf_checks_.end(),
+                                         [&](const SpfCheck& c) { return c.key == key; });
+        if (before != spf_checks_.end()) {
+            // Checked before in this session: its result, now or when it comes.
+            current_spf_ = static_cast<std::size_t>(before - spf_checks_.begin());
+            facts_.spf = before->result ? *before->result
+                                        : SpfFacts{Progress::pending, SpfResult::none, {}, {}};
+            return;
+        }
+        if (spf_checks_.size() >=
+            static_cast<std::size_t>(std::max(services_->max_spf_checks, 1))) {
+            current_spf_.reset();
+            facts_.spf = SpfFacts{};  // not started: judged without SPF
+            if (!std::exchange(spf_over_budget_, true) && services_->over_budget)
+                services_->over_budget("spf_checks");
+            return;
+        }
+        index = spf_checks_.size();
+        spf_checks_.push_back(SpfCheck{std::move(key), std::nullopt});
+        current_spf_ = index;
         facts_.spf = SpfFacts{Progress::pending, SpfResult::none, {}, {}};
         ++outstanding_;
         helo = helo_name_;
     }
-    services_->spf(client_, helo, sender, [self = shared_from_this()](SpfFacts result) {
+    services_->spf(client_, helo, sender, [self = shared_from_this(), index](SpfFacts result) {
         std::unique_lock lock(self->mutex_);
-        self->facts_.spf = std::move(result);
-        self->facts_.spf.progress = Progress::done;
+        result.progress = Progress::done;
+        self->spf_checks_[index].result = result;
+        // Only the latest MAIL FROM's sender is judged.
+        if (self->current_spf_ == index) self->facts_.spf = std::move(result);
         --self->outstanding_;
         self->notify_if_complete(lock);
     });

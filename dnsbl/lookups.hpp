@@ -10,7 +10,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dnsbl/facts.hpp"
@@ -26,6 +28,11 @@ struct LookupServices {
     ZoneHealth* health = nullptr;
     std::chrono::seconds suspend_for{600};
     std::size_t max_ptr_names = 5;
+    // Per-session budgets for what the client chooses (its HELO names, its senders): a
+    // session past one is judged with the facts it has, never failed for it.
+    int max_helo_names = 3;  // distinct HELO names looked up (A, AAAA, MX each)
+    int max_spf_checks = 3;  // distinct senders checked; a repeated one reuses its result
+    std::function<void(std::string_view budget)> over_budget;  // once per session and budget
     // SPF (may be empty: no SPF checks). Must not block; calls back once.
     std::function<void(const IpAddress& client, const std::string& helo, const std::string& sender,
                        std::function<void(SpfFacts)> done)>
@@ -46,9 +53,12 @@ class SessionLookups : public std::enable_shared_from_this<SessionLookups> {
                                                  const IpAddress& client, Deadline deadline);
 
     // Starts A/AAAA/MX lookups of a syntactically valid HELO name (call again after
-    // a second EHLO: the latest name counts).
+    // a second EHLO: the latest name counts). Past the session's budget of names the
+    // HELO's DNS facts stay "not started".
     void helo(const std::string& name);
     // Starts SPF for this sender (without angle brackets; empty for the null sender).
+    // A sender (with the same HELO) checked before in the session reuses its result;
+    // past the budget of checks the SPF facts stay "not started".
     void mail_from(const std::string& sender);
 
     // Blocks until everything started so far is done, or the deadline passed.
@@ -83,6 +93,14 @@ class SessionLookups : public std::enable_shared_from_this<SessionLookups> {
     int helo_pending_ = 0;
     bool helo_temp_ = false, helo_positive_ = false;
     std::vector<std::function<void(DnsFacts)>> waiters_;
+    std::vector<std::string> helo_names_looked_up_;
+    struct SpfCheck {
+        std::string key;  // sender and HELO
+        std::optional<SpfFacts> result;
+    };
+    std::vector<SpfCheck> spf_checks_;
+    std::optional<std::size_t> current_spf_;  // the latest MAIL FROM's check
+    bool helo_over_budget_ = false, spf_over_budget_ = false;
 };
 
 }  // namespace smtpwall::dns

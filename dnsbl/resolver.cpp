@@ -52,7 +52,7 @@ asio::awaitable<Bytes> tcp_exchange(std::shared_ptr<tcp::socket> sock, tcp::endp
 struct Counters {
     std::atomic<std::uint64_t> lookups{0}, cache_hits{0}, shared{0}, queries_sent{0},
         tcp_fallbacks{0}, replies{0}, ignored{0}, timeouts{0}, network_errors{0}, failures{0},
-        in_flight{0}, cache_entries{0};
+        in_flight{0}, cache_entries{0}, callback_errors{0};
 };
 
 Result failure(Status status) {
@@ -120,6 +120,24 @@ class Resolver::Impl : public std::enable_shared_from_this<Impl> {
     using SocketPtr = std::shared_ptr<Socket>;
 
     void start(std::optional<std::string> name, RType type, Waiter waiter);
+    // A caller's callback must not throw; if one does anyway, the others waiting on the
+    // same query still get their answer and the socket's read loop keeps running.
+    void deliver(Waiter& waiter, const Result& result) noexcept {
+        try {
+            waiter.done(result);
+        } catch (const std::exception& e) {
+            callback_failed(e.what());
+        } catch (...) {
+            callback_failed("unknown exception");
+        }
+    }
+    void callback_failed(std::string_view what) noexcept {
+        bump(counters_.callback_errors);
+        try {
+            if (config_.on_callback_error) config_.on_callback_error(what);
+        } catch (...) {
+        }
+    }
     std::optional<Result> cached_locked(std::string_view name, RType type, Clock::time_point now) {
         const std::lock_guard lock(cache_mutex_);
         return cache_.get(name, type, now);
@@ -172,7 +190,7 @@ Resolver::Impl::Impl(asio::io_context& io, ResolverConfig config)
       config_(std::move(config)),
       cache_(CachePolicy{config_.min_ttl, config_.max_ttl, config_.max_negative_ttl,
                          static_cast<std::uint32_t>(config_.temp_failure_ttl.count()),
-                         config_.max_entries}),
+                         config_.max_entries, config_.max_cache_bytes}),
       pools_(config_.servers.size(), std::vector<SocketPtr>(static_cast<std::size_t>(
                                          std::max(1, config_.sockets_per_server)))) {
     if (config_.servers.empty()) throw std::invalid_argument("DNS resolver: no servers");
@@ -193,13 +211,13 @@ void Resolver::Impl::start(std::optional<std::string> name, RType type, Waiter w
     if (stopped_ || !name) {
         Result r;
         r.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - waiter.start);
-        waiter.done(r);
+        deliver(waiter, r);
         return;
     }
     if (auto hit = cached_locked(*name, type, now)) {
         bump(counters_.cache_hits);
         hit->latency = std::chrono::duration_cast<std::chrono::microseconds>(now - waiter.start);
-        waiter.done(*hit);
+        deliver(waiter, *hit);
         return;
     }
     std::string key = std::to_string(static_cast<int>(type)) + '/' + *name;
@@ -443,7 +461,7 @@ void Resolver::Impl::complete(const QueryPtr& q, Result result, bool cacheable) 
     counters_.cache_entries.store(cache_entries, std::memory_order_relaxed);
     for (auto& w : std::exchange(q->waiters, {})) {
         result.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - w.start);
-        w.done(result);
+        deliver(w, result);
     }
 }
 
@@ -485,7 +503,8 @@ Stats Resolver::Impl::stats() const {
     const Counters& c = counters_;
     return Stats{get(c.lookups),        get(c.cache_hits), get(c.shared),    get(c.queries_sent),
                  get(c.tcp_fallbacks),  get(c.replies),    get(c.ignored),   get(c.timeouts),
-                 get(c.network_errors), get(c.failures),   get(c.in_flight), get(c.cache_entries)};
+                 get(c.network_errors), get(c.failures),   get(c.in_flight), get(c.cache_entries),
+                 get(c.callback_errors)};
 }
 
 Resolver::Resolver(asio::io_context& io, ResolverConfig config)

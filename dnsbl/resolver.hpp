@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -30,11 +31,14 @@ struct ResolverConfig {
     std::uint32_t max_ttl = 86400;
     std::uint32_t max_negative_ttl = 3600;
     std::chrono::seconds temp_failure_ttl{5};  // servfail/refused/timeout/error; 0: never cached
-    std::size_t max_entries = 100000;          // cache size bound (LRU)
+    std::size_t max_entries = 100000;          // cache size bounds (LRU)
+    std::size_t max_cache_bytes = 64 << 20;
     // Queries to a server spread over this many connected UDP sockets; each socket is
     // replaced after queries_per_socket sends, so the source port keeps changing.
     int sockets_per_server = 4;
     int queries_per_socket = 100;
+    // Told (on the resolver's thread) when a lookup's callback threw, which it must not.
+    std::function<void(std::string_view what)> on_callback_error;
 };
 
 struct Stats {
@@ -51,6 +55,7 @@ struct Stats {
     std::uint64_t failures = 0;        // lookups that ended in a temporary failure
     std::uint64_t in_flight = 0;       // distinct queries outstanding now
     std::uint64_t cache_entries = 0;
+    std::uint64_t callback_errors = 0;  // callbacks that threw (a bug, survived)
 };
 
 class Resolver {
@@ -65,7 +70,8 @@ class Resolver {
     Resolver& operator=(const Resolver&) = delete;
 
     // Thread-safe and non-blocking. `done` runs exactly once, on a thread running the
-    // io_context (never inside lookup()); it must not throw. Invalid names fail with
+    // io_context (never inside lookup()); it must not throw (one that does is counted
+    // and reported, and harms no other lookup). Invalid names fail with
     // Status::error without a packet being sent.
     void lookup(std::string name, RType type, Callback done);
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/log.hpp"
+#include "milter/event_loop.hpp"
 #include "milter/metrics.hpp"
 
 namespace smtpwall {
@@ -35,6 +36,11 @@ dns::ResolverConfig resolver_config(const conf::MilterConfig& config) {
     rc.max_ttl = config.dns.max_ttl;
     rc.max_negative_ttl = config.dns.max_negative_ttl;
     rc.max_entries = config.dns.cache_entries;
+    rc.max_cache_bytes = config.dns.cache_megabytes << 20;
+    rc.on_callback_error = [](std::string_view what) {
+        metrics().internal_error("dns-callback");
+        log_error(fmt::format("DNS lookup callback failed, resolver goes on {}", kv("error", what)));
+    };
     return rc;
 }
 
@@ -58,19 +64,16 @@ DnsService::DnsService(const conf::MilterConfig& config, Clock clock)
     services->suspend_for = config.dns.zone_suspension;
     services->clock = std::move(clock);
     services->log = [](const std::string& line) { log_warning(line); };
+    services->max_helo_names = config.dns.helo_lookups;
+    services->max_spf_checks = config.spf.session_checks;
+    services->over_budget = [](std::string_view budget) { metrics().over_budget(budget); };
     services->observe_zone = [](const std::string& tag, std::string_view outcome,
                                 std::chrono::microseconds latency) {
         metrics().zone_answer(tag, outcome, latency);
     };
     services_.store(std::move(services));
     if (probe_interval_.count() > 0) asio::co_spawn(io_, probe_loop(), asio::detached);
-    thread_ = std::thread([this] {
-        try {
-            io_.run();
-        } catch (const std::exception& e) {
-            log_error(fmt::format("DNS event loop stopped {}", kv("error", e.what())));
-        }
-    });
+    thread_ = std::thread([this] { run_event_loop(io_, "dns"); });
 }
 
 DnsService::~DnsService() {

@@ -41,6 +41,7 @@
 #include "milter/control_server.hpp"
 #include "milter/dns_service.hpp"
 #include "milter/enforcement.hpp"
+#include "milter/event_loop.hpp"
 #include "milter/helper_client.hpp"
 #include "milter/host_checks.hpp"
 #include "milter/live_check.hpp"
@@ -203,16 +204,7 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
     helper.start([&enforcement] { enforcement.sync_firewall(); });
     asio::co_spawn(io, expire_bans(io, enforcement), asio::detached);
     if (cluster) cluster->start([&runtime] { runtime.refresh_allows(); });
-    std::thread io_thread([&io] {
-        while (true) {
-            try {
-                io.run();
-                return;
-            } catch (const std::exception& e) {
-                log_error(fmt::format("event loop error {}", kv("error", e.what())));
-            }
-        }
-    });
+    std::thread io_thread([&io] { run_event_loop(io, "main"); });
 
     MilterContext context{&runtime, &enforcement, dns.get(), &recent, unix_now};
     int rc = kExitSoftware;

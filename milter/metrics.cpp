@@ -74,6 +74,23 @@ void Metrics::ban_withheld(std::string_view why) {
     ++bans_withheld_[std::string(why)];
 }
 
+void Metrics::bump(std::map<std::string, std::uint64_t>& counter, std::string_view label) {
+    std::lock_guard lock(mutex_);
+    ++counter[std::string(label)];
+}
+
+void Metrics::internal_error(std::string_view where) {
+    bump(internal_errors_, where);
+}
+
+void Metrics::over_budget(std::string_view budget) {
+    bump(over_budget_, budget);
+}
+
+void Metrics::control_refused(std::string_view why) {
+    bump(control_refused_, why);
+}
+
 Metrics::Snapshot Metrics::snapshot() const {
     Snapshot s;
     for (std::size_t i = 0; i < sessions_.size(); ++i)
@@ -96,6 +113,9 @@ Metrics::Snapshot Metrics::snapshot() const {
     s.zones = zones_;
     s.bans_added = bans_added_;
     s.bans_withheld = bans_withheld_;
+    s.internal_errors = internal_errors_;
+    s.over_budget = over_budget_;
+    s.control_refused = control_refused_;
     return s;
 }
 
@@ -201,6 +221,19 @@ std::string render_prometheus(const Metrics::Snapshot& c, const Gauges& g) {
     family("smtpwall_helper_errors_total", "counter",
            "Helper connection failures and refused requests.");
     out += fmt::format("smtpwall_helper_errors_total {}\n", c.helper_errors);
+    family("smtpwall_internal_errors_total", "counter",
+           "Exceptions caught and survived where none should come (please report).");
+    for (const auto& [where, n] : c.internal_errors)
+        out += fmt::format("smtpwall_internal_errors_total{{where=\"{}\"}} {}\n", where, n);
+    family("smtpwall_session_budget_exceeded_total", "counter",
+           "Sessions judged without more lookups: a per-session budget was reached.");
+    for (const auto& [budget, n] : c.over_budget)
+        out += fmt::format("smtpwall_session_budget_exceeded_total{{budget=\"{}\"}} {}\n", budget,
+                           n);
+    family("smtpwall_control_refused_total", "counter",
+           "Control and metrics connections or requests refused or cut, by why.");
+    for (const auto& [why, n] : c.control_refused)
+        out += fmt::format("smtpwall_control_refused_total{{reason=\"{}\"}} {}\n", why, n);
     if (g.cluster.enabled) {
         family("smtpwall_cluster_connected", "gauge",
                "1 while the Redis links are up and caught up.");

@@ -44,6 +44,14 @@ class Metrics {
         cluster_lag_ms_ = ms > 0 ? static_cast<std::uint64_t>(ms) : 0;
     }
     void helper_connected() { ++helper_connects_; }
+    // An exception caught and survived where none should come (a bug): where it was.
+    void internal_error(std::string_view where);
+    // A session that reached one of its budgets ("helo_names", "spf_checks") and was
+    // judged with what it had.
+    void over_budget(std::string_view budget);
+    // Control or metrics connections refused or cut: "connections", "user_connections",
+    // "check_rate", "timeout".
+    void control_refused(std::string_view why);
 
     struct Snapshot {
         std::map<std::string, std::uint64_t>
@@ -62,6 +70,7 @@ class Metrics {
         std::map<std::string, Zone> zones;
         std::map<std::string, std::uint64_t> bans_added;     // by origin
         std::map<std::string, std::uint64_t> bans_withheld;  // by why the client is a relay
+        std::map<std::string, std::uint64_t> internal_errors, over_budget, control_refused;
         std::uint64_t bans_expired = 0, bans_refused = 0, bans_lifted = 0;
         std::uint64_t helper_errors = 0, helper_connects = 0;
         std::uint64_t cluster_published = 0, cluster_applied = 0, cluster_reconnects = 0;
@@ -83,6 +92,8 @@ class Metrics {
     std::map<std::string, Snapshot::Zone> zones_;
     std::map<std::string, std::uint64_t> bans_added_;
     std::map<std::string, std::uint64_t> bans_withheld_;
+    std::map<std::string, std::uint64_t> internal_errors_, over_budget_, control_refused_;
+    void bump(std::map<std::string, std::uint64_t>& counter, std::string_view label);
 };
 
 // The one registry of this process.

@@ -2,6 +2,9 @@
 // against nsd + dnsdist started by lookups_test.sh (DNS_PORT: dnsdist).
 #include <boost/test/unit_test.hpp>
 
+#include <fmt/format.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <thread>
 
@@ -180,6 +183,66 @@ BOOST_AUTO_TEST_CASE(a_slow_answer_delays_only_its_own_session) {
     BOOST_TEST((fast->ptr.outcome == Outcome::confirmed));
     BOOST_TEST(fast_took < std::chrono::milliseconds(50),
                "the fast session waited for the slow one");
+}
+
+// What the client chooses costs a bounded number of lookups: past the budget of HELO
+// names and of SPF checks the session is judged with what it has, never failed for it.
+BOOST_AUTO_TEST_CASE(helo_and_spf_budgets) {
+    std::vector<std::string> budgets;
+    services->max_helo_names = 3;
+    services->max_spf_checks = 2;
+    services->over_budget = [&](std::string_view b) { budgets.emplace_back(b); };
+    std::atomic<int> spf_calls{0};
+    services->spf = [&](const IpAddress&, const std::string&, const std::string& sender,
+                        std::function<void(SpfFacts)> done) {
+        ++spf_calls;
+        done(SpfFacts{Progress::done, sender.ends_with("@bad.example") ? SpfResult::fail
+                                                                        : SpfResult::pass,
+                      "x", ""});
+    };
+    const auto before = resolver->stats().lookups;
+    auto s = SessionLookups::start(services, *IpAddress::parse("192.0.2.1"),
+                                   Clock::now() + std::chrono::seconds(3));
+    const auto connect_lookups = [&] { return s->wait(), resolver->stats().lookups - before; }();
+    for (int i = 0; i < 1000; ++i) s->helo(fmt::format("h{}.nosuchname.test.smtpwall", i));
+    auto f = s->wait();
+    BOOST_TEST(resolver->stats().lookups - before == connect_lookups + 3 * 3);
+    BOOST_TEST((f.helo.progress == Progress::not_started));  // judged by syntax only
+    BOOST_TEST(!has_tag(judge("192.0.2.1", f), "bad-helo"));
+    BOOST_TEST((judge("192.0.2.1", f).decision == Classification::Decision::accept));
+    // A name looked up before may come again.
+    s->helo("h1.nosuchname.test.smtpwall");
+    f = s->wait();
+    BOOST_TEST((f.helo.outcome == HeloFacts::Outcome::does_not_resolve));
+
+    s->mail_from("a@bad.example");
+    BOOST_TEST((s->wait().spf.result == SpfResult::fail));
+    for (int i = 0; i < 200; ++i) s->mail_from("a@bad.example");  // RSET, same sender
+    BOOST_TEST(spf_calls == 1);
+    BOOST_TEST((s->wait().spf.result == SpfResult::fail));
+    s->mail_from("b@good.example");
+    BOOST_TEST((s->wait().spf.result == SpfResult::pass));
+    for (int i = 0; i < 200; ++i) s->mail_from(fmt::format("x{}@bad.example", i));
+    BOOST_TEST(spf_calls == 2);
+    f = s->wait();
+    BOOST_TEST((f.spf.progress == Progress::not_started));  // judged without SPF
+    BOOST_TEST(!has_tag(judge("192.0.2.1", f), "spf-fail"));
+    BOOST_TEST((budgets == std::vector<std::string>{"helo_names", "spf_checks"}));
+}
+
+// A callback that throws (a bug) is reported and harms neither the other sessions
+// waiting for the same answer nor the resolver's later lookups.
+BOOST_AUTO_TEST_CASE(a_throwing_callback_does_not_stop_the_resolver) {
+    std::atomic<int> delivered{0};
+    resolver->lookup("mx.test.smtpwall", RType::A,
+                     [](const Result&) { throw std::runtime_error("injected"); });
+    resolver->lookup("mx.test.smtpwall", RType::A, [&](const Result&) { ++delivered; });
+    for (int i = 0; i < 100 && (delivered < 1 || resolver->stats().callback_errors < 1); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    BOOST_TEST(delivered == 1);
+    BOOST_TEST(resolver->stats().callback_errors == 1u);
+    const auto f = facts("192.0.2.22");
+    BOOST_TEST((f.ptr.outcome == Outcome::confirmed));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

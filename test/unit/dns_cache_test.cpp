@@ -127,4 +127,30 @@ BOOST_AUTO_TEST_CASE(size_is_bounded_least_recently_used_first) {
     BOOST_TEST(off.put("a.example", RType::A, answer(Status::ok, 300), true, t0) == 0u);
 }
 
+// Entries are attacker-shaped (a TXT can be 16 KiB): the byte bound holds whatever they are.
+BOOST_AUTO_TEST_CASE(bytes_are_bounded_too) {
+    auto p = policy(60, 86400, 3600, 5, 100000);
+    p.max_bytes = 64 * 1024;
+    Cache cache(p);
+    Result big = answer(Status::ok, 300);
+    big.texts.assign(1, std::string(10000, 't'));
+    for (int i = 0; i < 100; ++i) {
+        cache.put("t" + std::to_string(i) + ".example", RType::TXT, big, true, t0);
+        BOOST_TEST(cache.bytes() <= p.max_bytes);
+    }
+    BOOST_TEST(cache.size() == 6u);  // 6 x ~10.3 KB fit in 64 KiB, not 7
+    BOOST_TEST(cache.get("t99.example", RType::TXT, t0).has_value());
+    BOOST_TEST(!cache.get("t90.example", RType::TXT, t0));
+    // Small entries still fit next to them; replacing one keeps the count right.
+    cache.put("a.example", RType::A, answer(Status::ok, 300), true, t0);
+    cache.put("a.example", RType::A, answer(Status::ok, 300), true, t0);
+    BOOST_TEST(cache.get("a.example", RType::A, t0).has_value());
+    BOOST_TEST(cache.bytes() <= p.max_bytes);
+    // One answer larger than the whole cache is not kept at all.
+    big.texts.assign(1, std::string(70000, 't'));
+    BOOST_TEST(cache.put("huge.example", RType::TXT, big, true, t0) == 0u);
+    cache.clear();
+    BOOST_TEST(cache.bytes() == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,6 +2,7 @@
 // extracted (CNAME chains, RFC 2308 negative TTLs), and hostile packets that must
 // be rejected or ignored without a crash.
 #include <boost/test/unit_test.hpp>
+#include <fmt/format.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -138,6 +139,27 @@ BOOST_AUTO_TEST_CASE(decodes_ptr_mx_txt) {
                      {"7.2.0.192.bl.example. 300 IN TXT \"listed, see \" \"https://bl.example/\""}),
                "7.2.0.192.bl.example", RType::TXT);
     BOOST_TEST(r.result.texts == std::vector<std::string>{"listed, see https://bl.example/"});
+}
+
+// A hostile zone's huge answer is cut to what a Result may hold, before it reaches the cache.
+BOOST_AUTO_TEST_CASE(caps_records_and_text_per_reply) {
+    std::vector<std::string> many;
+    for (int i = 0; i < 200; ++i)
+        many.push_back(fmt::format("big.example. 300 IN A 192.0.{}.{}", i / 250, i % 250 + 1));
+    auto r = decode(reply("big.example", RType::A, many), "big.example", RType::A);
+    BOOST_TEST((r.result.status == Status::ok));
+    BOOST_TEST(r.result.addresses.size() == max_answer_records);
+    BOOST_TEST(r.result.addresses[0].to_string() == "192.0.0.1");
+
+    const std::string chunk = "\"" + std::string(250, 'x') + "\"";
+    std::vector<std::string> texts;
+    for (int i = 0; i < 40; ++i)
+        texts.push_back("big.example. 300 IN TXT " + chunk + " " + chunk + " " + chunk + " " + chunk);
+    r = decode(reply("big.example", RType::TXT, texts), "big.example", RType::TXT);
+    std::size_t bytes = 0;
+    for (const auto& t : r.result.texts) bytes += t.size();
+    BOOST_TEST(bytes <= max_answer_text);
+    BOOST_TEST(r.result.texts.size() == max_answer_text / 1000);
 }
 
 BOOST_AUTO_TEST_CASE(follows_cname_chains_inside_the_answer) {
