@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "dnsbl/fair_queue.hpp"
 #include "dnsbl/resolver.hpp"
 #include "dnsbl/spf_eval.hpp"
 
@@ -53,7 +54,10 @@ SpfOutcome refusal(SpfResult result, std::string why) {
 class SpfChecker::Impl {
   public:
     Impl(AsyncLookup lookup, SpfConfig config)
-        : lookup_(std::move(lookup)), config_(std::move(config)) {
+        : lookup_(std::move(lookup)),
+          config_(std::move(config)),
+          queue_(static_cast<std::size_t>(std::max(config_.client_workers, 1)),
+                 config_.client_queue, config_.max_queue) {
         if (!lookup_) throw std::invalid_argument("SpfChecker: no DNS lookup function");
         if (config_.workers < 1) throw std::invalid_argument("SpfChecker: workers must be >= 1");
         if (config_.deadline <= std::chrono::milliseconds::zero()) {
@@ -88,12 +92,12 @@ class SpfChecker::Impl {
         const auto now = Clock::now();
         {
             const std::lock_guard lock(m_);
-            if (stopping_ || queue_.size() >= config_.max_queue) {
+            if (stopping_ ||
+                !queue_.push(client_key(client), Job{client, std::move(helo), std::move(sender),
+                                                     std::move(done), now, now + config_.deadline})) {
                 ++refused_;
                 return false;
             }
-            queue_.push_back(Job{client, std::move(helo), std::move(sender), std::move(done), now,
-                                 now + config_.deadline});
             ++accepted_;
         }
         cv_.notify_one();
@@ -109,7 +113,7 @@ class SpfChecker::Impl {
         s.dns_lookups = dns_lookups_;
         for (std::size_t i = 0; i < spf_result_count; ++i) s.by_result[i] = by_result_[i];
         const std::lock_guard lock(m_);
-        s.queued = queue_.size();
+        s.queued = queue_.waiting();
         return s;
     }
 
@@ -129,23 +133,35 @@ class SpfChecker::Impl {
         for (auto& t : threads_) t.join();
     }
 
+    // A client's queue key: its address, or its IPv6 /64 (an IPv4 in IPv6 as itself).
+    static std::string client_key(const IpAddress& client) {
+        return tally_key(client.unmapped()).to_string();
+    }
+
     void run(spf_detail::Evaluator& evaluator, const std::shared_ptr<Waiter>& waiter) {
         for (;;) {
+            std::string key;
             Job job;
-            bool stopping = false;
             {
                 std::unique_lock lock(m_);
-                cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-                if (queue_.empty()) return;  // stopping and drained
-                job = std::move(queue_.front());
-                queue_.pop_front();
-                stopping = stopping_;
+                cv_.wait(lock, [&] { return stopping_ || queue_.can_pop(); });
+                if (stopping_) {
+                    auto left = queue_.take_all();
+                    lock.unlock();
+                    for (auto& [k, j] : left)
+                        finish(j, refusal(SpfResult::temperror,
+                                          "SPF checker stopping before the check ran"),
+                               false);
+                    return;
+                }
+                auto next = queue_.pop();
+                if (!next) continue;
+                key = std::move(next->first);
+                job = std::move(next->second);
             }
             SpfOutcome out;
             bool expired = false;
-            if (stopping) {
-                out = refusal(SpfResult::temperror, "SPF checker stopping before the check ran");
-            } else if (Clock::now() >= job.deadline) {
+            if (Clock::now() >= job.deadline) {
                 out = refusal(SpfResult::temperror,
                               "SPF deadline passed while the check waited for a worker");
                 expired = true;
@@ -171,17 +187,26 @@ class SpfChecker::Impl {
                     out.explanation = "SPF checker stopping; " + out.explanation;
                 }
             }
-            out.elapsed =
-                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - job.accepted);
-            dns_lookups_ += static_cast<std::uint64_t>(out.dns_lookups);
-            if (expired) ++deadline_exceeded_;
-            ++by_result_[static_cast<std::size_t>(out.result)];
-            ++completed_;
-            try {
-                if (job.done) job.done(std::move(out));
-            } catch (...) {
-                // Documented: a throwing callback loses its exception, not the worker.
+            {
+                const std::lock_guard lock(m_);
+                queue_.finished(key);  // the client may start its next check
             }
+            cv_.notify_all();
+            finish(job, std::move(out), expired);
+        }
+    }
+
+    void finish(Job& job, SpfOutcome out, bool expired) {
+        out.elapsed =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - job.accepted);
+        dns_lookups_ += static_cast<std::uint64_t>(out.dns_lookups);
+        if (expired) ++deadline_exceeded_;
+        ++by_result_[static_cast<std::size_t>(out.result)];
+        ++completed_;
+        try {
+            if (job.done) job.done(std::move(out));
+        } catch (...) {
+            // Documented: a throwing callback loses its exception, not the worker.
         }
     }
 
@@ -223,7 +248,7 @@ class SpfChecker::Impl {
     const SpfConfig config_;
     mutable std::mutex m_;
     std::condition_variable cv_;
-    std::deque<Job> queue_;
+    FairQueue<std::string, Job> queue_;
     bool stopping_ = false;
     std::vector<std::shared_ptr<Waiter>> waiters_;
     std::vector<std::thread> threads_;

@@ -2,7 +2,8 @@
 // the policy, smtpwall's own resolver answers every DNS question libspf2 asks (never
 // the machine's resolver or /etc/resolv.conf), and a small pool of worker threads runs
 // the evaluations, because libspf2 asks its questions one at a time and blocks while
-// waiting: that must never happen on the Asio thread or a milter thread.
+// waiting: that must never happen on the Asio thread or a milter thread. The pool
+// serves clients in turn (dnsbl/fair_queue.hpp), so one client cannot hold it.
 #pragma once
 
 #include <array>
@@ -54,6 +55,12 @@ struct SpfConfig {
     // The receiving host (%{r} in explanations, Received-SPF). Empty: gethostname().
     std::string local_hostname;
     std::size_t max_queue = 1000;  // checks waiting for a worker; more are refused
+    // Checks wait in one queue per client (an address, an IPv6 /64) and clients are
+    // served in turn; one client holds at most client_workers workers at once and has
+    // at most client_queue checks waiting. A client whose sender's DNS is slow, or
+    // that sends many checks, slows only itself.
+    int client_workers = 2;
+    std::size_t client_queue = 100;
 };
 
 struct SpfStats {
@@ -93,8 +100,8 @@ class SpfChecker {
     // true: `done` runs exactly once, on one of the checker's worker threads (never
     // inside check()), within about the configured deadline. It must not block for
     // long (it holds up the next check) and should not throw (exceptions are dropped).
-    // false: the queue is full or the checker is stopping; `done` is never called and
-    // the caller should treat the check as temperror.
+    // false: the client's queue or the whole queue is full, or the checker is stopping;
+    // `done` is never called and the caller should treat the check as temperror.
     [[nodiscard]] bool check(IpAddress client, std::string helo, std::string sender, Done done);
 
     SpfStats stats() const;  // thread-safe

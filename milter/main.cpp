@@ -170,6 +170,7 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
         if (config.spf.enabled) {
             SpfConfig spf_config;
             spf_config.workers = config.spf.workers;
+            spf_config.client_workers = config.spf.client_workers;
             spf_config.deadline = config.dns.deadline;
             if (!config.identity.hostnames.empty())
                 spf_config.local_hostname = config.identity.hostnames.front();

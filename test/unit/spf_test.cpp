@@ -3,6 +3,7 @@
 // asynchronous lookup (deadline, queue bound, shutdown, late answers). The same
 // policies against a real nsd are in test/integration/spf_integration_test.cpp.
 #include <boost/test/unit_test.hpp>
+#include <fmt/format.h>
 
 #include <netdb.h>
 
@@ -608,6 +609,7 @@ BOOST_AUTO_TEST_CASE(many_callers_at_once) {
     Outcomes out;
     SpfConfig config;
     config.max_queue = 10000;
+    config.client_queue = 10000;
     SpfChecker checker(dns.fn(), config);
     std::vector<std::thread> callers;
     std::atomic<int> accepted{0};
@@ -627,6 +629,36 @@ BOOST_AUTO_TEST_CASE(many_callers_at_once) {
     int pass = 0;
     for (const auto& o : out.got) pass += o.result == SpfResult::pass ? 1 : 0;
     BOOST_TEST(pass == 200);
+}
+
+// A client whose sender domain's DNS never answers holds at most client_workers workers:
+// the others' checks go on at once, and its own surplus is refused (its own temperror).
+BOOST_AUTO_TEST_CASE(a_slow_client_slows_only_itself) {
+    AsyncDns dns;
+    dns.set("slow.example", ok_texts({"v=spf1 include:dropped.example -all"}));
+    dns.never("dropped.example");
+    dns.set("fast.example", ok_texts({"v=spf1 ip4:198.51.100.0/24 -all"}));
+    Outcomes slow, fast;
+    SpfConfig config;
+    config.workers = 4;
+    config.client_workers = 2;
+    config.client_queue = 50;
+    config.deadline = 3s;
+    SpfChecker checker(dns.fn(), config);
+    int accepted = 0;
+    for (int i = 0; i < 200; ++i)
+        accepted += checker.check(ip("203.0.113.9"), "h", "a@slow.example", slow.add()) ? 1 : 0;
+    // Fifty waiting, and up to two more the workers took before the queue was full.
+    BOOST_TEST(accepted >= 50);
+    BOOST_TEST(accepted <= 52);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 50; ++i)
+        BOOST_TEST(checker.check(ip(fmt::format("198.51.100.{}", i + 1).c_str()), "h", "b@fast.example",
+                                 fast.add()));
+    BOOST_TEST_REQUIRE(fast.wait(50, 2s));
+    BOOST_TEST((std::chrono::steady_clock::now() - start < 1s));
+    for (const auto& o : fast.got) BOOST_TEST(str(o.result) == "pass");
+    BOOST_TEST(slow.got.empty());  // still waiting on its own dropped queries
 }
 
 BOOST_AUTO_TEST_SUITE_END()
