@@ -360,6 +360,25 @@ const Schema<Config>& schema() {
                     return "must be a loopback address with a port, e.g. \"127.0.0.1:9253\"";
                 }),
                 restart, "loopback address:port for HTTP /metrics; empty: off"),
+            setting<Config>(
+                "control", "max_connections",
+                [](auto& c) -> auto& { return c.control.max_connections; }, Integer(1, 10000),
+                restart, "open control connections of users who are not admins (and /metrics)"),
+            setting<Config>(
+                "control", "max_connections_per_user",
+                [](auto& c) -> auto& { return c.control.max_connections_per_user; },
+                Integer(1, 10000), restart, "open control connections of one user"),
+            setting<Config>(
+                "control", "idle_timeout", [](auto& c) -> auto& { return c.control.idle_timeout; },
+                Duration(), restart, "a connection waiting this long for a request is closed"),
+            setting<Config>(
+                "control", "write_timeout",
+                [](auto& c) -> auto& { return c.control.write_timeout; }, Duration(), restart,
+                "a reply its client does not read within this is dropped, the connection closed"),
+            setting<Config>(
+                "control", "checks_per_minute",
+                [](auto& c) -> auto& { return c.control.checks_per_minute; }, Integer(1, 100000),
+                restart, "live checks (real DNS) per minute for each user who is not an admin"),
             // [helper]
             setting<Config>(
                 "helper", "socket", [](auto& c) -> auto& { return c.helper.socket; }, SocketPath(),

@@ -40,6 +40,14 @@ struct MilterConfig {
         std::vector<std::string> admin_users;
         std::string admin_group;
         std::string metrics_listen;  // "127.0.0.1:9253": HTTP /metrics on loopback; empty: off
+        // A local user must not pin the milter's descriptors or its DNSBL quota: caps on
+        // connections (admins always find room: only the per-user cap counts for them),
+        // timeouts, and live `check` per minute for users who are not admins.
+        std::size_t max_connections = 64;
+        std::size_t max_connections_per_user = 8;
+        std::chrono::seconds idle_timeout{60};
+        std::chrono::seconds write_timeout{10};
+        int checks_per_minute = 30;
     } control;
 
     struct Helper {

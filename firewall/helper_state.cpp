@@ -32,21 +32,6 @@ bool same_meaning(const Entry& a, const Entry& b) {
 
 }  // namespace
 
-AddRateLimiter::AddRateLimiter(int per_minute)
-    : capacity_(std::max(per_minute, 1)), tokens_(capacity_) {}
-
-bool AddRateLimiter::try_take(Clock::time_point now) {
-    if (last_) {
-        const std::chrono::duration<double> elapsed = now - *last_;
-        if (elapsed.count() > 0)
-            tokens_ = std::min(capacity_, tokens_ + elapsed.count() * capacity_ / 60.0);
-    }
-    last_ = now;
-    if (tokens_ < 1.0) return false;
-    tokens_ -= 1.0;
-    return true;
-}
-
 std::optional<std::string> core_refusal_reason(const Cidr& net, const TargetLimits& limits) {
     TargetLimits any_size = limits;
     any_size.min_prefix_v4 = 0;

@@ -12,24 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "common/rate_limiter.hpp"
 #include "firewall/backend.hpp"
 #include "firewall/protocol.hpp"
 #include "firewall/target_policy.hpp"
 
 namespace smtpwall::firewall {
-
-// A token bucket: up to `per_minute` at once, refilled at per_minute/60 per second.
-class AddRateLimiter {
-  public:
-    using Clock = std::chrono::steady_clock;
-    explicit AddRateLimiter(int per_minute);
-    bool try_take(Clock::time_point now);
-
-  private:
-    double capacity_;
-    double tokens_;
-    std::optional<Clock::time_point> last_;
-};
 
 class JournalError : public std::runtime_error {
   public:
@@ -72,7 +60,7 @@ std::optional<std::string> core_refusal_reason(const Cidr& net, const TargetLimi
 class HelperState {
   public:
     using LogFn = std::function<void(const std::string&)>;
-    using SteadyTime = AddRateLimiter::Clock::time_point;
+    using SteadyTime = RateLimiter::Clock::time_point;
     // Names the connection a request came on: a SYNC belongs to one connection.
     using SessionId = std::uint64_t;
     struct Incoming {
@@ -171,8 +159,8 @@ class HelperState {
     LogFn log_;
     EntryJournal* journal_;
     bool journal_stale_ = false;  // an append failed: rewrite it whole next time
-    AddRateLimiter rate_;         // new entries
-    AddRateLimiter changes_;      // any change by ADD or DEL
+    RateLimiter rate_;         // new entries
+    RateLimiter changes_;      // any change by ADD or DEL
     std::uint64_t commits_ = 0;
     std::map<Cidr, helperproto::Entry> desired_;  // counters unused here
     std::optional<std::int64_t> next_expiry_;

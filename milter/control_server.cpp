@@ -14,10 +14,19 @@
 //              socket may read; ban, unban, allow and reload need root, the milter's
 //              own user, a user in [control] admin_users or a member of admin_group.
 //   Limits     an over-long request gets ERR and the connection is closed; a
-//              malformed one gets ERR; idle connections close after 60 s.
+//              malformed one gets ERR. A connection waiting idle_timeout (60 s) for
+//              a request is closed, and so is one whose client has not taken its
+//              reply within write_timeout (10 s): the reply is dropped. Users who are
+//              not admins share max_connections (64) and each user, admins too, has
+//              max_connections_per_user (8); a connection over a cap gets
+//              "ERR too many connections" (if it can take it at once) and is closed.
+//              Live `check` is limited to checks_per_minute (30) per user who is not
+//              an admin. Refusals are counted in smtpwall_control_refused_total and
+//              logged at most once a minute.
 //
 // The optional [control] metrics_listen serves the `metrics` text over HTTP/1.0
-// (GET /metrics) on a loopback address, for Prometheus to scrape.
+// (GET /metrics) on a loopback address, for Prometheus to scrape: one request per
+// connection, at most max_connections at once, each done within write_timeout.
 
 #include "milter/control_server.hpp"
 
@@ -43,7 +52,8 @@ using asio::awaitable;
 using asio::use_awaitable;
 
 namespace {
-constexpr auto kIdleTimeout = std::chrono::seconds(60);
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+constexpr auto kRefusalLogInterval = std::chrono::seconds(60);
 constexpr auto kHelperTimeout = std::chrono::seconds(5);
 constexpr auto kCheckTimeout = std::chrono::seconds(30);
 constexpr std::size_t kMaxHttpRequest = 8192;
@@ -122,33 +132,88 @@ ControlServer::Peer ControlServer::identify(Socket& socket) const {
     return peer;
 }
 
+ControlServer::Place::~Place() {
+    if (server_ == nullptr) return;
+    if (!peer_.admin) --server_->open_;
+    const auto it = server_->by_uid_.find(peer_.uid);
+    if (it != server_->by_uid_.end() && --it->second == 0) server_->by_uid_.erase(it);
+}
+
+std::variant<ControlServer::Place, std::string_view> ControlServer::take_place(const Peer& peer) {
+    const auto mine = by_uid_.find(peer.uid);
+    if (mine != by_uid_.end() && mine->second >= config_.max_connections_per_user)
+        return std::string_view("user_connections");
+    if (!peer.admin && open_ >= config_.max_connections) return std::string_view("connections");
+    ++by_uid_[peer.uid];
+    if (!peer.admin) ++open_;
+    return Place(*this, peer);
+}
+
+void ControlServer::refused(std::string_view why, std::string_view what) {
+    metrics().control_refused(why);
+    ++unlogged_refusals_[fmt::format("{}/{}", what, why)];
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_refusal_log_ < kRefusalLogInterval) return;
+    last_refusal_log_ = now;
+    std::string counts;
+    for (const auto& [reason, n] : unlogged_refusals_)
+        counts += fmt::format(" {}", kv(reason, std::to_string(n)));
+    unlogged_refusals_.clear();
+    log_warning(fmt::format("control: refused or cut (since the last such line):{}", counts));
+}
+
+awaitable<void> ControlServer::accept_pause() {
+    asio::steady_timer pause(io_, kAcceptPause);
+    boost::system::error_code ignored;
+    co_await pause.async_wait(asio::redirect_error(use_awaitable, ignored));
+}
+
 awaitable<void> ControlServer::accept_loop() {
     while (acceptor_.is_open()) {
         boost::system::error_code ec;
         Socket socket = co_await acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
         if (ec) {
             if (ec == asio::error::operation_aborted) co_return;
+            co_await accept_pause();  // out of descriptors, say: let some close first
             continue;
         }
         const Peer peer = identify(socket);
-        asio::co_spawn(io_, serve(std::move(socket), peer), asio::detached);
+        auto place = take_place(peer);
+        if (const auto* why = std::get_if<std::string_view>(&place)) {
+            refused(*why, "connection");
+            // Told only if it can take it at once: a refusal must not wait for anyone.
+            const auto reply = control::frame_reply(false, "too many connections", "");
+            (void)::send(socket.native_handle(), reply.data(), reply.size(),
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+            socket.close(ec);
+            continue;
+        }
+        asio::co_spawn(io_, serve(std::move(socket), peer, std::get<Place>(std::move(place))),
+                       asio::detached);
     }
 }
 
-awaitable<void> ControlServer::serve(Socket socket, Peer peer) {
+awaitable<void> ControlServer::serve(Socket socket, Peer peer, [[maybe_unused]] Place place) {
     std::string buffer;
-    asio::steady_timer idle(io_);
+    asio::steady_timer deadline(io_);
+    bool timed_out = false;
+    // Closing the socket ends whatever read or write is waiting on it.
+    const auto arm = [&](std::chrono::seconds limit) {
+        deadline.expires_after(limit);
+        deadline.async_wait([&socket, &timed_out](boost::system::error_code ec) {
+            if (ec) return;
+            timed_out = true;
+            socket.close(ec);
+        });
+    };
     try {
         while (true) {
-            idle.expires_after(kIdleTimeout);
-            idle.async_wait([&socket](boost::system::error_code ec) {
-                if (!ec) socket.close(ec);
-            });
+            arm(config_.idle_timeout);
             boost::system::error_code ec;
             const auto n = co_await asio::async_read_until(
                 socket, asio::dynamic_buffer(buffer, control::kMaxRequestLine + 2), '\n',
                 asio::redirect_error(use_awaitable, ec));
-            idle.cancel();
+            deadline.cancel();
             if (ec == asio::error::not_found) {
                 co_await asio::async_write(
                     socket, asio::buffer(control::frame_reply(false, "request line too long", "")),
@@ -171,7 +236,12 @@ awaitable<void> ControlServer::serve(Socket socket, Peer peer) {
                     reply = control::frame_reply(false, "internal error", "");
                 }
             }
-            co_await asio::async_write(socket, asio::buffer(reply), use_awaitable);
+            arm(config_.write_timeout);
+            co_await asio::async_write(socket, asio::buffer(reply),
+                                       asio::redirect_error(use_awaitable, ec));
+            deadline.cancel();
+            if (timed_out) refused("timeout", "reply");
+            if (ec) co_return;  // gone, or not reading its replies: dropped with the socket
         }
     } catch (const std::exception&) {
         // The client went away mid-reply; nothing to clean up beyond the socket.
@@ -523,7 +593,21 @@ awaitable<std::string> ControlServer::execute(const control::Request& req, const
     }
     if (req.verb == "top") co_return co_await top(req);
     if (req.verb == "show") co_return co_await show(req);
-    if (req.verb == "check") co_return co_await live_check(req);
+    if (req.verb == "check") {
+        // Real DNS, and DNSBL quota that a refusal suspends for everyone: rationed.
+        if (!peer.admin) {
+            auto& bucket = checks_.try_emplace(peer.uid, config_.checks_per_minute).first->second;
+            if (!bucket.try_take(std::chrono::steady_clock::now())) {
+                refused("check_rate", "check");
+                co_return control::frame_reply(
+                    false,
+                    fmt::format("at most {} live checks a minute for users who are not admins",
+                                config_.checks_per_minute),
+                    "");
+            }
+        }
+        co_return co_await live_check(req);
+    }
     if (req.verb == "ban") {
         const auto net = *Cidr::parse(req.target, true);
         const auto duration = req.duration.value_or(ctx_.enforcement.default_ban_duration());
@@ -554,23 +638,34 @@ awaitable<void> ControlServer::metrics_accept_loop() {
             co_await metrics_acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
         if (ec) {
             if (ec == asio::error::operation_aborted) co_return;
+            co_await accept_pause();
             continue;
         }
+        if (metrics_open_ >= config_.max_connections) {
+            refused("connections", "metrics");
+            socket.close(ec);
+            continue;
+        }
+        ++metrics_open_;  // given back when serve_metrics ends
         asio::co_spawn(io_, serve_metrics(std::move(socket)), asio::detached);
     }
 }
 
 // One short request per connection; a slow or silly client only wastes its own.
 awaitable<void> ControlServer::serve_metrics(asio::ip::tcp::socket socket) {
+    struct Release {
+        std::size_t& open;
+        ~Release() { --open; }
+    } release{metrics_open_};
     std::string request;
     boost::system::error_code ec;
-    asio::steady_timer deadline(io_, std::chrono::seconds(5));
+    // The whole exchange, request and response, within write_timeout.
+    asio::steady_timer deadline(io_, config_.write_timeout);
     deadline.async_wait([&socket](boost::system::error_code e) {
         if (!e) socket.close(e);
     });
     co_await asio::async_read_until(socket, asio::dynamic_buffer(request, kMaxHttpRequest),
                                     "\r\n\r\n", asio::redirect_error(use_awaitable, ec));
-    deadline.cancel();
     if (ec) co_return;
     std::string response;
     if (request.starts_with("GET /metrics ") || request.starts_with("GET /metrics?")) {

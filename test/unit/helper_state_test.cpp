@@ -142,7 +142,7 @@ struct Fixture {
     FakeBackend backend;
     std::vector<std::string> logged;
     HelperPolicy policy;
-    AddRateLimiter::Clock::time_point t0 = AddRateLimiter::Clock::now();
+    RateLimiter::Clock::time_point t0 = RateLimiter::Clock::now();
 
     Fixture() {
         policy.targets.protected_nets = CidrList({net("198.51.100.0/24")});
@@ -164,7 +164,7 @@ struct Fixture {
 
 // Replies of a batch, one string per request (lines joined by '|').
 std::vector<std::string> run(HelperState& state, const std::vector<Request>& batch,
-                             AddRateLimiter::Clock::time_point when, std::int64_t now = kNow) {
+                             RateLimiter::Clock::time_point when, std::int64_t now = kNow) {
     std::vector<std::string> out;
     for (const auto& lines : state.handle(batch, now, when)) {
         std::string joined;
@@ -176,7 +176,7 @@ std::vector<std::string> run(HelperState& state, const std::vector<Request>& bat
 
 // The same for requests from several connections: {request, session}.
 std::vector<std::string> run_on(HelperState& state, const std::vector<HelperState::Incoming>& batch,
-                                AddRateLimiter::Clock::time_point when, std::int64_t now = kNow) {
+                                RateLimiter::Clock::time_point when, std::int64_t now = kNow) {
     std::vector<std::string> out;
     for (const auto& lines : state.handle(batch, now, when)) {
         std::string joined;
@@ -328,7 +328,7 @@ BOOST_FIXTURE_TEST_CASE(add_rate_is_a_token_bucket, Fixture) {
     BOOST_TEST(run(state, {add(7, "192.0.2.53")}, t0 + std::chrono::seconds(21))[0] ==
                "7 OK added");
 
-    AddRateLimiter bucket(60);
+    RateLimiter bucket(60);
     for (int i = 0; i < 60; ++i) BOOST_TEST(bucket.try_take(t0));
     BOOST_TEST(!bucket.try_take(t0));
     BOOST_TEST(bucket.try_take(t0 + std::chrono::seconds(1)));
