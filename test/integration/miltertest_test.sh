@@ -87,6 +87,26 @@ for a in ("192.0.2.24", "192.0.2.26", "192.0.2.28", "192.0.2.29", "192.0.2.89"):
 ' || fail "tallies do not match: $(ctl tallies)"
 fi
 
+if [ -z "${MILTERTEST_SUITES:-}" ] || [[ " $MILTERTEST_SUITES " == *" helo "* ]]; then
+    log "show survives hostile HELOs: JSON despite invalid UTF-8, text without control bytes"
+    # helo.lua: 192.0.2.136 greeted with bytes 255 254 253, 192.0.2.130 with a \001 inside.
+    out=$(ctl show 192.0.2.136 --json) || fail "show --json of an invalid UTF-8 HELO failed: $out"
+    python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+text = json.dumps(doc)
+assert "\\ufffd" in text or "\ufffd" in text, ("invalid UTF-8 not replaced", text[:400])
+' <<<"$out" || fail "show --json is not valid JSON with the HELO replaced: $out"
+    for addr in 192.0.2.130 192.0.2.136; do
+        out=$(ctl show $addr) || fail "show $addr failed: $out"
+        assert_contains "$out" "helo=" "show $addr"
+        if LC_ALL=C grep -q '[^[:print:][:space:]]' <<<"$out" ||
+            [ -n "$(LC_ALL=C tr -d '\n\t\040-\176' <<<"$out")" ]; then
+            fail "show $addr prints bytes a terminal would interpret: $(od -c <<<"$out" | head)"
+        fi
+    done
+fi
+
 assert_not_contains "$(cat "$WORK/log/milter.log")" "callback failed" "milter log"
 log "the milter stops cleanly"
 kill -0 "$PID_milter" 2>/dev/null || fail "the milter died during the suites"
