@@ -389,7 +389,8 @@ EOC
 }
 
 # milter_config: (re)writes $MILTER_CONF (default $WORK/smtpwall.conf) from
-# $SMTPWALL_EXTRA_MILTER_CONF.
+# $SMTPWALL_EXTRA_MILTER_CONF ($SMTPWALL_MILTER_OPTIONS and $SMTPWALL_CONTROL_OPTIONS
+# go into [milter] and [control]).
 milter_config() {
     MILTER_CONF=${MILTER_CONF:-$WORK/smtpwall.conf}
     local dns_conf=${SMTPWALL_DNS_CONF:-}
@@ -406,6 +407,7 @@ ${SMTPWALL_MILTER_OPTIONS:-}
 [control]
 socket = "$CONTROL_SOCK"
 socket_mode = "0666"
+${SMTPWALL_CONTROL_OPTIONS:-}
 [helper]
 socket = "$HELPER_SOCK"
 [checks]
