@@ -11,8 +11,7 @@ namespace smtpwall {
 class RateLimiter {
   public:
     using Clock = std::chrono::steady_clock;
-    explicit RateLimiter(int per_minute)
-        : capacity_(std::max(per_minute, 1)), tokens_(capacity_) {}
+    explicit RateLimiter(int per_minute) : capacity_(std::max(per_minute, 1)), tokens_(capacity_) {}
 
     bool try_take(Clock::time_point now) {
         if (started_) {

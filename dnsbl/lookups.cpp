@@ -154,8 +154,8 @@ void SessionLookups::helo(const std::string& name) {
     std::unique_lock lock(mutex_);
     helo_name_ = name;
     const unsigned generation = ++helo_generation_;
-    const bool seen = std::find(helo_names_looked_up_.begin(), helo_names_looked_up_.end(),
-                                name) != helo_names_looked_up_.end();
+    const bool seen = std::find(helo_names_looked_up_.begin(), helo_names_looked_up_.end(), name) !=
+                      helo_names_looked_up_.end();
     if (!seen && helo_names_looked_up_.size() >=
                      static_cast<std::size_t>(std::max(services_->max_helo_names, 0))) {
         facts_.helo = HeloFacts{};  // not started: judged by its syntax only

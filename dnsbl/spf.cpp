@@ -92,9 +92,9 @@ class SpfChecker::Impl {
         const auto now = Clock::now();
         {
             const std::lock_guard lock(m_);
-            if (stopping_ ||
-                !queue_.push(client_key(client), Job{client, std::move(helo), std::move(sender),
-                                                     std::move(done), now, now + config_.deadline})) {
+            if (stopping_ || !queue_.push(client_key(client),
+                                          Job{client, std::move(helo), std::move(sender),
+                                              std::move(done), now, now + config_.deadline})) {
                 ++refused_;
                 return false;
             }
@@ -149,8 +149,9 @@ class SpfChecker::Impl {
                     auto left = queue_.take_all();
                     lock.unlock();
                     for (auto& [k, j] : left)
-                        finish(j, refusal(SpfResult::temperror,
-                                          "SPF checker stopping before the check ran"),
+                        finish(j,
+                               refusal(SpfResult::temperror,
+                                       "SPF checker stopping before the check ran"),
                                false);
                     return;
                 }

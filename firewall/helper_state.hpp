@@ -159,8 +159,8 @@ class HelperState {
     LogFn log_;
     EntryJournal* journal_;
     bool journal_stale_ = false;  // an append failed: rewrite it whole next time
-    RateLimiter rate_;         // new entries
-    RateLimiter changes_;      // any change by ADD or DEL
+    RateLimiter rate_;            // new entries
+    RateLimiter changes_;         // any change by ADD or DEL
     std::uint64_t commits_ = 0;
     std::map<Cidr, helperproto::Entry> desired_;  // counters unused here
     std::optional<std::int64_t> next_expiry_;

@@ -94,10 +94,10 @@ class ControlServer {
     boost::asio::ip::tcp::acceptor metrics_acceptor_;
     SocketFile socket_file_;  // removed at stop(), if it is still ours
     // All on the Asio thread: no locks.
-    std::size_t open_ = 0;                     // connections of users who are not admins
-    std::map<unsigned, std::size_t> by_uid_;   // connections per user
-    std::size_t metrics_open_ = 0;             // HTTP /metrics connections
-    std::map<unsigned, RateLimiter> checks_;   // live checks per user who is not an admin
+    std::size_t open_ = 0;                    // connections of users who are not admins
+    std::map<unsigned, std::size_t> by_uid_;  // connections per user
+    std::size_t metrics_open_ = 0;            // HTTP /metrics connections
+    std::map<unsigned, RateLimiter> checks_;  // live checks per user who is not an admin
     std::map<std::string, std::uint64_t, std::less<>> unlogged_refusals_;
     std::chrono::steady_clock::time_point last_refusal_log_{};
 };

@@ -39,7 +39,8 @@ dns::ResolverConfig resolver_config(const conf::MilterConfig& config) {
     rc.max_cache_bytes = config.dns.cache_megabytes << 20;
     rc.on_callback_error = [](std::string_view what) {
         metrics().internal_error("dns-callback");
-        log_error(fmt::format("DNS lookup callback failed, resolver goes on {}", kv("error", what)));
+        log_error(
+            fmt::format("DNS lookup callback failed, resolver goes on {}", kv("error", what)));
     };
     return rc;
 }

@@ -228,8 +228,8 @@ std::string render_prometheus(const Metrics::Snapshot& c, const Gauges& g) {
     family("smtpwall_session_budget_exceeded_total", "counter",
            "Sessions judged without more lookups: a per-session budget was reached.");
     for (const auto& [budget, n] : c.over_budget)
-        out += fmt::format("smtpwall_session_budget_exceeded_total{{budget=\"{}\"}} {}\n", budget,
-                           n);
+        out +=
+            fmt::format("smtpwall_session_budget_exceeded_total{{budget=\"{}\"}} {}\n", budget, n);
     family("smtpwall_control_refused_total", "counter",
            "Control and metrics connections or requests refused or cut, by why.");
     for (const auto& [why, n] : c.control_refused)

@@ -5,13 +5,14 @@
 # every query for *.silent.example.net (slowspf.example.net's SPF includes one name per
 # sender there, so no cache helps and each check waits out its DNS timeouts).
 #
-#   baseline  SESSIONS ordinary sessions (SPF pass), CONCURRENCY at a time, from 10
-#             clients; latency = RCPT sent -> its reply (the verdict), in ms
+#   baseline  SESSIONS ordinary sessions (SPF pass), CONCURRENCY at a time, from 14
+#             clients (4 of them borderline: their verdict needs SPF); latency = RCPT
+#             sent -> its reply (the verdict), in ms; and the replies that were not 250
 #   attacked  the same while ATTACKERS sessions at a time from one client each send
 #             1,000 EHLOs with distinct names and 200 RSET + MAIL FROM with distinct
 #             slow-SPF senders, over and over
 #
-#   usage: test/bench/hostile_bench.sh   SESSIONS=300 CONCURRENCY=10 ATTACKERS=8
+#   usage: test/bench/hostile_bench.sh   SESSIONS=1000 CONCURRENCY=10 ATTACKERS=8
 #
 # Prints figures, asserts nothing; also the attack's DNS queries per attacking session.
 set -euo pipefail
@@ -20,7 +21,7 @@ export SMTPWALL_BUILD_DIR=${SMTPWALL_BUILD_DIR:-$REPO/build}
 export SMTPWALL_SOURCE_DIR=$REPO
 source "$REPO/test/integration/lib.sh"
 
-SESSIONS=${SESSIONS:-300}
+SESSIONS=${SESSIONS:-1000}
 CONCURRENCY=${CONCURRENCY:-10}
 ATTACKERS=${ATTACKERS:-8}
 HOSTILE=$REPO/test/integration/hostile.py
@@ -30,35 +31,29 @@ itest_init hostile-bench
 need_package python3 python3
 netns_pair
 ATTACKER=192.0.2.70
+# Ten clean clients, and four borderline ones (no PTR, an unconfirmed PTR, two dynamic
+# PTRs: weight 5 each) whose verdict depends on SPF: pass is a 250, an SPF that could
+# not be had (temperror) a 451.
 OTHERS=()
-for i in $(seq 80 89); do OTHERS+=("192.0.2.$i"); done
+for i in $(seq 80 89) 60 61 64 68; do OTHERS+=("192.0.2.$i"); done
 for a in $ATTACKER "${OTHERS[@]}"; do client_addr $a; done
 
-nsd_start "$REPO/test/data/mx-zones"
-QUERY_LOG=$WORK/dnsdist-queries.log
-DNSDIST_CHECK_NAME=example.net. dnsdist_start "$NSD_PORT" "
-addAction(AllRule(), LogAction(\"$QUERY_LOG\", false, true, false, false))
-addAction(RegexRule(\"silent\\\\.example\\\\.net\"), DropAction())"
-SMTPWALL_DNS_PORT=$DNSDIST_PORT
-SMTPWALL_DNS_CONF=$(printf '[dns]\nservers = ["127.0.0.1:%s"]\ntimeout = "1500ms"\nattempts = 3\ndeadline = "4s"' "$DNSDIST_PORT")
-POSTFIX_EXTRA_MAIN='smtpd_junk_command_limit = 100000
-smtpd_client_connection_count_limit = 0
-default_process_limit = 200
-in_flow_delay = 0'  # Postfix's own flow control would add 1 s pauses to the figures
+source "$REPO/test/integration/hostile.sh"
+POSTFIX_EXTRA_MAIN='default_process_limit = 200'
+hostile_dns
 smtpwall_start
 postfix_start 192.0.2.1
 
 stats() {
-    awk '$1 == 250 { print $2 }' "$1" | sort -g | awk '{ v[NR] = $1 }
+    local replies
+    replies=$(awk '{ print $1 }' "$1" | sort | uniq -c | awk '{ printf "%s%s x%s", sep, $2, $1; sep = ", " }')
+    awk '$1 != "error" { print $2 }' "$1" | sort -g | awk -v replies="$replies" '{ v[NR] = $1 }
         function p(q,  i) { i = int(q * NR + 0.999999); if (i < 1) i = 1; return v[i] }
         END { if (NR == 0) { print "no sessions"; exit }
-              printf "p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%d sessions)\n", p(0.5), p(0.99), v[NR], NR }'
+              printf "p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%d sessions; replies %s)\n", p(0.5), p(0.99), v[NR], NR, replies }'
 }
 others() {
     in_cl $PY "$HOSTILE" smtp-others 192.0.2.1 "$SESSIONS" "$CONCURRENCY" "${OTHERS[@]}" >"$1"
-    local bad
-    bad=$(awk '$1 != 250' "$1" | wc -l)
-    [ "$bad" = 0 ] || log "  $bad sessions did not get 250: $(awk '$1 != 250 { print $1 }' "$1" | sort | uniq -c | tr '\n' ' ')"
 }
 
 log "warming the caches"
@@ -78,14 +73,13 @@ for s in $(seq "$ATTACKERS"); do
     ) &
 done
 sleep 2
-before=$(wc -l <"$QUERY_LOG")
 others "$WORK/attacked.txt"
 rm -f "$WORK/attacking"
 log "waiting for the attacking sessions to end"
 while pgrep -f "smtp-attack $ATTACKER" >/dev/null; do sleep 0.5; done
 attack_sessions=$(cat "$WORK"/attack-*.out | grep -c '^rcpt' || true)
-helo_q=$(grep -c 'attack\.example\.net' "$QUERY_LOG" || true)
-silent_q=$(grep -c 'silent\.example\.net' "$QUERY_LOG" || true)
+helo_q=$(queries attack.example.net)
+silent_q=$(queries silent.example.net)
 
 echo
 echo "others' verdict latency (RCPT -> reply), $SESSIONS sessions, $CONCURRENCY at a time"

@@ -9,12 +9,16 @@
   smtp-normal SOURCE SERVER HELO SENDER
       one ordinary session; prints "rcpt <code> <ms from RCPT sent to its reply>"
   smtp-others SERVER SESSIONS CONCURRENCY SOURCE...
-      SESSIONS ordinary sessions, CONCURRENCY at a time, over the SOURCE addresses;
+      SESSIONS ordinary sessions (HELO client.example.net, an SPF pass sender),
+      CONCURRENCY at a time, over the SOURCE addresses;
       prints "<code> <ms>" per session (the bench's verdict latencies)
   control-flood SOCKET CONNECTIONS REQUESTS HOLD
       CONNECTIONS connections to the control socket, each sending REQUESTS pipelined
       "bans" lines and never reading; after HOLD seconds, counts how each ended:
       prints "refused N cut N open N"
+  metrics-flood PORT CONNECTIONS HOLD
+      CONNECTIONS silent connections to the /metrics listener; after HOLD seconds
+      prints "closed N open N fetched BYTES" (a GET /metrics made afterwards)
   check-flood SOCKET N IP
       N pipelined live checks of IP on one connection, replies read; prints
       "ok N limited N other N"
@@ -102,8 +106,7 @@ def smtp_others(server, sessions, concurrency, *sources):
     def one(i):
         source = sources[i % len(sources)]
         try:
-            return normal_session(source, server, f"client{source.rsplit('.', 1)[1]}.example.net",
-                                  "someone@example.net")
+            return normal_session(source, server, "client.example.net", "someone@example.net")
         except Exception:  # counted, not fatal: the figures say what happened
             return "error", 0.0
 
@@ -148,6 +151,29 @@ def control_flood(path, connections, requests, hold):
             cut += 1
         s.close()
     print("refused", refused, "cut", cut, "open", still_open)
+
+
+def metrics_flood(port, connections, hold):
+    """CONNECTIONS TCP connections to the /metrics listener that send nothing; after
+    HOLD seconds prints "closed N open N", then fetches /metrics once ("fetched N")."""
+    conns = [socket.create_connection(("127.0.0.1", int(port))) for _ in range(int(connections))]
+    time.sleep(float(hold))
+    closed = still_open = 0
+    for s in conns:
+        s.setblocking(False)
+        try:
+            closed += 1 if s.recv(4096) == b"" else 0
+        except BlockingIOError:
+            still_open += 1
+        except ConnectionResetError:
+            closed += 1
+        s.close()
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    reply = b""
+    while chunk := s.recv(65536):
+        reply += chunk
+    print("closed", closed, "open", still_open, "fetched", len(reply) if reply.startswith(b"HTTP/1.0 200") else 0)
 
 
 def check_flood(path, n, ip):
@@ -245,6 +271,7 @@ if __name__ == "__main__":
         "smtp-others": smtp_others,
         "control-flood": control_flood,
         "check-flood": check_flood,
+        "metrics-flood": metrics_flood,
         "logfmt": logfmt,
     }
     commands[sys.argv[1]](*sys.argv[2:])

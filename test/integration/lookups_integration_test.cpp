@@ -196,9 +196,9 @@ BOOST_AUTO_TEST_CASE(helo_and_spf_budgets) {
     services->spf = [&](const IpAddress&, const std::string&, const std::string& sender,
                         std::function<void(SpfFacts)> done) {
         ++spf_calls;
-        done(SpfFacts{Progress::done, sender.ends_with("@bad.example") ? SpfResult::fail
-                                                                        : SpfResult::pass,
-                      "x", ""});
+        done(SpfFacts{Progress::done,
+                      sender.ends_with("@bad.example") ? SpfResult::fail : SpfResult::pass, "x",
+                      ""});
     };
     const auto before = resolver->stats().lookups;
     auto s = SessionLookups::start(services, *IpAddress::parse("192.0.2.1"),

@@ -1,8 +1,8 @@
 // The DNS packet codec: queries as built, replies checked against their query, data
 // extracted (CNAME chains, RFC 2308 negative TTLs), and hostile packets that must
 // be rejected or ignored without a crash.
-#include <boost/test/unit_test.hpp>
 #include <fmt/format.h>
+#include <boost/test/unit_test.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -154,7 +154,8 @@ BOOST_AUTO_TEST_CASE(caps_records_and_text_per_reply) {
     const std::string chunk = "\"" + std::string(250, 'x') + "\"";
     std::vector<std::string> texts;
     for (int i = 0; i < 40; ++i)
-        texts.push_back("big.example. 300 IN TXT " + chunk + " " + chunk + " " + chunk + " " + chunk);
+        texts.push_back("big.example. 300 IN TXT " + chunk + " " + chunk + " " + chunk + " " +
+                        chunk);
     r = decode(reply("big.example", RType::TXT, texts), "big.example", RType::TXT);
     std::size_t bytes = 0;
     for (const auto& t : r.result.texts) bytes += t.size();

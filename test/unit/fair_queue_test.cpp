@@ -50,7 +50,7 @@ BOOST_AUTO_TEST_CASE(bounds_refuse_without_taking) {
     BOOST_TEST(q.push("a", 2));
     BOOST_TEST(!q.push("a", 3));  // a's own queue is full
     BOOST_TEST(q.push("b", 4));
-    BOOST_TEST(!q.push("c", 5));  // the whole queue is full
+    BOOST_TEST(!q.push("c", 5));    // the whole queue is full
     BOOST_TEST(q.clients() == 2u);  // a refused client leaves no trace
     BOOST_TEST(q.pop()->second == 1);
     BOOST_TEST(q.push("c", 5));  // room again

@@ -2,8 +2,8 @@
 // fake DNS (every record type, every failure kind) and the worker pool with a fake
 // asynchronous lookup (deadline, queue bound, shutdown, late answers). The same
 // policies against a real nsd are in test/integration/spf_integration_test.cpp.
-#include <boost/test/unit_test.hpp>
 #include <fmt/format.h>
+#include <boost/test/unit_test.hpp>
 
 #include <netdb.h>
 
@@ -653,8 +653,8 @@ BOOST_AUTO_TEST_CASE(a_slow_client_slows_only_itself) {
     BOOST_TEST(accepted <= 52);
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < 50; ++i)
-        BOOST_TEST(checker.check(ip(fmt::format("198.51.100.{}", i + 1).c_str()), "h", "b@fast.example",
-                                 fast.add()));
+        BOOST_TEST(checker.check(ip(fmt::format("198.51.100.{}", i + 1).c_str()), "h",
+                                 "b@fast.example", fast.add()));
     BOOST_TEST_REQUIRE(fast.wait(50, 2s));
     BOOST_TEST((std::chrono::steady_clock::now() - start < 1s));
     for (const auto& o : fast.got) BOOST_TEST(str(o.result) == "pass");
