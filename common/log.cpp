@@ -1,4 +1,4 @@
-// The log sink (syslog or stderr, one lock) and the key=value escaping.
+// The log sink: syslog or stderr, one lock (the escaping is common/logfmt.cpp).
 #include "common/log.hpp"
 
 #include <fmt/format.h>
@@ -10,8 +10,6 @@
 namespace smtpwall {
 
 namespace {
-
-constexpr std::size_t kMaxValue = 256;
 
 struct Sink {
     std::mutex mutex;
@@ -25,36 +23,6 @@ Sink& sink() {
 }
 
 }  // namespace
-
-std::string kv_value(std::string_view value) {
-    bool plain = !value.empty();
-    for (unsigned char c : value)
-        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '=') plain = false;
-    if (plain && value.size() <= kMaxValue) return std::string(value);
-
-    std::string out = "\"";
-    for (std::size_t i = 0; i < value.size(); ++i) {
-        if (i == kMaxValue) {
-            out += "...";
-            break;
-        }
-        const auto c = static_cast<unsigned char>(value[i]);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20 || c >= 0x7f || c == '=') {
-            out += fmt::format("\\x{:02x}", c);
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    out += '"';
-    return out;
-}
-
-std::string kv(std::string_view key, std::string_view value) {
-    return fmt::format("{}={}", key, kv_value(value));
-}
 
 void log_to_stderr(std::string program) {
     auto& s = sink();

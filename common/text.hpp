@@ -36,7 +36,7 @@ inline std::vector<std::string_view> split(std::string_view text, char sep) {
 }
 
 // `text` safe to print on a terminal: every byte outside printable ASCII except "\n" and
-// "\t" becomes \xNN, as in log values (common/log.hpp), so what came from the network
+// "\t" becomes \xNN, as in log values (common/logfmt.hpp), so what came from the network
 // (HELO, DNS TXT, sender domains) cannot carry escape sequences to an operator's screen.
 inline std::string printable_text(std::string_view text) {
     static constexpr char kHex[] = "0123456789abcdef";

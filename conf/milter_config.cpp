@@ -370,10 +370,12 @@ const Schema<Config>& schema() {
                 Integer(1, 10000), restart, "open control connections of one user"),
             setting<Config>(
                 "control", "idle_timeout", [](auto& c) -> auto& { return c.control.idle_timeout; },
-                Duration(), restart, "a connection waiting this long for a request is closed"),
+                Duration(std::chrono::seconds(1)), restart,
+                "a connection waiting this long for a request is closed"),
             setting<Config>(
                 "control", "write_timeout",
-                [](auto& c) -> auto& { return c.control.write_timeout; }, Duration(), restart,
+                [](auto& c) -> auto& { return c.control.write_timeout; },
+                Duration(std::chrono::seconds(1)), restart,
                 "a reply its client does not read within this is dropped, the connection closed"),
             setting<Config>(
                 "control", "checks_per_minute",
@@ -450,7 +452,7 @@ const Schema<Config>& schema() {
             setting<Config>(
                 "dns", "helo_lookups", [](auto& c) -> auto& { return c.dns.helo_lookups; },
                 Integer(0, 50), restart,
-                "HELO names a session may have looked up; later ones are judged by syntax only"),
+                "HELO names a session looks up as they come; then only the latest, if judged"),
             setting<Config>(
                 "dns", "zone_suspension", [](auto& c) -> auto& { return c.dns.zone_suspension; },
                 Duration(), restart, "how long a zone that refused queries is not asked"),
@@ -478,7 +480,7 @@ const Schema<Config>& schema() {
             setting<Config>(
                 "spf", "session_checks", [](auto& c) -> auto& { return c.spf.session_checks; },
                 Integer(1, 50), restart,
-                "senders a session may have checked; later ones are judged without SPF"),
+                "senders a session checks as they come; then only the latest, if judged"),
             setting<Config>(
                 "spf", "client_workers", [](auto& c) -> auto& { return c.spf.client_workers; },
                 Integer(1, 512), restart, "SPF workers one client may hold at once"),

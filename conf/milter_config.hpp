@@ -130,8 +130,8 @@ struct MilterConfig {
         std::uint32_t min_ttl = 60, max_ttl = 86400, max_negative_ttl = 3600;
         std::size_t cache_entries = 100000;
         std::size_t cache_megabytes = 64;  // and the memory those answers may take
-        // Distinct HELO names one session may have looked up (A, AAAA, MX each): a
-        // client changing its HELO a thousand times costs no more than this.
+        // Distinct HELO names one session looks up as they come (A, AAAA, MX each);
+        // past that only the latest, when a verdict needs it.
         int helo_lookups = 3;
         std::chrono::seconds zone_suspension{600};  // after a "query refused" answer
         std::chrono::seconds probe_interval{300};   // health probe of every zone (0: never)
@@ -160,7 +160,8 @@ struct MilterConfig {
         // libspf2 blocks its thread on every DNS answer: size for the sessions in
         // flight at once (about sessions per second x DNS round trip).
         int workers = 32;
-        // Distinct senders one session may have checked; a repeated one costs nothing.
+        // Distinct senders one session checks as they come; a repeated one costs nothing;
+        // past that only the latest, when a verdict needs it.
         int session_checks = 3;
         // Workers one client (address, IPv6 /64) may hold at once: a client whose
         // sender domain's DNS is slow only slows itself.

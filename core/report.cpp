@@ -8,6 +8,7 @@
 #include <map>
 
 #include "common/enum_names.hpp"
+#include "common/logfmt.hpp"
 
 namespace smtpwall {
 
@@ -252,11 +253,13 @@ std::string render_check(const Classification& c, int threshold, const dns::DnsF
         for (const auto& z : facts->zones) {
             out += fmt::format("zone {} ({}): {}", z.zone, z.tag, zone_outcome(z));
             if (!z.codes.empty()) out += fmt::format(" {}", fmt::join(dns::code_texts(z), ","));
-            if (!z.txt.empty()) out += fmt::format(" \"{}\"", z.txt);
+            // Text from the zone's DNS: one quoted value, as in the log (no line breaks).
+            if (!z.txt.empty()) out += fmt::format(" {}", kv_value(z.txt));
             out += '\n';
         }
         if (facts->spf.progress == dns::Progress::done)
-            out += fmt::format("spf: {} {}\n", to_string(facts->spf.result), facts->spf.domain);
+            out += fmt::format("spf: {} {}\n", to_string(facts->spf.result),
+                               kv_value(facts->spf.domain));
     }
     return out;
 }

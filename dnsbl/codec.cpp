@@ -2,6 +2,7 @@
 #include "dnsbl/codec.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <limits>
 #include <memory>
@@ -54,13 +55,21 @@ std::uint16_t get16(std::span<const std::uint8_t> p, std::size_t at) {
     return static_cast<std::uint16_t>(p[at] << 8 | p[at + 1]);
 }
 
+// "v=spf1" alone or followed by a space, in any case (RFC 7208 4.5).
+bool is_spf_record(std::string_view text) {
+    if (text.size() < 6 || (text.size() > 6 && text[6] != ' ')) return false;
+    for (std::size_t i = 0; i < 6; ++i)
+        if (std::tolower(static_cast<unsigned char>(text[i])) != "v=spf1"[i]) return false;
+    return true;
+}
+
 void collect(const ldns_rr* rr, RType type, Result& out,
              std::vector<std::pair<std::uint16_t, std::string>>& mx) {
     const std::size_t n = ldns_rr_rd_count(rr);
     if (n == 0) return;
-    if (out.addresses.size() + out.names.size() + out.texts.size() + mx.size() >=
-        max_answer_records)
-        return;
+    const bool full = out.addresses.size() + out.names.size() + out.texts.size() + mx.size() >=
+                      max_answer_records;
+    if (full && type != RType::TXT) return;
     const ldns_rdf* first = ldns_rr_rdf(rr, 0);
     switch (type) {
         case RType::A:
@@ -95,9 +104,16 @@ void collect(const ldns_rr* rr, RType type, Result& out,
                 const std::size_t len = std::min<std::size_t>(data[0], size - 1);
                 text.append(reinterpret_cast<const char*>(data + 1), len);
             }
-            std::size_t kept = 0;
-            for (const auto& t : out.texts) kept += t.size();
-            if (kept + text.size() > max_answer_text) return;
+            // A domain's SPF record must not be the one cut from among its many TXT
+            // records: up to two are kept whatever the caps (two already make a
+            // permerror, RFC 7208 4.5).
+            std::size_t kept = 0, spf = 0;
+            for (const auto& t : out.texts) {
+                kept += t.size();
+                spf += is_spf_record(t) ? 1 : 0;
+            }
+            if (is_spf_record(text) ? spf >= 2 : full || kept + text.size() > max_answer_text)
+                return;
             out.texts.push_back(std::move(text));
             break;
         }

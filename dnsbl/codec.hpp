@@ -17,7 +17,8 @@ namespace smtpwall::dns {
 inline constexpr std::uint16_t edns_buffer_size = 1232;  // DNS flag day 2020: no fragmentation
 inline constexpr int max_cname_chain = 8;
 // What one reply may put in a Result (and so in the cache): records of the asked type
-// beyond these are dropped, so a hostile zone's 64 KiB answer costs no more than this.
+// beyond these are dropped, so a hostile zone's 64 KiB answer costs no more than this
+// (but for up to two SPF records among many TXT records, which are always kept).
 inline constexpr std::size_t max_answer_records = 64;
 inline constexpr std::size_t max_answer_text = 16384;  // TXT bytes, all records together
 

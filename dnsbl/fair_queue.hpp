@@ -67,13 +67,16 @@ class FairQueue {
         forget_if_idle(key);
     }
 
-    // Every waiting job, oldest client first (for shutdown); running counts stay.
+    // Every waiting job (for shutdown); jobs running stay counted until finished().
     std::deque<std::pair<Key, Job>> take_all() {
         std::deque<std::pair<Key, Job>> out;
-        for (auto& [key, c] : clients_) {
-            for (auto& job : c.waiting) out.emplace_back(key, std::move(job));
-            c.waiting.clear();
+        for (auto it = clients_.begin(); it != clients_.end();) {
+            for (auto& job : it->second.waiting) out.emplace_back(it->first, std::move(job));
+            it->second.waiting.clear();
+            it->second.ready = false;
+            it = it->second.running == 0 ? clients_.erase(it) : std::next(it);
         }
+        ready_.clear();
         waiting_ = 0;
         return out;
     }

@@ -11,7 +11,15 @@ namespace smtpwall::dns {
 
 SessionLookups::SessionLookups(std::shared_ptr<const LookupServices> services,
                                const IpAddress& client, Deadline deadline)
-    : services_(std::move(services)), client_(client.unmapped()), deadline_(deadline) {}
+    : services_(std::move(services)),
+      client_(client.unmapped()),
+      patience_(std::max(deadline - std::chrono::steady_clock::now(),
+                         std::chrono::steady_clock::duration::zero())),
+      deadline_(deadline) {}
+
+void SessionLookups::give_time() {
+    deadline_ = std::max(deadline_, std::chrono::steady_clock::now() + patience_);
+}
 
 std::shared_ptr<SessionLookups> SessionLookups::start(
     std::shared_ptr<const LookupServices> services, const IpAddress& client, Deadline deadline) {
@@ -34,7 +42,14 @@ void SessionLookups::lookup(std::string name, RType type, std::function<void(con
         std::move(name), type,
         [self = shared_from_this(), then = std::move(then)](const Result& r) {
             std::unique_lock lock(self->mutex_);
-            then(r);
+            try {
+                then(r);
+            } catch (...) {
+                // A bug, reported by the resolver; the session must not wait for it.
+                --self->outstanding_;
+                self->notify_if_complete(lock);
+                throw;
+            }
             --self->outstanding_;
             self->notify_if_complete(lock);
         });
@@ -153,18 +168,30 @@ void SessionLookups::confirm_ptr() {
 void SessionLookups::helo(const std::string& name) {
     std::unique_lock lock(mutex_);
     helo_name_ = name;
-    const unsigned generation = ++helo_generation_;
+    ++helo_generation_;
+    helo_pending_ = 0;
     const bool seen = std::find(helo_names_looked_up_.begin(), helo_names_looked_up_.end(), name) !=
                       helo_names_looked_up_.end();
-    if (!seen && helo_names_looked_up_.size() >=
-                     static_cast<std::size_t>(std::max(services_->max_helo_names, 0))) {
-        facts_.helo = HeloFacts{};  // not started: judged by its syntax only
-        helo_pending_ = 0;
-        if (!std::exchange(helo_over_budget_, true) && services_->over_budget)
-            services_->over_budget("helo_names");
+    if (seen || helo_names_looked_up_.size() <
+                    static_cast<std::size_t>(std::max(services_->max_helo_names, 0))) {
+        look_up_helo();
         return;
     }
-    if (!seen) helo_names_looked_up_.push_back(name);
+    // Over the budget: looked up only if a verdict needs it (wait(), when_done()).
+    facts_.helo = HeloFacts{};
+    helo_deferred_ = true;
+    if (!std::exchange(helo_over_budget_, true) && services_->over_budget)
+        services_->over_budget("helo_names");
+}
+
+void SessionLookups::look_up_helo() {
+    helo_deferred_ = false;
+    const std::string name = helo_name_;
+    if (std::find(helo_names_looked_up_.begin(), helo_names_looked_up_.end(), name) ==
+        helo_names_looked_up_.end())
+        helo_names_looked_up_.push_back(name);
+    const unsigned generation = helo_generation_;
+    give_time();
     facts_.helo = HeloFacts{Progress::pending, HeloFacts::Outcome::temp_error, {}, false};
     helo_pending_ = 3;
     helo_temp_ = helo_positive_ = false;
@@ -197,51 +224,69 @@ void SessionLookups::settle_helo() {
 
 void SessionLookups::mail_from(const std::string& sender) {
     if (!services_->spf) return;
-    std::string helo;
-    std::size_t index = 0;
-    {
-        std::lock_guard lock(mutex_);
-        std::string key = sender;
-        std::transform(key.begin(), key.end(), key.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        key += '\n' + helo_name_;
-        const auto before = std::find_if(spf_checks_.begin(), spf_checks_.end(),
-                                         [&](const SpfCheck& c) { return c.key == key; });
-        if (before != spf_checks_.end()) {
-            // Checked before in this session: its result, now or when it comes.
-            current_spf_ = static_cast<std::size_t>(before - spf_checks_.begin());
-            facts_.spf = before->result ? *before->result
-                                        : SpfFacts{Progress::pending, SpfResult::none, {}, {}};
-            return;
-        }
-        if (spf_checks_.size() >=
-            static_cast<std::size_t>(std::max(services_->max_spf_checks, 1))) {
-            current_spf_.reset();
-            facts_.spf = SpfFacts{};  // not started: judged without SPF
-            if (!std::exchange(spf_over_budget_, true) && services_->over_budget)
-                services_->over_budget("spf_checks");
-            return;
-        }
-        index = spf_checks_.size();
-        spf_checks_.push_back(SpfCheck{std::move(key), std::nullopt});
-        current_spf_ = index;
-        facts_.spf = SpfFacts{Progress::pending, SpfResult::none, {}, {}};
-        ++outstanding_;
-        helo = helo_name_;
+    std::unique_lock lock(mutex_);
+    spf_deferred_.reset();
+    std::string key = sender;
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    key += '\n' + helo_name_;
+    // Checked before in this session: its result, now or when it comes. A temporary
+    // failure is not reused: the sender may be checked again.
+    const auto before =
+        std::find_if(spf_checks_.begin(), spf_checks_.end(), [&](const SpfCheck& c) {
+            return c.key == key && !(c.result && c.result->result == SpfResult::temperror);
+        });
+    if (before != spf_checks_.end()) {
+        current_spf_ = static_cast<std::size_t>(before - spf_checks_.begin());
+        facts_.spf =
+            before->result ? *before->result : SpfFacts{Progress::pending, SpfResult::none, {}, {}};
+        return;
     }
+    if (spf_checks_.size() < static_cast<std::size_t>(std::max(services_->max_spf_checks, 1))) {
+        check_spf(lock, std::move(key), sender);
+        return;
+    }
+    // Over the budget: checked only if a verdict needs it (wait(), when_done()), so the
+    // sender that is judged is always the one checked.
+    current_spf_.reset();
+    facts_.spf = SpfFacts{};
+    spf_deferred_ = DeferredSpf{std::move(key), sender};
+    if (!std::exchange(spf_over_budget_, true) && services_->over_budget)
+        services_->over_budget("spf_checks");
+}
+
+void SessionLookups::check_spf(std::unique_lock<std::mutex>& lock, std::string key,
+                               const std::string& sender) {
+    const std::size_t index = spf_checks_.size();
+    spf_checks_.push_back(SpfCheck{std::move(key), std::nullopt});
+    current_spf_ = index;
+    facts_.spf = SpfFacts{Progress::pending, SpfResult::none, {}, {}};
+    ++outstanding_;
+    give_time();
+    const std::string helo = helo_name_;
+    // The checker may answer inside the call (a full queue): not under our lock.
+    lock.unlock();
     services_->spf(client_, helo, sender, [self = shared_from_this(), index](SpfFacts result) {
-        std::unique_lock lock(self->mutex_);
+        std::unique_lock relock(self->mutex_);
         result.progress = Progress::done;
         self->spf_checks_[index].result = result;
         // Only the latest MAIL FROM's sender is judged.
         if (self->current_spf_ == index) self->facts_.spf = std::move(result);
         --self->outstanding_;
-        self->notify_if_complete(lock);
+        self->notify_if_complete(relock);
     });
+    lock.lock();
+}
+
+void SessionLookups::start_deferred(std::unique_lock<std::mutex>& lock) {
+    if (helo_deferred_) look_up_helo();
+    if (auto spf = std::exchange(spf_deferred_, std::nullopt))
+        check_spf(lock, std::move(spf->key), spf->sender);
 }
 
 DnsFacts SessionLookups::wait() {
     std::unique_lock lock(mutex_);
+    start_deferred(lock);
     changed_.wait_until(lock, deadline_, [this] { return outstanding_ == 0; });
     DnsFacts out = facts_;
     out.deadline_passed = outstanding_ != 0;
@@ -250,6 +295,7 @@ DnsFacts SessionLookups::wait() {
 
 void SessionLookups::when_done(std::function<void(DnsFacts)> done) {
     std::unique_lock lock(mutex_);
+    start_deferred(lock);
     if (outstanding_ == 0) {
         const DnsFacts facts = facts_;
         lock.unlock();

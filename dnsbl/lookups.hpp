@@ -53,18 +53,22 @@ class SessionLookups : public std::enable_shared_from_this<SessionLookups> {
                                                  const IpAddress& client, Deadline deadline);
 
     // Starts A/AAAA/MX lookups of a syntactically valid HELO name (call again after
-    // a second EHLO: the latest name counts). Past the session's budget of names the
-    // HELO's DNS facts stay "not started".
+    // a second EHLO: the latest name counts). Past the session's budget of names, the
+    // latest name is looked up only when a verdict asks (wait(), when_done()).
     void helo(const std::string& name);
     // Starts SPF for this sender (without angle brackets; empty for the null sender).
-    // A sender (with the same HELO) checked before in the session reuses its result;
-    // past the budget of checks the SPF facts stay "not started".
+    // A sender (with the same HELO) checked before in the session reuses its result,
+    // unless that was a temporary error. Past the budget of checks, the latest sender
+    // is checked only when a verdict asks. So a client greeting or RSETting a thousand
+    // times costs a few lookups, and the name and sender judged are always checked.
     void mail_from(const std::string& sender);
 
-    // Blocks until everything started so far is done, or the deadline passed.
+    // Starts what a budget left for the verdict, then blocks until everything started
+    // so far is done, or the deadline passed.
     DnsFacts wait();
-    // Calls `done` once everything started so far is done or the deadline passed;
-    // on a resolver thread, or at once in the caller if already complete.
+    // Starts what a budget left for the verdict, then calls `done` once everything
+    // started is done or the deadline passed; on a resolver or SPF thread, or at once
+    // in the caller if already complete.
     void when_done(std::function<void(DnsFacts)> done);
     DnsFacts snapshot() const;
 
@@ -75,12 +79,20 @@ class SessionLookups : public std::enable_shared_from_this<SessionLookups> {
     // Starts a lookup the verdict waits for; mutex held. `then` runs with it held too.
     void lookup(std::string name, RType type, std::function<void(const Result&)> then);
     void notify_if_complete(std::unique_lock<std::mutex>& lock);
-    void confirm_ptr();  // mutex held
-    void settle_helo();  // mutex held
+    void confirm_ptr();   // mutex held
+    void settle_helo();   // mutex held
+    void look_up_helo();  // mutex held: the A/AAAA/MX lookups of helo_name_
+    // Starts SPF for `sender`; `lock` is released around the call into the checker.
+    void check_spf(std::unique_lock<std::mutex>& lock, std::string key, const std::string& sender);
+    void start_deferred(std::unique_lock<std::mutex>& lock);
 
     const std::shared_ptr<const LookupServices> services_;
     const IpAddress client_;
-    const Deadline deadline_;
+    // A verdict waits for the lookups until deadline_: the one given at start, moved
+    // on by the same span whenever a HELO's or a sender's checks start later.
+    const std::chrono::steady_clock::duration patience_;
+    Deadline deadline_;  // mutex_
+    void give_time();    // mutex held
 
     mutable std::mutex mutex_;
     std::condition_variable changed_;
@@ -100,6 +112,11 @@ class SessionLookups : public std::enable_shared_from_this<SessionLookups> {
     };
     std::vector<SpfCheck> spf_checks_;
     std::optional<std::size_t> current_spf_;  // the latest MAIL FROM's check
+    struct DeferredSpf {
+        std::string key, sender;
+    };
+    std::optional<DeferredSpf> spf_deferred_;  // the latest sender, over the budget
+    bool helo_deferred_ = false;               // the latest HELO name, over the budget
     bool helo_over_budget_ = false, spf_over_budget_ = false;
 };
 

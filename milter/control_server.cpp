@@ -58,6 +58,28 @@ constexpr auto kHelperTimeout = std::chrono::seconds(5);
 constexpr auto kCheckTimeout = std::chrono::seconds(30);
 constexpr std::size_t kMaxHttpRequest = 8192;
 
+// A socket and whether its deadline closed it, shared with the deadline's handler: that
+// may run after the coroutine serving the socket has ended (a wait that finished in the
+// same turn as the timer), and must then find the socket still there.
+template <typename Socket>
+struct Watched {
+    explicit Watched(Socket s) : socket(std::move(s)) {}
+    Socket socket;
+    bool timed_out = false;
+};
+
+// Closes the watched socket, ending whatever read or write waits on it, after `limit`.
+template <typename Socket>
+void close_after(asio::steady_timer& timer, std::chrono::seconds limit,
+                 const std::shared_ptr<Watched<Socket>>& watched) {
+    timer.expires_after(limit);
+    timer.async_wait([watched](boost::system::error_code ec) {
+        if (ec) return;  // cancelled: the wait finished in time
+        watched->timed_out = true;
+        watched->socket.close(ec);
+    });
+}
+
 std::string framed(bool json, const nlohmann::json& doc, const std::string& text) {
     return control::frame_reply(true, "", json ? json_text(doc) : text);
 }
@@ -73,7 +95,12 @@ std::string duration_text(std::int64_t seconds) {
 
 ControlServer::ControlServer(asio::io_context& io, const conf::MilterConfig::Control& config,
                              ControlContext ctx)
-    : io_(io), config_(config), ctx_(std::move(ctx)), acceptor_(io), metrics_acceptor_(io) {}
+    : io_(io),
+      config_(config),
+      ctx_(std::move(ctx)),
+      acceptor_(io),
+      metrics_acceptor_(io),
+      refusal_log_(io) {}
 
 void ControlServer::start() {
     auto listener =
@@ -104,20 +131,21 @@ void ControlServer::stop() {
     });
 }
 
-ControlServer::Peer ControlServer::identify(Socket& socket) const {
-    Peer peer;
+unsigned ControlServer::peer_uid(Socket& socket) {
     const auto cred = peer_credentials(socket.native_handle());
-    if (!cred) {
-        peer.uid = static_cast<unsigned>(-1);  // unknown: read-only
-        return peer;
-    }
-    peer.uid = cred->uid;
+    return cred ? cred->uid : static_cast<unsigned>(-1);
+}
+
+ControlServer::Peer ControlServer::identify(unsigned uid) const {
+    Peer peer;
+    peer.uid = uid;
+    if (uid == static_cast<unsigned>(-1)) return peer;  // unknown: read-only
     // Root, and the milter's own user (systemd's ExecReload runs as it).
-    if (cred->uid == 0 || cred->uid == ::geteuid()) {
+    if (uid == 0 || uid == ::geteuid()) {
         peer.admin = true;
         return peer;
     }
-    const passwd* pw = ::getpwuid(cred->uid);
+    const passwd* pw = ::getpwuid(uid);
     const std::string name = pw != nullptr ? pw->pw_name : "";
     if (!name.empty() && std::find(config_.admin_users.begin(), config_.admin_users.end(), name) !=
                              config_.admin_users.end())
@@ -132,34 +160,56 @@ ControlServer::Peer ControlServer::identify(Socket& socket) const {
     return peer;
 }
 
+ControlServer::Place::Place(std::shared_ptr<Places> places, const Peer& peer)
+    : places_(std::move(places)), peer_(peer) {
+    ++places_->by_uid[peer_.uid];
+    if (!peer_.admin) ++places_->open;
+}
+
 ControlServer::Place::~Place() {
-    if (server_ == nullptr) return;
-    if (!peer_.admin) --server_->open_;
-    const auto it = server_->by_uid_.find(peer_.uid);
-    if (it != server_->by_uid_.end() && --it->second == 0) server_->by_uid_.erase(it);
+    if (!places_) return;  // moved from
+    if (!peer_.admin) --places_->open;
+    const auto it = places_->by_uid.find(peer_.uid);
+    if (it != places_->by_uid.end() && --it->second == 0) places_->by_uid.erase(it);
 }
 
-std::variant<ControlServer::Place, std::string_view> ControlServer::take_place(const Peer& peer) {
-    const auto mine = by_uid_.find(peer.uid);
-    if (mine != by_uid_.end() && mine->second >= config_.max_connections_per_user)
-        return std::string_view("user_connections");
-    if (!peer.admin && open_ >= config_.max_connections) return std::string_view("connections");
-    ++by_uid_[peer.uid];
-    if (!peer.admin) ++open_;
-    return Place(*this, peer);
+std::optional<ControlServer::Place> ControlServer::take_place(unsigned uid, Peer& peer,
+                                                              std::string_view& why) {
+    // The per-user cap first: a flood from one user costs no user-database lookups.
+    const auto mine = places_->by_uid.find(uid);
+    if (mine != places_->by_uid.end() && mine->second >= config_.max_connections_per_user) {
+        why = "user_connections";
+        return std::nullopt;
+    }
+    peer = identify(uid);
+    if (!peer.admin && places_->open >= config_.max_connections) {
+        why = "connections";
+        return std::nullopt;
+    }
+    return std::optional<Place>(std::in_place, places_, peer);
 }
 
-void ControlServer::refused(std::string_view why, std::string_view what) {
+void ControlServer::refused(std::string_view why) {
     metrics().control_refused(why);
-    ++unlogged_refusals_[fmt::format("{}/{}", what, why)];
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_refusal_log_ < kRefusalLogInterval) return;
-    last_refusal_log_ = now;
+    ++unlogged_refusals_[std::string(why)];
+    if (refusal_log_armed_) return;
+    // The first refusal is logged now, the next ones together a minute later.
+    log_refusals();
+    refusal_log_armed_ = true;
+    refusal_log_.expires_after(kRefusalLogInterval);
+    refusal_log_.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;  // cancelled: the server is going away
+        refusal_log_armed_ = false;
+        if (!unlogged_refusals_.empty()) log_refusals();
+    });
+}
+
+void ControlServer::log_refusals() {
     std::string counts;
-    for (const auto& [reason, n] : unlogged_refusals_)
-        counts += fmt::format(" {}", kv(reason, std::to_string(n)));
+    for (const auto& [why, n] : unlogged_refusals_)
+        counts += fmt::format(" {}", kv(why, std::to_string(n)));
     unlogged_refusals_.clear();
-    log_warning(fmt::format("control: refused or cut (since the last such line):{}", counts));
+    log_warning(fmt::format("control: connections or requests refused or cut{}", counts));
 }
 
 awaitable<void> ControlServer::accept_pause() {
@@ -177,10 +227,11 @@ awaitable<void> ControlServer::accept_loop() {
             co_await accept_pause();  // out of descriptors, say: let some close first
             continue;
         }
-        const Peer peer = identify(socket);
-        auto place = take_place(peer);
-        if (const auto* why = std::get_if<std::string_view>(&place)) {
-            refused(*why, "connection");
+        Peer peer;
+        std::string_view why;
+        auto place = take_place(peer_uid(socket), peer, why);
+        if (!place) {
+            refused(why);
             // Told only if it can take it at once: a refusal must not wait for anyone.
             const auto reply = control::frame_reply(false, "too many connections", "");
             (void)::send(socket.native_handle(), reply.data(), reply.size(),
@@ -188,35 +239,26 @@ awaitable<void> ControlServer::accept_loop() {
             socket.close(ec);
             continue;
         }
-        asio::co_spawn(io_, serve(std::move(socket), peer, std::get<Place>(std::move(place))),
-                       asio::detached);
+        asio::co_spawn(io_, serve(std::move(socket), peer, std::move(*place)), asio::detached);
     }
 }
 
 awaitable<void> ControlServer::serve(Socket socket, Peer peer, [[maybe_unused]] Place place) {
-    std::string buffer;
+    const auto watched = std::make_shared<Watched<Socket>>(std::move(socket));
+    auto& sock = watched->socket;
     asio::steady_timer deadline(io_);
-    bool timed_out = false;
-    // Closing the socket ends whatever read or write is waiting on it.
-    const auto arm = [&](std::chrono::seconds limit) {
-        deadline.expires_after(limit);
-        deadline.async_wait([&socket, &timed_out](boost::system::error_code ec) {
-            if (ec) return;
-            timed_out = true;
-            socket.close(ec);
-        });
-    };
+    std::string buffer;
     try {
         while (true) {
-            arm(config_.idle_timeout);
+            close_after(deadline, config_.idle_timeout, watched);
             boost::system::error_code ec;
             const auto n = co_await asio::async_read_until(
-                socket, asio::dynamic_buffer(buffer, control::kMaxRequestLine + 2), '\n',
+                sock, asio::dynamic_buffer(buffer, control::kMaxRequestLine + 2), '\n',
                 asio::redirect_error(use_awaitable, ec));
             deadline.cancel();
             if (ec == asio::error::not_found) {
                 co_await asio::async_write(
-                    socket, asio::buffer(control::frame_reply(false, "request line too long", "")),
+                    sock, asio::buffer(control::frame_reply(false, "request line too long", "")),
                     use_awaitable);
                 co_return;
             }
@@ -236,11 +278,11 @@ awaitable<void> ControlServer::serve(Socket socket, Peer peer, [[maybe_unused]] 
                     reply = control::frame_reply(false, "internal error", "");
                 }
             }
-            arm(config_.write_timeout);
-            co_await asio::async_write(socket, asio::buffer(reply),
+            close_after(deadline, config_.write_timeout, watched);
+            co_await asio::async_write(sock, asio::buffer(reply),
                                        asio::redirect_error(use_awaitable, ec));
             deadline.cancel();
-            if (timed_out) refused("timeout", "reply");
+            if (watched->timed_out) refused("timeout");
             if (ec) co_return;  // gone, or not reading its replies: dropped with the socket
         }
     } catch (const std::exception&) {
@@ -598,7 +640,7 @@ awaitable<std::string> ControlServer::execute(const control::Request& req, const
         if (!peer.admin) {
             auto& bucket = checks_.try_emplace(peer.uid, config_.checks_per_minute).first->second;
             if (!bucket.try_take(std::chrono::steady_clock::now())) {
-                refused("check_rate", "check");
+                refused("check_rate");
                 co_return control::frame_reply(
                     false,
                     fmt::format("at most {} live checks a minute for users who are not admins",
@@ -641,30 +683,31 @@ awaitable<void> ControlServer::metrics_accept_loop() {
             co_await accept_pause();
             continue;
         }
-        if (metrics_open_ >= config_.max_connections) {
-            refused("connections", "metrics");
+        if (places_->metrics >= config_.max_connections) {
+            refused("metrics_connections");
             socket.close(ec);
             continue;
         }
-        ++metrics_open_;  // given back when serve_metrics ends
-        asio::co_spawn(io_, serve_metrics(std::move(socket)), asio::detached);
+        ++places_->metrics;  // given back when serve_metrics ends
+        asio::co_spawn(io_, serve_metrics(std::move(socket), places_), asio::detached);
     }
 }
 
 // One short request per connection; a slow or silly client only wastes its own.
-awaitable<void> ControlServer::serve_metrics(asio::ip::tcp::socket socket) {
+awaitable<void> ControlServer::serve_metrics(asio::ip::tcp::socket socket,
+                                             std::shared_ptr<Places> places) {
     struct Release {
-        std::size_t& open;
-        ~Release() { --open; }
-    } release{metrics_open_};
+        std::shared_ptr<Places> places;
+        ~Release() { --places->metrics; }
+    } release{std::move(places)};
+    const auto watched = std::make_shared<Watched<asio::ip::tcp::socket>>(std::move(socket));
+    auto& sock = watched->socket;
+    // The whole exchange, request and response, within write_timeout.
+    asio::steady_timer deadline(io_);
+    close_after(deadline, config_.write_timeout, watched);
     std::string request;
     boost::system::error_code ec;
-    // The whole exchange, request and response, within write_timeout.
-    asio::steady_timer deadline(io_, config_.write_timeout);
-    deadline.async_wait([&socket](boost::system::error_code e) {
-        if (!e) socket.close(e);
-    });
-    co_await asio::async_read_until(socket, asio::dynamic_buffer(request, kMaxHttpRequest),
+    co_await asio::async_read_until(sock, asio::dynamic_buffer(request, kMaxHttpRequest),
                                     "\r\n\r\n", asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
     std::string response;
@@ -677,7 +720,7 @@ awaitable<void> ControlServer::serve_metrics(asio::ip::tcp::socket socket) {
     } else {
         response = "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     }
-    co_await asio::async_write(socket, asio::buffer(response),
+    co_await asio::async_write(sock, asio::buffer(response),
                                asio::redirect_error(use_awaitable, ec));
 }
 

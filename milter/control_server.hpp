@@ -8,9 +8,10 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 #include "common/rate_limiter.hpp"
 #include "common/unix_socket.hpp"
@@ -53,35 +54,48 @@ class ControlServer {
         unsigned uid = 0;
         bool admin = false;
     };
-    // Holds one of the capped connection places while a connection is served.
+    // The connections being served, counted for the caps. Shared with every Place, so
+    // that a connection ended by the io_context's destruction, after this server's,
+    // still gives its place back into something alive.
+    struct Places {
+        std::size_t open = 0;                    // of users who are not admins
+        std::map<unsigned, std::size_t> by_uid;  // per user
+        std::size_t metrics = 0;                 // HTTP /metrics
+    };
+    // Holds one of the capped places while a connection is served.
     class Place {
       public:
-        Place(ControlServer& server, const Peer& peer) : server_(&server), peer_(peer) {}
-        Place(Place&& other) noexcept
-            : server_(std::exchange(other.server_, nullptr)), peer_(other.peer_) {}
+        Place(std::shared_ptr<Places> places, const Peer& peer);
+        Place(Place&& other) noexcept = default;
         Place(const Place&) = delete;
         Place& operator=(const Place&) = delete;
         Place& operator=(Place&&) = delete;
         ~Place();
 
       private:
-        ControlServer* server_;
+        std::shared_ptr<Places> places_;
         Peer peer_;
     };
-    // A place for this peer, or why there is none ("connections", "user_connections").
-    std::variant<Place, std::string_view> take_place(const Peer& peer);
-    void refused(std::string_view why, std::string_view what);
+    // A place for the user `uid` (then `peer` says who that is), or none and `why`
+    // ("user_connections", "connections").
+    std::optional<Place> take_place(unsigned uid, Peer& peer, std::string_view& why);
+    // Counts a refusal (metrics) and logs them together, at most once a minute.
+    void refused(std::string_view why);
+    void log_refusals();
     // Waits a little after a failed accept (EMFILE): never a busy loop.
     boost::asio::awaitable<void> accept_pause();
     boost::asio::awaitable<void> accept_loop();
     // `place` is held for as long as the connection is served.
     boost::asio::awaitable<void> serve(Socket socket, Peer peer, Place place);
+    // A peer's uid from SO_PEERCRED (-1 when unknown: read-only).
+    static unsigned peer_uid(Socket& socket);
     boost::asio::awaitable<std::string> execute(const control::Request& request, const Peer& peer);
     boost::asio::awaitable<std::optional<HelperClient::Entries>> kernel_entries();
     boost::asio::awaitable<std::string> live_check(const control::Request& request);
     boost::asio::awaitable<void> metrics_accept_loop();
-    boost::asio::awaitable<void> serve_metrics(boost::asio::ip::tcp::socket socket);
-    Peer identify(Socket& socket) const;
+    boost::asio::awaitable<void> serve_metrics(boost::asio::ip::tcp::socket socket,
+                                               std::shared_ptr<Places> places);
+    Peer identify(unsigned uid) const;
     Gauges gauges() const;
     std::string status(bool json) const;
     boost::asio::awaitable<std::string> show(const control::Request& request);
@@ -94,12 +108,11 @@ class ControlServer {
     boost::asio::ip::tcp::acceptor metrics_acceptor_;
     SocketFile socket_file_;  // removed at stop(), if it is still ours
     // All on the Asio thread: no locks.
-    std::size_t open_ = 0;                    // connections of users who are not admins
-    std::map<unsigned, std::size_t> by_uid_;  // connections per user
-    std::size_t metrics_open_ = 0;            // HTTP /metrics connections
+    std::shared_ptr<Places> places_ = std::make_shared<Places>();
     std::map<unsigned, RateLimiter> checks_;  // live checks per user who is not an admin
     std::map<std::string, std::uint64_t, std::less<>> unlogged_refusals_;
-    std::chrono::steady_clock::time_point last_refusal_log_{};
+    boost::asio::steady_timer refusal_log_;  // armed while refusals wait to be logged
+    bool refusal_log_armed_ = false;
 };
 
 }  // namespace smtpwall

@@ -50,7 +50,7 @@ class Metrics {
     // judged with what it had.
     void over_budget(std::string_view budget);
     // Control or metrics connections refused or cut: "connections", "user_connections",
-    // "check_rate", "timeout".
+    // "metrics_connections", "check_rate", "timeout" (a reply not read in time).
     void control_refused(std::string_view why);
 
     struct Snapshot {

@@ -3,9 +3,10 @@
 
   smtp-attack SOURCE SERVER TAG EHLOS MAILS
       one SMTP session from SOURCE: EHLOS greetings with distinct names
-      (h<TAG>-<i>.attack.example.net) and MAILS times RSET + MAIL FROM with distinct
-      senders at slowspf.example.net (after the first greeting), then MAIL FROM and
-      RCPT; prints "rcpt <code>"
+      (h<TAG>-<i>.attack.example.net, the last one clientNN.example.net, the client's
+      own) and MAILS times RSET + MAIL FROM with distinct senders at
+      slowspf.example.net (after the first greeting), then MAIL FROM (the last sender
+      again) and RCPT; prints "rcpt <code>"
   smtp-normal SOURCE SERVER HELO SENDER
       one ordinary session; prints "rcpt <code> <ms from RCPT sent to its reply>"
   smtp-others SERVER SESSIONS CONCURRENCY SOURCE...
@@ -54,8 +55,8 @@ def smtp_connect(source, server):
 def smtp_attack(source, server, tag, ehlos, mails):
     s, f = smtp_connect(source, server)
 
-    def ehlo(i):
-        s.sendall(f"EHLO h{tag}-{i}.attack.example.net\r\n".encode())
+    def ehlo(i, name=None):
+        s.sendall(f"EHLO {name or f'h{tag}-{i}.attack.example.net'}\r\n".encode())
         code, _ = smtp_reply(f)
         assert code == 250, ("EHLO", i, code)
 
@@ -70,8 +71,10 @@ def smtp_attack(source, server, tag, ehlos, mails):
         s.sendall(b"RSET\r\n")
         smtp_reply(f)
         mail(i)
-    for i in range(1, int(ehlos)):
+    for i in range(1, int(ehlos) - 1):
         ehlo(i)
+    # The last greeting is the client's own name: a verdict judges that one.
+    ehlo(int(ehlos) - 1, f"client{source.rsplit('.', 1)[1]}.example.net")
     mail(int(mails) - 1)
     s.sendall(b"RCPT TO:<user@example.org>\r\n")
     code, _ = smtp_reply(f)

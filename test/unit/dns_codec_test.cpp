@@ -161,6 +161,12 @@ BOOST_AUTO_TEST_CASE(caps_records_and_text_per_reply) {
     for (const auto& t : r.result.texts) bytes += t.size();
     BOOST_TEST(bytes <= max_answer_text);
     BOOST_TEST(r.result.texts.size() == max_answer_text / 1000);
+
+    // The SPF record last among them all is kept all the same.
+    texts.push_back("big.example. 300 IN TXT \"V=SPF1 -all\"");
+    r = decode(reply("big.example", RType::TXT, texts), "big.example", RType::TXT);
+    BOOST_TEST(r.result.texts.back() == "V=SPF1 -all");
+    BOOST_TEST(r.result.texts.size() == max_answer_text / 1000 + 1);
 }
 
 BOOST_AUTO_TEST_CASE(follows_cname_chains_inside_the_answer) {

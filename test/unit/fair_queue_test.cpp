@@ -57,7 +57,11 @@ BOOST_AUTO_TEST_CASE(bounds_refuse_without_taking) {
     auto all = q.take_all();
     BOOST_TEST(all.size() == 3u);
     BOOST_TEST(q.waiting() == 0u);
+    BOOST_TEST(!q.can_pop());
     BOOST_TEST(!q.pop().has_value());
+    BOOST_TEST(q.clients() == 1u);  // a, whose job 1 still runs
+    q.finished("a");
+    BOOST_TEST(q.clients() == 0u);
 }
 
 // Every job pushed comes out exactly once, whatever the interleaving.

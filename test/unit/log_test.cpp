@@ -1,4 +1,4 @@
-// The one escaping of logged values (common/log.hpp), used by the milter and the helper:
+// The one escaping of logged values (common/logfmt.hpp), used by the milter and the helper:
 // whatever bytes a client sends, a log line has exactly the keys its writer gave it.
 #include <boost/test/unit_test.hpp>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "common/log.hpp"
+#include "common/logfmt.hpp"
 
 using namespace smtpwall;
 

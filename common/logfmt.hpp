@@ -1,0 +1,28 @@
+// The one escaping of logged values (logfmt), for the milter and the helper alike, and
+// for values of the operator's text output: pure, no sink (common/log.hpp writes lines).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace smtpwall {
+
+// Logged values, logfmt-style. The grammar of a value after "key=":
+//
+//   value  = bare / quoted
+//   bare   = 1*256( %x21 / %x23-3C / %x3E-5B / %x5D-7E )
+//   quoted = DQUOTE *( plain / "\\" / "\"" / "\x" 2HEXDIG ) [ "..." ] DQUOTE
+//   plain  = %x20-21 / %x23-3C / %x3E-5B / %x5D-7E
+//
+// (bare: printable ASCII without quote, '=' or backslash; plain: the same and space)
+//
+// so a value never holds a line break, a control byte, a raw '=' (written \x3d) or an
+// unescaped quote: whatever a client sends, no value contains the text "key=" and a
+// line has exactly the keys its writer gave it, for a strict logfmt parser as for
+// `key=(\S+)` regexes (fail2ban-style). Bytes outside printable ASCII are \xNN (lower
+// case hex). Values longer than 256 bytes are cut there and end in "..." inside the
+// quotes.
+std::string kv_value(std::string_view value);
+std::string kv(std::string_view key, std::string_view value);
+
+}  // namespace smtpwall
