@@ -604,7 +604,8 @@ const Schema<Config>& schema() {
                                              c.escalation.ban_duration)
                                              return std::nullopt;
                                          return "must not be shorter than ban_duration";
-                                     }},
+                                     },
+             {"escalation.ban_duration"}},
             {"escalation.rules",
              [](const Config& c)
                  -> std::
@@ -615,7 +616,8 @@ const Schema<Config>& schema() {
                                      "\"{}\" looks back further than tally.window ({}s)", rule.text,
                                      c.tally.window.count());
                          return std::nullopt;
-                     }},
+                     },
+             {"tally.window"}},
             {"cluster.sentinels",
              [](const Config& c)
                  -> std::
@@ -632,14 +634,16 @@ const Schema<Config>& schema() {
                                          if (c.aggregation.ipv4_prefix < c.tally.ipv4_prefix)
                                              return std::nullopt;
                                          return "must be shorter than tally.ipv4_prefix";
-                                     }},
+                                     },
+             {"tally.ipv4_prefix"}},
             {"aggregation.ipv6_prefix",
              [](const Config& c) -> std::
                                      optional<std::string> {
                                          if (c.aggregation.ipv6_prefix < c.tally.ipv6_prefix)
                                              return std::nullopt;
                                          return "must be shorter than tally.ipv6_prefix";
-                                     }},
+                                     },
+             {"tally.ipv6_prefix"}},
         });
     return schema;
 }
