@@ -69,7 +69,9 @@ std::optional<Identity> spf_identity(std::string_view sender, std::string_view h
     }
     Identity id;
     if (sender.empty()) {
-        if (helo.empty()) return std::nullopt;
+        // A HELO with an '@' is no domain (RFC 7208 §4.3: none), and libspf2 would judge
+        // what follows the '@' of postmaster@HELO instead.
+        if (helo.empty() || helo.find('@') != std::string_view::npos) return std::nullopt;
         id.helo = true;
         id.domain = std::string(helo);
         id.mail_from = "postmaster@" + id.domain;
@@ -331,7 +333,7 @@ SpfOutcome Evaluator::Impl::evaluate(const IpAddress& client_in, std::string_vie
     const auto identity = spf_identity(sender, helo);
     if (!identity) {
         out.result = SpfResult::none;
-        out.explanation = "nothing to check: null sender and no HELO name";
+        out.explanation = "nothing to check: null sender and no HELO domain";
         return out;
     }
     out.domain = identity->domain;

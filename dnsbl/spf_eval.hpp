@@ -23,8 +23,8 @@ struct Identity {
     std::string domain;     // the domain whose policy is evaluated
     bool helo = false;      // domain is the HELO name (null sender)
 };
-// nullopt: null sender and no HELO, nothing to check (result none). Angle brackets
-// around the sender are tolerated.
+// nullopt: null sender and no HELO, or one with an '@' (no domain), nothing to check
+// (result none). Angle brackets around the sender are tolerated.
 std::optional<Identity> spf_identity(std::string_view sender, std::string_view helo);
 
 // The h_errno value libspf2 expects for a lookup outcome (netdb.h): NETDB_SUCCESS,

@@ -130,6 +130,7 @@ BOOST_AUTO_TEST_CASE(identity) {
     BOOST_TEST(spf_identity("\"a@b\"@example.org", "")->domain == "example.org");
     BOOST_TEST(spf_identity("@example.org", "")->mail_from == "postmaster@example.org");
     BOOST_TEST(spf_identity("example.org", "")->mail_from == "postmaster@example.org");
+    BOOST_TEST(!spf_identity("<>", "x@example.org").has_value());  // no domain to check
 }
 
 BOOST_AUTO_TEST_CASE(herrno_mapping) {
@@ -300,6 +301,13 @@ BOOST_AUTO_TEST_CASE(unsendable_names_are_not_queried) {
     for (const auto& [name, type] : c.dns.asked) BOOST_TEST(name == "lp.example");
     // A HELO that is an address literal has no policy: none, nothing sent.
     BOOST_TEST(str(c.run("192.0.2.7", "", "[192.0.2.7]").result) == "none");
+    BOOST_TEST(c.dns.asked.empty());
+    // Nor has a HELO with an '@': libspf2 would judge the domain after it instead
+    // (postmaster@x@d.example), a verdict about a name the client did not give.
+    c.dns.txt("d.example", {"v=spf1 -all"});
+    const auto at = c.run("192.0.2.7", "", "x@d.example");
+    BOOST_TEST(str(at.result) == "none");
+    BOOST_TEST(at.domain.empty());
     BOOST_TEST(c.dns.asked.empty());
 }
 
