@@ -353,9 +353,9 @@ const Schema<Config>& schema() {
                 "control", "metrics_listen",
                 [](auto& c) -> auto& { return c.control.metrics_listen; },
                 Text([](const std::string& text) -> std::optional<std::string> {
+                    // Port 0 stands for "none given": "[::1]" and "::1" name no port.
                     const auto where = parse_host_port(text, 0);
-                    if (text.empty() || (where && where->first.is_loopback() &&
-                                         text.find(':') != std::string::npos))
+                    if (text.empty() || (where && where->first.is_loopback() && where->second != 0))
                         return std::nullopt;
                     return "must be a loopback address with a port, e.g. \"127.0.0.1:9253\"";
                 }),
