@@ -353,9 +353,9 @@ const Schema<Config>& schema() {
                 "control", "metrics_listen",
                 [](auto& c) -> auto& { return c.control.metrics_listen; },
                 Text([](const std::string& text) -> std::optional<std::string> {
+                    // Port 0 stands for "none given": "[::1]" and "::1" name no port.
                     const auto where = parse_host_port(text, 0);
-                    if (text.empty() || (where && where->first.is_loopback() &&
-                                         text.find(':') != std::string::npos))
+                    if (text.empty() || (where && where->first.is_loopback() && where->second != 0))
                         return std::nullopt;
                     return "must be a loopback address with a port, e.g. \"127.0.0.1:9253\"";
                 }),
@@ -639,7 +639,8 @@ const Schema<Config>& schema() {
                                              c.escalation.ban_duration)
                                              return std::nullopt;
                                          return "must not be shorter than ban_duration";
-                                     }},
+                                     },
+             {"escalation.ban_duration"}},
             {"escalation.rules",
              [](const Config& c)
                  -> std::
@@ -650,7 +651,8 @@ const Schema<Config>& schema() {
                                      "\"{}\" looks back further than tally.window ({}s)", rule.text,
                                      c.tally.window.count());
                          return std::nullopt;
-                     }},
+                     },
+             {"tally.window"}},
             {"cluster.sentinels",
              [](const Config& c)
                  -> std::
@@ -667,14 +669,16 @@ const Schema<Config>& schema() {
                                          if (c.aggregation.ipv4_prefix < c.tally.ipv4_prefix)
                                              return std::nullopt;
                                          return "must be shorter than tally.ipv4_prefix";
-                                     }},
+                                     },
+             {"tally.ipv4_prefix"}},
             {"aggregation.ipv6_prefix",
              [](const Config& c) -> std::
                                      optional<std::string> {
                                          if (c.aggregation.ipv6_prefix < c.tally.ipv6_prefix)
                                              return std::nullopt;
                                          return "must be shorter than tally.ipv6_prefix";
-                                     }},
+                                     },
+             {"tally.ipv6_prefix"}},
         });
     return schema;
 }

@@ -43,11 +43,14 @@ struct Setting {
 };
 
 // A rule over several settings, checked once all are read; a complaint is reported
-// at the key `at` ("escalation.max_ban_duration").
+// at the key `at` ("escalation.max_ban_duration"), or, when the file left that one at
+// its default, at the first of `also` the file did set: the operator still gets the
+// line that made the rule fail.
 template <class Config>
 struct Check {
     std::string at;
     std::function<std::optional<std::string>(const Config&)> problem;
+    std::vector<std::string> also = {};
 };
 
 template <class Config>
@@ -76,9 +79,12 @@ class Schema {
             }
         top.reject_unknown_keys();
         for (const auto& check : checks_)
-            if (auto problem = check.problem(config))
-                throw ConfigError(fmt::format("{}: {}: {}", location_of(found, check.at, file),
-                                              check.at, *problem));
+            if (auto problem = check.problem(config)) {
+                std::string where = location_of(found, check.at, file);
+                for (const auto& key : check.also)
+                    if (where == file) where = location_of(found, key, file);
+                throw ConfigError(fmt::format("{}: {}: {}", where, check.at, *problem));
+            }
         config.source = file;
         config.where = std::move(found);
         return config;

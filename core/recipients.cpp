@@ -1,4 +1,5 @@
-// Canonical recipients and the spamtrap / exempt address patterns.
+// Canonical recipients, the spamtrap / exempt address patterns, and the MTA's own
+// recipient rejections.
 #include "core/recipients.hpp"
 
 #include <algorithm>
@@ -32,6 +33,31 @@ std::string canonical_recipient(std::string_view raw) {
     // Local parts are case-sensitive in theory and never in practice; traps and
     // exemptions must not be dodged by capitalisation.
     return lowered(s);
+}
+
+bool rejected_by_mta(std::string_view rcpt_mailer) {
+    return rcpt_mailer == "error";
+}
+
+MtaRejection classify_mta_rejection(std::string_view rcpt_host, std::string_view rcpt_addr) {
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    auto by_class = [](char c) {
+        if (c == '5') return MtaRejection::permanent;
+        if (c == '4') return MtaRejection::temporary;
+        return MtaRejection::unknown;
+    };
+    // "5.1.1" (enhanced status code)
+    if (rcpt_host.size() >= 5 && rcpt_host[1] == '.' && digit(rcpt_host[2]))
+        return by_class(rcpt_host[0]);
+    // "550 5.1.1 text" or "550 text"
+    if (rcpt_addr.size() >= 3 && digit(rcpt_addr[0]) && digit(rcpt_addr[1]) &&
+        digit(rcpt_addr[2]) &&
+        (rcpt_addr.size() == 3 || rcpt_addr[3] == ' ' || rcpt_addr[3] == '-'))
+        return by_class(rcpt_addr[0]);
+    // Postfix's text may start with the enhanced code too
+    if (rcpt_addr.size() >= 5 && rcpt_addr[1] == '.' && digit(rcpt_addr[2]))
+        return by_class(rcpt_addr[0]);
+    return MtaRejection::unknown;
 }
 
 AddressPatterns::AddressPatterns(const std::vector<std::string>& patterns) {

@@ -20,27 +20,6 @@ SessionPolicy::SessionPolicy(const conf::MilterConfig& config)
     scoring.tempfail_on_dns_failure = config.dns.tempfail_on_failure;
 }
 
-MtaRejection classify_mta_rejection(std::string_view rcpt_host, std::string_view rcpt_addr) {
-    auto digit = [](char c) { return c >= '0' && c <= '9'; };
-    auto by_class = [](char c) {
-        if (c == '5') return MtaRejection::permanent;
-        if (c == '4') return MtaRejection::temporary;
-        return MtaRejection::unknown;
-    };
-    // "5.1.1" (enhanced status code)
-    if (rcpt_host.size() >= 5 && rcpt_host[1] == '.' && digit(rcpt_host[2]))
-        return by_class(rcpt_host[0]);
-    // "550 5.1.1 text" or "550 text"
-    if (rcpt_addr.size() >= 3 && digit(rcpt_addr[0]) && digit(rcpt_addr[1]) &&
-        digit(rcpt_addr[2]) &&
-        (rcpt_addr.size() == 3 || rcpt_addr[3] == ' ' || rcpt_addr[3] == '-'))
-        return by_class(rcpt_addr[0]);
-    // Postfix's text may start with the enhanced code too
-    if (rcpt_addr.size() >= 5 && rcpt_addr[1] == '.' && digit(rcpt_addr[2]))
-        return by_class(rcpt_addr[0]);
-    return MtaRejection::unknown;
-}
-
 constexpr EnumNames<Stage, 5> kStageNames{{
     {Stage::connect, "connect"},
     {Stage::helo, "helo"},

@@ -29,12 +29,6 @@ inline constexpr std::string_view kTagSpamtrap = "spamtrap";
 inline constexpr std::string_view kTagBanned = "banned";
 inline constexpr std::string_view kTagBadRcpt = "badrcpt";
 
-// How the MTA itself rejected a recipient, as seen with SMFIP_RCPT_REJ. Postfix
-// puts the enhanced status code in {rcpt_host} ("5.1.1") and the text in
-// {rcpt_addr}; Sendmail puts the whole reply in {rcpt_addr} ("550 5.1.1 User unknown").
-enum class MtaRejection { permanent, temporary, unknown };
-MtaRejection classify_mta_rejection(std::string_view rcpt_host, std::string_view rcpt_addr);
-
 // What the checks need from the configuration, prepared once per (re)load.
 struct SessionPolicy {
     explicit SessionPolicy(const conf::MilterConfig& config);

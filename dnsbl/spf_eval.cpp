@@ -48,37 +48,6 @@ void install_handlers() {
     });
 }
 
-// `err` is what SPF_request_query_mailfrom returned: it alone tells the kinds of
-// INVALID apart (see below).
-SpfResult map_result(SPF_result_t result, SPF_errcode_t err) {
-    switch (result) {
-        case SPF_RESULT_PASS:
-            return SpfResult::pass;
-        case SPF_RESULT_FAIL:
-            return SpfResult::fail;
-        case SPF_RESULT_SOFTFAIL:
-            return SpfResult::softfail;
-        case SPF_RESULT_NEUTRAL:
-            return SpfResult::neutral;
-        case SPF_RESULT_NONE:
-            return SpfResult::none;
-        case SPF_RESULT_TEMPERROR:
-            return SpfResult::temperror;
-        case SPF_RESULT_PERMERROR:
-            return SpfResult::permerror;
-        case SPF_RESULT_INVALID:
-            // libspf2 1.2.10 (Debian 12) does not finish the response when fetching or
-            // compiling the domain's own record fails: the result stays INVALID, with
-            // no comment. A temporary DNS failure on that TXT lookup comes back as
-            // SPF_E_DNS_ERROR (our layer never says NO_RECOVERY, the other source of
-            // it): temperror, never permerror. Anything else is a record that does not
-            // compile: permerror (RFC 7208 §4.6).
-            return err == SPF_E_DNS_ERROR || err == SPF_E_NO_MEMORY ? SpfResult::temperror
-                                                                    : SpfResult::permerror;
-    }
-    return SpfResult::permerror;
-}
-
 struct RequestFree {
     void operator()(SPF_request_t* r) const { SPF_request_free(r); }
 };
@@ -100,7 +69,9 @@ std::optional<Identity> spf_identity(std::string_view sender, std::string_view h
     }
     Identity id;
     if (sender.empty()) {
-        if (helo.empty()) return std::nullopt;
+        // A HELO with an '@' is no domain (RFC 7208 §4.3: none), and libspf2 would judge
+        // what follows the '@' of postmaster@HELO instead.
+        if (helo.empty() || helo.find('@') != std::string_view::npos) return std::nullopt;
         id.helo = true;
         id.domain = std::string(helo);
         id.mail_from = "postmaster@" + id.domain;
@@ -117,6 +88,33 @@ std::optional<Identity> spf_identity(std::string_view sender, std::string_view h
             (local.empty() ? std::string("postmaster") : std::string(local)) + "@" + id.domain;
     }
     return id;
+}
+
+SpfResult spf_result_of(int result, int error) {
+    switch (result) {
+        case SPF_RESULT_PASS:
+            return SpfResult::pass;
+        case SPF_RESULT_FAIL:
+            return SpfResult::fail;
+        case SPF_RESULT_SOFTFAIL:
+            return SpfResult::softfail;
+        case SPF_RESULT_NEUTRAL:
+            return SpfResult::neutral;
+        case SPF_RESULT_NONE:
+            return SpfResult::none;
+        case SPF_RESULT_TEMPERROR:
+            return SpfResult::temperror;
+        case SPF_RESULT_PERMERROR:
+            return SpfResult::permerror;
+        case SPF_RESULT_INVALID:
+            // No comment comes with it. A temporary DNS failure on that TXT lookup comes
+            // back as SPF_E_DNS_ERROR (our layer never says NO_RECOVERY, the other source
+            // of it); anything else is a record that does not compile.
+            return error == SPF_E_DNS_ERROR || error == SPF_E_NO_MEMORY ? SpfResult::temperror
+                                                                        : SpfResult::permerror;
+        default:
+            return SpfResult::permerror;
+    }
 }
 
 int herrno_for(const dns::Result& result) {
@@ -335,7 +333,7 @@ SpfOutcome Evaluator::Impl::evaluate(const IpAddress& client_in, std::string_vie
     const auto identity = spf_identity(sender, helo);
     if (!identity) {
         out.result = SpfResult::none;
-        out.explanation = "nothing to check: null sender and no HELO name";
+        out.explanation = "nothing to check: null sender and no HELO domain";
         return out;
     }
     out.domain = identity->domain;
@@ -375,7 +373,7 @@ SpfOutcome Evaluator::Impl::evaluate(const IpAddress& client_in, std::string_vie
     if (!response) throw std::bad_alloc();
 
     const SPF_result_t raw_result = SPF_response_result(response.get());
-    out.result = map_result(raw_result, err);
+    out.result = spf_result_of(raw_result, err);
     out.explanation = text_or_empty(SPF_response_get_header_comment(response.get()));
     if (out.explanation.empty()) out.explanation = "domain of " + out.domain;
     // libspf2's own diagnostics ("Multiple SPF records for 'x'", compile errors)
@@ -405,7 +403,7 @@ SpfOutcome Evaluator::Impl::evaluate(const IpAddress& client_in, std::string_vie
         out.exp.clear();
     }
     if (stopped_ || raw_result == SPF_RESULT_INVALID || out.received_spf.empty()) {
-        // libspf2's header does not hold our result (see map_result and above): one in
+        // libspf2's header does not hold our result (see spf_result_of and above): one in
         // the same format.
         out.received_spf = std::string(to_string(out.result)) + " (" + out.explanation +
                            ") client-ip=" + client.to_string() +

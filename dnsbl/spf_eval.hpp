@@ -23,8 +23,8 @@ struct Identity {
     std::string domain;     // the domain whose policy is evaluated
     bool helo = false;      // domain is the HELO name (null sender)
 };
-// nullopt: null sender and no HELO, nothing to check (result none). Angle brackets
-// around the sender are tolerated.
+// nullopt: null sender and no HELO, or one with an '@' (no domain), nothing to check
+// (result none). Angle brackets around the sender are tolerated.
 std::optional<Identity> spf_identity(std::string_view sender, std::string_view helo);
 
 // The h_errno value libspf2 expects for a lookup outcome (netdb.h): NETDB_SUCCESS,
@@ -33,6 +33,15 @@ std::optional<Identity> spf_identity(std::string_view sender, std::string_view h
 // turns into temperror. NO_RECOVERY (permerror in libspf2) is never used: no DNS
 // failure may become a permanent result.
 int herrno_for(const dns::Result& result);
+
+// How libspf2's verdict becomes ours: `result` is what SPF_response_result gave (an
+// SPF_result_t) and `error` what SPF_request_query_mailfrom returned (an
+// SPF_errcode_t); ints, so that this header needs no libspf2 types. The seven RFC 7208
+// results map one to one. libspf2 1.2.10 leaves the result INVALID when fetching or
+// compiling the domain's own record fails: temperror for a DNS failure (or no memory),
+// never permerror; permerror (RFC 7208 §4.6) otherwise, and for any value libspf2 does
+// not define.
+SpfResult spf_result_of(int result, int error);
 
 // The resolver type for a libspf2 query type (ns_type value); nullopt for anything
 // else, notably type SPF (99), which RFC 7208 §3.1 retired and libspf2 1.2 never asks.

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/log.hpp"
+#include "core/recipients.hpp"
 #include "milter/metrics.hpp"
 
 namespace smtpwall {
@@ -278,7 +279,7 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
         if (conn == nullptr) return SMFIS_TEMPFAIL;
         // A recipient the MTA already rejected (SMFIP_RCPT_REJ): tally it, decide nothing.
         // What DNS found tells a DNSWL-listed client or a shared relay.
-        if (macro(ctx, "{rcpt_mailer}") == "error") {
+        if (rejected_by_mta(macro(ctx, "{rcpt_mailer}"))) {
             refresh_dns(*conn);
             if (auto tags = conn->session.mta_rejected_recipient(macro(ctx, "{rcpt_host}"),
                                                                  macro(ctx, "{rcpt_addr}")))

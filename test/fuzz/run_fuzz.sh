@@ -4,9 +4,11 @@
 #
 #   test/fuzz/run_fuzz.sh [TARGET] [SECONDS] [--merge]
 #
-# TARGET     helper_protocol (default), helper_config or target_policy: the libFuzzer
-#            binary TARGET_fuzz, its check test/fuzz/TARGET_check.*, its corpus
-#            test/fuzz/corpus/TARGET (replayed by the unit test fuzz_corpus_TARGET)
+# TARGET     helper_protocol (default), helper_config, target_policy, control_protocol,
+#            milter_config, helo_check, dialup, recipients or spf_result (listed in
+#            test/CMakeLists.txt): the libFuzzer binary TARGET_fuzz, its check
+#            test/fuzz/TARGET_check.*, its corpus test/fuzz/corpus/TARGET (replayed by
+#            the unit test fuzz_corpus_TARGET)
 # SECONDS    how long to fuzz (default 300)
 # --merge    afterwards, add the inputs that reach new coverage to the saved corpus;
 #            review them before committing
@@ -28,22 +30,30 @@ TARGET=helper_protocol
 SECONDS_TO_RUN=300
 MERGE=0
 usage() {
-    echo "usage: $0 [helper_protocol|helper_config|target_policy] [SECONDS] [--merge]" >&2
+    local targets=helper_protocol\|helper_config\|target_policy\|control_protocol
+    targets+=\|milter_config\|helo_check\|dialup\|recipients\|spf_result
+    echo "usage: $0 [$targets] [SECONDS] [--merge]" >&2
     exit 64
 }
 for arg in "$@"; do
     case $arg in
         --merge) MERGE=1 ;;
-        helper_protocol | helper_config | target_policy) TARGET=$arg ;;
+        helper_protocol | helper_config | target_policy | control_protocol | milter_config | \
+            helo_check | dialup | recipients | spf_result) TARGET=$arg ;;
         '' | *[!0-9]*) usage ;;
         *) SECONDS_TO_RUN=$arg ;;
     esac
 done
-# The longest input worth trying: one protocol line, one config file, one decoded case.
+# The longest input worth trying: one protocol line, one config file, one decoded case;
+# a little past a limit the code enforces (a request line's 1024 bytes and its CR, a
+# HELO's 255, a PTR name's 253, an SMTP reply line's 512), so both sides are tried.
 case $TARGET in
     helper_protocol) MAX_LEN=1024 ;;
-    helper_config) MAX_LEN=4096 ;;
+    helper_config | milter_config) MAX_LEN=4096 ;;
     target_policy) MAX_LEN=256 ;;
+    control_protocol) MAX_LEN=1100 ;;
+    helo_check | dialup | spf_result) MAX_LEN=300 ;;
+    recipients) MAX_LEN=600 ;;
 esac
 
 command -v "${CXX:-clang++}" >/dev/null ||

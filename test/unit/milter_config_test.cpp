@@ -136,6 +136,24 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_and_key) {
                "smtpwall.conf:4: escalation.rules: \"ban after 5 rejections in 1h including "
                "shared-relay\": only a rule on spamtrap evidence may ban shared relays (\"ban at "
                "first spamtrap\" or \"... if spamtrap\")");
+    // /metrics needs a port: an IPv6 loopback alone has colons but names none.
+    for (const char* listen : {"[::1]", "::1", "127.0.0.1", "192.0.2.1:9253"})
+        BOOST_TEST(error_of(std::string("[control]\nmetrics_listen = \"") + listen + "\"\n")
+                       .starts_with("smtpwall.conf:2: control.metrics_listen:"),
+                   listen);
+    BOOST_TEST(parse_milter_config("[control]\nmetrics_listen = \"[::1]:9253\"\n", "c")
+                   .control.metrics_listen == "[::1]:9253");
+    // A rule over two settings names the line of the one the file set, even when the
+    // complaint is about the other one, left at its default.
+    BOOST_TEST(error_of("[tally]\nipv4_prefix = 24\n")
+                   .starts_with("smtpwall.conf:2: aggregation.ipv4_prefix: must be shorter"));
+    BOOST_TEST(error_of("[tally]\n\nipv6_prefix = 48\n")
+                   .starts_with("smtpwall.conf:3: aggregation.ipv6_prefix: must be shorter"));
+    BOOST_TEST(error_of("[tally]\nwindow = \"30m\"\n")
+                   .starts_with("smtpwall.conf:2: escalation.rules: \"ban after 5 rejections in "
+                                "1h\" looks back further"));
+    BOOST_TEST(error_of("[escalation]\n\nban_duration = \"100d\"\n")
+                   .starts_with("smtpwall.conf:3: escalation.max_ban_duration: must not be"));
     BOOST_TEST(error_of("[shared_relays]\nadd_domains = [\n  \"relay.example\",\n  \"com\",\n]\n")
                    .starts_with("smtpwall.conf:4: shared_relays.add_domains: \"com\": is a "
                                 "top-level domain"));

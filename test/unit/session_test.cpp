@@ -120,20 +120,6 @@ BOOST_AUTO_TEST_CASE(banned_client_still_connected_is_refused) {
     BOOST_TEST((s.recipient("<postmaster@example.org>").action == Action::accept));
 }
 
-BOOST_AUTO_TEST_CASE(mta_rejections_by_either_mta) {
-    // Postfix: enhanced code in {rcpt_host}; Sendmail: the reply in {rcpt_addr}.
-    BOOST_TEST((classify_mta_rejection("5.1.1", "<x@example.org>: Recipient address rejected") ==
-                MtaRejection::permanent));
-    BOOST_TEST((classify_mta_rejection("4.7.1", "try later") == MtaRejection::temporary));
-    BOOST_TEST((classify_mta_rejection("", "550 5.1.1 User unknown") == MtaRejection::permanent));
-    BOOST_TEST(
-        (classify_mta_rejection("", "451 4.3.0 Temporary failure") == MtaRejection::temporary));
-    BOOST_TEST((classify_mta_rejection("", "5.7.1 Relaying denied") == MtaRejection::permanent));
-    BOOST_TEST((classify_mta_rejection("", "") == MtaRejection::unknown));
-    BOOST_TEST((classify_mta_rejection("x", "hello") == MtaRejection::unknown));
-    BOOST_TEST((classify_mta_rejection("local", "5") == MtaRejection::unknown));
-}
-
 BOOST_AUTO_TEST_CASE(mta_rejected_recipients_count_as_badrcpt) {
     auto s = make_session();
     s.helo("client.example.net");

@@ -131,6 +131,7 @@ BOOST_AUTO_TEST_CASE(identity) {
     BOOST_TEST(spf_identity("\"a@b\"@example.org", "")->domain == "example.org");
     BOOST_TEST(spf_identity("@example.org", "")->mail_from == "postmaster@example.org");
     BOOST_TEST(spf_identity("example.org", "")->mail_from == "postmaster@example.org");
+    BOOST_TEST(!spf_identity("<>", "x@example.org").has_value());  // no domain to check
 }
 
 BOOST_AUTO_TEST_CASE(herrno_mapping) {
@@ -152,6 +153,27 @@ BOOST_AUTO_TEST_CASE(type_mapping) {
     BOOST_TEST((rtype_for(12) == RType::PTR));
     BOOST_TEST(!rtype_for(99).has_value());   // SPF RR type, retired
     BOOST_TEST(!rtype_for(255).has_value());  // ANY
+}
+
+BOOST_AUTO_TEST_CASE(libspf2_results) {
+    // Numbers from libspf2 1.2.10's spf_response.h (SPF_RESULT_*, SPF_E_*), spelt out so
+    // that this test needs no libspf2 headers.
+    const int invalid = 0, neutral = 1, pass = 2, fail = 3, softfail = 4, none = 5, temperror = 6,
+              permerror = 7;
+    const int success = 0, no_memory = 1, syntax = 3, dns_error = 26;
+    BOOST_TEST(str(spf_result_of(pass, success)) == "pass");
+    BOOST_TEST(str(spf_result_of(fail, success)) == "fail");
+    BOOST_TEST(str(spf_result_of(softfail, success)) == "softfail");
+    BOOST_TEST(str(spf_result_of(neutral, success)) == "neutral");
+    BOOST_TEST(str(spf_result_of(none, dns_error)) == "none");
+    BOOST_TEST(str(spf_result_of(temperror, success)) == "temperror");
+    BOOST_TEST(str(spf_result_of(permerror, dns_error)) == "permerror");
+    // An unfinished response: a DNS failure is temporary, anything else a broken record.
+    BOOST_TEST(str(spf_result_of(invalid, dns_error)) == "temperror");
+    BOOST_TEST(str(spf_result_of(invalid, no_memory)) == "temperror");
+    BOOST_TEST(str(spf_result_of(invalid, syntax)) == "permerror");
+    BOOST_TEST(str(spf_result_of(8, success)) == "permerror");
+    BOOST_TEST(str(spf_result_of(-1, dns_error)) == "permerror");
 }
 
 BOOST_AUTO_TEST_CASE(result_names) {
@@ -280,6 +302,13 @@ BOOST_AUTO_TEST_CASE(unsendable_names_are_not_queried) {
     for (const auto& [name, type] : c.dns.asked) BOOST_TEST(name == "lp.example");
     // A HELO that is an address literal has no policy: none, nothing sent.
     BOOST_TEST(str(c.run("192.0.2.7", "", "[192.0.2.7]").result) == "none");
+    BOOST_TEST(c.dns.asked.empty());
+    // Nor has a HELO with an '@': libspf2 would judge the domain after it instead
+    // (postmaster@x@d.example), a verdict about a name the client did not give.
+    c.dns.txt("d.example", {"v=spf1 -all"});
+    const auto at = c.run("192.0.2.7", "", "x@d.example");
+    BOOST_TEST(str(at.result) == "none");
+    BOOST_TEST(at.domain.empty());
     BOOST_TEST(c.dns.asked.empty());
 }
 
