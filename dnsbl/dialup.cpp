@@ -101,7 +101,6 @@ constexpr int kWeightExtraAccessToken = 10;
 constexpr int kMaxExtraAccessTokens = 2;
 constexpr int kWeightWeakToken = 15;
 constexpr int kWeightNumbered = 15;
-constexpr int kWeightGenerated = 15;
 constexpr int kWeightResidentialIsp = 20;
 constexpr int kWeightExempt = -100;
 constexpr int kWeightProvider = -100;
