@@ -15,6 +15,7 @@
 #include "common/text.hpp"
 #include "core/control_protocol.hpp"
 #include "test/fuzz/check_failure.hpp"
+#include "test/fuzz/check_text.hpp"
 
 namespace smtpwall::fuzz {
 
@@ -100,16 +101,6 @@ void check_round_trip(const Request& r, std::string_view line) {
     require(same(std::get<Request>(again), r), "request changed in a round trip", line, text);
     require(format_request(std::get<Request>(again)) == text, "formatting is not canonical", line,
             text);
-}
-
-// Words separated by single spaces: what smtpwallctl would send for the same words.
-std::string respaced(std::string_view line) {
-    std::string out;
-    for (const auto word : split_words(line)) {
-        if (!out.empty()) out += ' ';
-        out += word;
-    }
-    return out;
 }
 
 void check_request(std::string_view line) {

@@ -14,6 +14,7 @@
 #include "common/text.hpp"
 #include "dnsbl/dialup.hpp"
 #include "test/fuzz/check_failure.hpp"
+#include "test/fuzz/check_text.hpp"
 
 namespace smtpwall::fuzz {
 
@@ -53,15 +54,6 @@ const DialupDetector& with_patterns() {
 bool same(const DialupVerdict& a, const DialupVerdict& b) {
     return a.dynamic == b.dynamic && a.generic == b.generic && a.score == b.score &&
            a.signals == b.signals;
-}
-
-std::string with_case(std::string_view text, bool upper) {
-    std::string out(text);
-    for (auto& c : out) {
-        if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-        if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
 }
 
 // What dialup.hpp calls a name that can be a DNS host name.

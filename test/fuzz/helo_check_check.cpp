@@ -14,6 +14,7 @@
 #include "common/text.hpp"
 #include "core/helo_check.hpp"
 #include "test/fuzz/check_failure.hpp"
+#include "test/fuzz/check_text.hpp"
 
 namespace smtpwall::fuzz {
 
@@ -42,15 +43,6 @@ void require(bool ok, std::string_view what, const Case& c, std::string_view det
 
 std::string name_of(HeloProblem p) {
     return std::string(helo_problem_name(p));
-}
-
-std::string with_case(std::string_view text, bool upper) {
-    std::string out(text);
-    for (auto& c : out) {
-        if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-        if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
 }
 
 bool all_digits(std::string_view s) {

@@ -15,6 +15,7 @@
 #include "conf/config_reader.hpp"
 #include "conf/helper_config.hpp"
 #include "test/fuzz/check_failure.hpp"
+#include "test/fuzz/check_text.hpp"
 
 namespace smtpwall::fuzz {
 
@@ -27,36 +28,10 @@ void require(bool ok, std::string_view what, std::string_view input, std::string
     if (!ok) check_failed("helper config", what, kv_value(input), detail);
 }
 
-// toml++ counts lines at '\n'; an error at the very end is on the last line.
-std::size_t lines_of(std::string_view text) {
-    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
-}
-
-// "<name>:<line>" with 1 <= line <= the lines of the text; returns the rest after it.
-bool located(std::string_view text, std::string_view where, std::string_view& rest) {
-    if (where.substr(0, kName.size()) != kName) return false;
-    where.remove_prefix(kName.size());
-    if (where.empty() || where.front() != ':') return false;
-    where.remove_prefix(1);
-    std::size_t digits = 0, line = 0;
-    while (digits < where.size() && where[digits] >= '0' && where[digits] <= '9' && digits < 9)
-        line = line * 10 + static_cast<std::size_t>(where[digits++] - '0');
-    if (digits == 0 || where[0] == '0' || line < 1 || line > lines_of(text)) return false;
-    rest = where.substr(digits);
-    return true;
-}
-
 // conf/: every complaint is "file:line: what" (config_reader.hpp, schema.hpp).
 void check_error(std::string_view text, std::string_view message) {
-    std::string_view rest;
-    require(located(text, message, rest), "ConfigError does not start with \"<file>:<line>:\"",
-            text, message);
-    require(rest.size() > 2 && rest.substr(0, 2) == ": ", "ConfigError has no text after the line",
-            text, message);
-}
-
-bool absolute(const std::string& path) {
-    return !path.empty() && path.front() == '/';
+    const char* problem = config_error_problem(kName, text, message);
+    require(problem == nullptr, problem ? problem : "", text, message);
 }
 
 // The chain rules of helper_config.cpp: 1 to 28 of [A-Za-z0-9_-], no built-in name.
@@ -112,7 +87,7 @@ void check_config(std::string_view text, const conf::HelperConfig& c) {
                             [&](const auto& s) { return s.name == entry.first; }),
                 "a location for an unknown setting", text, entry.first);
         std::string_view rest;
-        require(located(text, entry.second, rest) && rest.empty(),
+        require(located(kName, text, entry.second, rest) && rest.empty(),
                 "a setting's location is not file:line", text, entry.second);
     }
     require(absolute(c.socket_path) && c.socket_path.size() < 108, "helper.socket", text,

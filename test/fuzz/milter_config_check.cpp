@@ -20,6 +20,7 @@
 #include "conf/milter_config.hpp"
 #include "conf/schema.hpp"
 #include "test/fuzz/check_failure.hpp"
+#include "test/fuzz/check_text.hpp"
 
 namespace smtpwall::fuzz {
 
@@ -85,16 +86,6 @@ std::string canonical_line(const EscalationRule& r) {
     return out;
 }
 
-// Words separated by single spaces.
-std::string respaced(std::string_view line) {
-    std::string out;
-    for (const auto word : split_words(line)) {
-        if (!out.empty()) out += ' ';
-        out += word;
-    }
-    return out;
-}
-
 void check_rule(std::string_view line) {
     const auto parsed = conf::parse_rule(line);
     const auto again = conf::parse_rule(respaced(line));
@@ -133,36 +124,10 @@ void check_rule(std::string_view line) {
 
 // ---- smtpwall.conf ----
 
-// toml++ counts lines at '\n'; an error at the very end is on the last line.
-std::size_t lines_of(std::string_view text) {
-    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
-}
-
-// "<name>:<line>" with 1 <= line <= the lines of the text; returns the rest after it.
-bool located(std::string_view text, std::string_view where, std::string_view& rest) {
-    if (where.substr(0, kName.size()) != kName) return false;
-    where.remove_prefix(kName.size());
-    if (where.empty() || where.front() != ':') return false;
-    where.remove_prefix(1);
-    std::size_t digits = 0, line = 0;
-    while (digits < where.size() && where[digits] >= '0' && where[digits] <= '9' && digits < 9)
-        line = line * 10 + static_cast<std::size_t>(where[digits++] - '0');
-    if (digits == 0 || where[0] == '0' || line < 1 || line > lines_of(text)) return false;
-    rest = where.substr(digits);
-    return true;
-}
-
 // conf/: every complaint is "file:line: what" (config_reader.hpp, schema.hpp).
 void check_error(std::string_view text, std::string_view message) {
-    std::string_view rest;
-    require(located(text, message, rest), "ConfigError does not start with \"<file>:<line>:\"",
-            text, message);
-    require(rest.size() > 2 && rest.substr(0, 2) == ": ", "ConfigError has no text after the line",
-            text, message);
-}
-
-bool absolute(const std::string& path) {
-    return !path.empty() && path.front() == '/';
+    const char* problem = config_error_problem(kName, text, message);
+    require(problem == nullptr, problem ? problem : "", text, message);
 }
 
 bool socket_path(const std::string& path) {
@@ -188,7 +153,7 @@ void check_bounds(std::string_view text, const conf::MilterConfig& c) {
                             [&](const auto& s) { return s.name == entry.first; }),
                 "a location for an unknown setting", text, entry.first);
         std::string_view rest;
-        require(located(text, entry.second, rest) && rest.empty(),
+        require(located(kName, text, entry.second, rest) && rest.empty(),
                 "a setting's location is not file:line", text, entry.second);
     }
 

@@ -10,6 +10,7 @@
 #include "common/text.hpp"
 #include "core/recipients.hpp"
 #include "test/fuzz/check_failure.hpp"
+#include "test/fuzz/check_text.hpp"
 
 namespace smtpwall::fuzz {
 
@@ -17,15 +18,6 @@ namespace {
 
 void require(bool ok, std::string_view what, std::string_view input, std::string_view detail = {}) {
     if (!ok) check_failed("recipients", what, kv_value(input), detail);
-}
-
-std::string with_case(std::string_view text, bool upper) {
-    std::string out(text);
-    for (auto& c : out) {
-        if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-        if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
 }
 
 bool blank(char c) {
