@@ -1,13 +1,18 @@
-// Text helpers the fuzz checks share: case and spacing variants of an input, and where
-// conf/ says an error is ("<file>:<line>: what").
+// Text helpers the fuzz checks share: case and spacing variants of an input, where
+// conf/ says an error is ("<file>:<line>: what"), and parsing a config under that rule.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
+#include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "common/logfmt.hpp"
 #include "common/text.hpp"
+#include "conf/config_reader.hpp"
+#include "test/fuzz/check_failure.hpp"
 
 namespace smtpwall::fuzz {
 
@@ -65,6 +70,42 @@ inline const char* config_error_problem(std::string_view name, std::string_view 
     if (rest.size() <= 2 || rest.substr(0, 2) != ": ")
         return "ConfigError has no text after the line";
     return nullptr;
+}
+
+// A parsed config names its file, and every setting it says the file set is a known
+// one, located at "<name>:<line>".
+template <typename Config, typename Settings>
+void check_locations(std::string_view check, std::string_view name, std::string_view text,
+                     const Config& c, const Settings& settings) {
+    if (c.source != name)
+        check_failed(check, "source is not the file name", kv_value(text), c.source);
+    for (const auto& entry : c.where) {  // no structured binding: clang 14 cannot capture one
+        const std::string_view key = entry.first, where = entry.second;
+        if (std::none_of(settings.begin(), settings.end(),
+                         [&](const auto& s) { return s.name == key; }))
+            check_failed(check, "a location for an unknown setting", kv_value(text), key);
+        std::string_view rest;
+        if (!located(name, text, where, rest) || !rest.empty())
+            check_failed(check, "a setting's location is not file:line", kv_value(text), where);
+    }
+}
+
+// `parse(text, name)`'s config, or nullopt once its ConfigError proved well located; any
+// other exception fails the check `check`.
+template <typename Parse>
+auto parse_config(std::string_view check, std::string_view name, std::string_view text, Parse parse)
+    -> std::optional<decltype(parse(text, std::string(name)))> {
+    try {
+        return parse(text, std::string(name));
+    } catch (const conf::ConfigError& e) {
+        if (const char* problem = config_error_problem(name, text, e.what()))
+            check_failed(check, problem, kv_value(text), e.what());
+        return std::nullopt;
+    } catch (const std::exception& e) {
+        check_failed(check, "an exception other than ConfigError", kv_value(text), e.what());
+    } catch (...) {
+        check_failed(check, "a non-standard exception", kv_value(text));
+    }
 }
 
 }  // namespace smtpwall::fuzz

@@ -28,12 +28,6 @@ void require(bool ok, std::string_view what, std::string_view input, std::string
     if (!ok) check_failed("helper config", what, kv_value(input), detail);
 }
 
-// conf/: every complaint is "file:line: what" (config_reader.hpp, schema.hpp).
-void check_error(std::string_view text, std::string_view message) {
-    const char* problem = config_error_problem(kName, text, message);
-    require(problem == nullptr, problem ? problem : "", text, message);
-}
-
 // The chain rules of helper_config.cpp: 1 to 28 of [A-Za-z0-9_-], no built-in name.
 bool valid_chain(const std::string& chain) {
     if (chain.empty() || chain.size() > 28) return false;
@@ -80,16 +74,7 @@ void check_network(const Cidr& net, std::string_view what, std::string_view text
 }
 
 void check_config(std::string_view text, const conf::HelperConfig& c) {
-    require(c.source == kName, "source is not the file name", text, c.source);
-    const auto settings = conf::helper_settings();
-    for (const auto& entry : c.where) {
-        require(std::any_of(settings.begin(), settings.end(),
-                            [&](const auto& s) { return s.name == entry.first; }),
-                "a location for an unknown setting", text, entry.first);
-        std::string_view rest;
-        require(located(kName, text, entry.second, rest) && rest.empty(),
-                "a setting's location is not file:line", text, entry.second);
-    }
+    check_locations("helper config", kName, text, c, conf::helper_settings());
     require(absolute(c.socket_path) && c.socket_path.size() < 108, "helper.socket", text,
             c.socket_path);
     require(!c.peer_user.empty(), "helper.peer_user is empty", text);
@@ -134,19 +119,8 @@ void check_config(std::string_view text, const conf::HelperConfig& c) {
 
 void check_helper_config(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
-    conf::HelperConfig config;
-    try {
-        config = conf::parse_helper_config(text, std::string(kName));
-    } catch (const conf::ConfigError& e) {
-        check_error(text, e.what());
-        return;
-    } catch (const std::exception& e) {
-        check_failed("helper config", "an exception other than ConfigError", kv_value(text),
-                     e.what());
-    } catch (...) {
-        check_failed("helper config", "a non-standard exception", kv_value(text));
-    }
-    check_config(text, config);
+    const auto config = parse_config("helper config", kName, text, conf::parse_helper_config);
+    if (config) check_config(text, *config);
 }
 
 }  // namespace smtpwall::fuzz

@@ -124,12 +124,6 @@ void check_rule(std::string_view line) {
 
 // ---- smtpwall.conf ----
 
-// conf/: every complaint is "file:line: what" (config_reader.hpp, schema.hpp).
-void check_error(std::string_view text, std::string_view message) {
-    const char* problem = config_error_problem(kName, text, message);
-    require(problem == nullptr, problem ? problem : "", text, message);
-}
-
 bool socket_path(const std::string& path) {
     return absolute(path) && path.size() < 108;
 }
@@ -146,16 +140,7 @@ void check_host_port(const std::string& value, std::uint16_t default_port, std::
 }
 
 void check_bounds(std::string_view text, const conf::MilterConfig& c) {
-    require(c.source == kName, "source is not the file name", text, c.source);
-    const auto settings = conf::milter_settings();
-    for (const auto& entry : c.where) {
-        require(std::any_of(settings.begin(), settings.end(),
-                            [&](const auto& s) { return s.name == entry.first; }),
-                "a location for an unknown setting", text, entry.first);
-        std::string_view rest;
-        require(located(kName, text, entry.second, rest) && rest.empty(),
-                "a setting's location is not file:line", text, entry.second);
-    }
+    check_locations("milter config", kName, text, c, conf::milter_settings());
 
     require(socket_path(c.milter.socket), "milter.socket", text, c.milter.socket);
     require(socket_path(c.control.socket), "control.socket", text, c.control.socket);
@@ -287,20 +272,10 @@ void check_reload(std::string_view text, const conf::MilterConfig& c) {
 }
 
 void check_config_text(std::string_view text) {
-    conf::MilterConfig config;
-    try {
-        config = conf::parse_milter_config(text, std::string(kName));
-    } catch (const conf::ConfigError& e) {
-        check_error(text, e.what());
-        return;
-    } catch (const std::exception& e) {
-        check_failed("milter config", "an exception other than ConfigError", kv_value(text),
-                     e.what());
-    } catch (...) {
-        check_failed("milter config", "a non-standard exception", kv_value(text));
-    }
-    check_bounds(text, config);
-    check_reload(text, config);
+    const auto config = parse_config("milter config", kName, text, conf::parse_milter_config);
+    if (!config) return;
+    check_bounds(text, *config);
+    check_reload(text, *config);
 }
 
 }  // namespace
