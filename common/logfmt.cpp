@@ -26,7 +26,7 @@ std::string kv_value(std::string_view value) {
             out += '\\';
             out += static_cast<char>(c);
         } else if (c < 0x20 || c >= 0x7f || c == '=') {
-            out += fmt::format("\\x{:02x}", c);
+            append_hex_escape(out, c);
         } else {
             out += static_cast<char>(c);
         }

@@ -23,6 +23,15 @@ namespace smtpwall {
 // case hex). Values longer than 256 bytes are cut there and end in "..." inside the
 // quotes.
 std::string kv_value(std::string_view value);
+
+// Appends `c` as "\xNN" (lower-case hex): how both log values and the operator's text
+// output (common/text.hpp) show a byte that must not reach a reader raw.
+inline void append_hex_escape(std::string& out, unsigned char c) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 0xf];
+}
 std::string kv(std::string_view key, std::string_view value);
 
 }  // namespace smtpwall

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/logfmt.hpp"
+
 namespace smtpwall {
 
 // Words separated by runs of spaces or tabs; no empty words.
@@ -39,17 +41,13 @@ inline std::vector<std::string_view> split(std::string_view text, char sep) {
 // "\t" becomes \xNN, as in log values (common/logfmt.hpp), so what came from the network
 // (HELO, DNS TXT, sender domains) cannot carry escape sequences to an operator's screen.
 inline std::string printable_text(std::string_view text) {
-    static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
     out.reserve(text.size());
     for (const unsigned char c : text) {
-        if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t') {
+        if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t')
             out += static_cast<char>(c);
-        } else {
-            out += "\\x";
-            out += kHex[c >> 4];
-            out += kHex[c & 0xf];
-        }
+        else
+            append_hex_escape(out, c);
     }
     return out;
 }

@@ -26,12 +26,10 @@ class FairQueue {
 
     // false: the client's queue or the whole queue is full (the job was not taken).
     bool push(const Key& key, Job job) {
-        if (waiting_ >= total_limit_) return false;
+        if (waiting_ >= total_limit_ || waiting_limit_ == 0) return false;
+        const auto known = clients_.find(key);
+        if (known != clients_.end() && known->second.waiting.size() >= waiting_limit_) return false;
         auto& c = clients_[key];
-        if (c.waiting.size() >= waiting_limit_) {
-            forget_if_idle(key);
-            return false;
-        }
         c.waiting.push_back(std::move(job));
         ++waiting_;
         make_ready(key, c);

@@ -172,24 +172,22 @@ void SessionLookups::helo(const std::string& name) {
     helo_pending_ = 0;
     const bool seen = std::find(helo_names_looked_up_.begin(), helo_names_looked_up_.end(), name) !=
                       helo_names_looked_up_.end();
-    if (seen || helo_names_looked_up_.size() <
-                    static_cast<std::size_t>(std::max(services_->max_helo_names, 0))) {
-        look_up_helo();
+    if (!seen && helo_names_looked_up_.size() >=
+                     static_cast<std::size_t>(std::max(services_->max_helo_names, 0))) {
+        // Over the budget: looked up only if a verdict needs it (wait(), when_done()).
+        facts_.helo = HeloFacts{};
+        helo_deferred_ = true;
+        if (!std::exchange(helo_over_budget_, true) && services_->over_budget)
+            services_->over_budget("helo_names");
         return;
     }
-    // Over the budget: looked up only if a verdict needs it (wait(), when_done()).
-    facts_.helo = HeloFacts{};
-    helo_deferred_ = true;
-    if (!std::exchange(helo_over_budget_, true) && services_->over_budget)
-        services_->over_budget("helo_names");
+    if (!seen) helo_names_looked_up_.push_back(name);
+    look_up_helo();
 }
 
 void SessionLookups::look_up_helo() {
     helo_deferred_ = false;
     const std::string name = helo_name_;
-    if (std::find(helo_names_looked_up_.begin(), helo_names_looked_up_.end(), name) ==
-        helo_names_looked_up_.end())
-        helo_names_looked_up_.push_back(name);
     const unsigned generation = helo_generation_;
     give_time();
     facts_.helo = HeloFacts{Progress::pending, HeloFacts::Outcome::temp_error, {}, false};
@@ -279,7 +277,10 @@ void SessionLookups::check_spf(std::unique_lock<std::mutex>& lock, std::string k
 }
 
 void SessionLookups::start_deferred(std::unique_lock<std::mutex>& lock) {
-    if (helo_deferred_) look_up_helo();
+    if (helo_deferred_) {
+        helo_names_looked_up_.push_back(helo_name_);  // new: a seen name is never deferred
+        look_up_helo();
+    }
     if (auto spf = std::exchange(spf_deferred_, std::nullopt))
         check_spf(lock, std::move(spf->key), spf->sender);
 }

@@ -81,7 +81,7 @@ class SessionLookups : public std::enable_shared_from_this<SessionLookups> {
     void notify_if_complete(std::unique_lock<std::mutex>& lock);
     void confirm_ptr();   // mutex held
     void settle_helo();   // mutex held
-    void look_up_helo();  // mutex held: the A/AAAA/MX lookups of helo_name_
+    void look_up_helo();  // mutex held: the A/AAAA/MX lookups of helo_name_ (counted before)
     // Starts SPF for `sender`; `lock` is released around the call into the checker.
     void check_spf(std::unique_lock<std::mutex>& lock, std::string key, const std::string& sender);
     void start_deferred(std::unique_lock<std::mutex>& lock);

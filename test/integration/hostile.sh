@@ -21,4 +21,4 @@ in_flow_delay = 0
 ${POSTFIX_EXTRA_MAIN:-}"
 }
 
-queries() { grep -c -- "$1" "$QUERY_LOG" || true; }
+queries() { awk -v text="$1" 'index($0, text) { n++ } END { print n + 0 }' "$QUERY_LOG"; }
