@@ -121,7 +121,9 @@ Verdict Session::recipient(std::string_view raw_recipient) {
     if (policy_->exempt.matches(rcpt) || exempt_client()) {
         ++record_.accepted_rcpts;
         ++accepted_in_message_;
-        return {};
+        Verdict accepted;
+        accepted.settles_message = exempt_client();
+        return accepted;
     }
     Verdict verdict;
     const auto one = [](std::string_view tag) {
@@ -175,7 +177,9 @@ Verdict Session::data() {
     // No tags: the trap hit was counted at RCPT; refusing its message is no new offence.
     if (trap_in_message_ && !exempt_client())
         return Verdict{Action::reject, "550", "5.7.1", "Message rejected by policy", {}};
-    return {};
+    Verdict accepted;
+    accepted.settles_message = true;
+    return accepted;
 }
 
 bool Session::end_transaction(bool message_accepted) {

@@ -50,6 +50,9 @@ struct Verdict {
     std::string xcode;  // "5.7.1"
     std::string text;   // never reveals a trap or a private list
     std::vector<std::string> tags;
+    // An accept nothing later in the message can undo (the client is exempt, or the
+    // message passed DATA): the MTA need not show this message's later stages.
+    bool settles_message = false;
 
     bool rejected() const { return action == Action::reject; }
 };

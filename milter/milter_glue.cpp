@@ -40,7 +40,24 @@ struct Connection {
     std::shared_ptr<dns::SessionLookups> lookups;  // started at connect
     bool dns_stale = true;      // lookups were started since the session last saw the facts
     bool ban_withheld = false;  // a shared relay earned a ban it did not get
+    bool failed = false;        // a fact stage failed: its recipients get a temporary failure
 };
+
+// HELO and MAIL, where smtpwall only gathers facts, are negotiated without a reply
+// (SMFIP_NR_HELO, SMFIP_NR_MAIL), so the MTA does not wait for them. CONNECT keeps
+// its reply: libmilter drops commands still buffered when the MTA hangs up, and an
+// unanswered CONNECT of a client that leaves at once would leave no session behind;
+// answered, it also lets an allowlisted client through with nothing more to show.
+// libmilter offers the no-reply flags to every filter and answers itself for an MTA
+// that lacks them, so the outcome is the same for every connection; it is kept here
+// because SMFIS_NOREPLY where it was not negotiated would leave the MTA waiting.
+constexpr unsigned long kFactStages = SMFIP_NR_HELO | SMFIP_NR_MAIL;
+std::atomic<bool> g_fact_stages_unanswered{false};
+
+sfsistat fact_reply() {
+    return g_fact_stages_unanswered.load(std::memory_order_relaxed) ? SMFIS_NOREPLY
+                                                                    : SMFIS_CONTINUE;
+}
 
 // The session's verdict needs what DNS found; wait (bounded by the session's
 // deadline) only for lookups started since it last looked.
@@ -110,6 +127,23 @@ sfsistat guarded(const char* stage, Body&& body) {
     return SMFIS_TEMPFAIL;
 }
 
+// A fact stage has no reply to carry a failure: the connection remembers it and its
+// recipients get a temporary failure.
+template <typename Body>
+sfsistat fact_stage(SMFICTX* ctx, const char* stage, Body&& body) {
+    if (guarded(stage, [&] {
+            body();
+            return SMFIS_CONTINUE;
+        }) != SMFIS_CONTINUE)
+        if (auto* conn = connection(ctx)) conn->failed = true;
+    return fact_reply();
+}
+
+void accept_transaction(Connection& conn) {
+    if (conn.session.end_transaction(true) && conn.session.peer())
+        g_context->enforcement->record_accepted(*conn.session.peer(), g_context->clock());
+}
+
 void tally_rejection(Connection& conn, const std::vector<std::string>& tags) {
     metrics().rejection(tags);
     if (!conn.session.peer()) return;
@@ -122,7 +156,13 @@ void tally_rejection(Connection& conn, const std::vector<std::string>& tags) {
 }
 
 sfsistat deliver(SMFICTX* ctx, Connection& conn, const Verdict& verdict) {
-    if (verdict.action == Action::accept) return SMFIS_CONTINUE;
+    if (verdict.action == Action::accept) {
+        if (!verdict.settles_message) return SMFIS_CONTINUE;
+        // The MTA shows nothing more of this message (no end of message, no abort):
+        // it counts as accepted now.
+        accept_transaction(conn);
+        return SMFIS_ACCEPT;
+    }
     if (verdict.rejected() && !verdict.tags.empty()) tally_rejection(conn, verdict.tags);
     // Observe mode: everything is judged, tallied and logged, nothing refused.
     if (g_context->enforcement->observing()) return SMFIS_CONTINUE;
@@ -207,10 +247,14 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
         *want_actions = 0;
         *want_unused2 = 0;
         *want_unused3 = 0;
-        // We decide before DATA: skip what we never look at, and see recipients
-        // the MTA itself rejects (Postfix and Sendmail both offer that).
+        // We decide by DATA: skip what we never look at, see recipients the MTA
+        // itself rejects (Postfix and Sendmail both offer that), and answer only
+        // where we may refuse (RCPT, DATA).
         constexpr unsigned long kSkip = SMFIP_NOBODY | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOUNKNOWN;
         *want_steps = steps & (kSkip | SMFIP_RCPT_REJ);
+        const bool unanswered = (steps & kFactStages) == kFactStages;
+        if (unanswered) *want_steps |= kFactStages;
+        g_fact_stages_unanswered.store(unanswered, std::memory_order_relaxed);
         if (actions & SMFIF_SETSYMLIST) {
             *want_actions |= SMFIF_SETSYMLIST;
             smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>(kConnectMacros));
@@ -226,57 +270,57 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
         auto client = address_of(hostaddr);
         if (!client) client = IpAddress::parse(macro(ctx, "{client_addr}"));
         auto* conn = new Connection{
-            {},   Session(g_context->runtime->policy(), client, hostname ? hostname : ""),
-            0,    false,
-            {},   true,
-            false};
+            {},    Session(g_context->runtime->policy(), client, hostname ? hostname : ""),
+            0,     false,
+            {},    true,
+            false, false};
         smfi_setpriv(ctx, conn);
+        if (const auto& peer = conn->session.peer())
+            g_context->enforcement->record_session(*peer, g_context->clock());
+        // Nothing an allowlisted client does is judged: the MTA need not show it to us.
+        if (conn->session.record().allowlisted) return SMFIS_ACCEPT;
         // DNS judges the client as the IPv4 a NAT64 or 6to4 address carries.
-        if (g_context->dns && client && !conn->session.record().allowlisted)
+        if (g_context->dns && client)
             conn->lookups = g_context->dns->start_session(*conn->session.client());
         conn->session.add_own_hostname(macro(ctx, "j"));
         if (const auto own = IpAddress::parse(macro(ctx, "{daemon_addr}")))
             conn->session.add_own_address(*own);
-        if (const auto& peer = conn->session.peer()) {
-            g_context->enforcement->record_session(*peer, g_context->clock());
+        if (const auto& peer = conn->session.peer())
             if (g_context->enforcement->is_banned(*peer)) conn->session.mark_banned();
-        }
         return SMFIS_CONTINUE;
     });
 }
 
 sfsistat on_helo(SMFICTX* ctx, char* helo) {
-    return guarded("helo", [&] {
+    return fact_stage(ctx, "helo", [&] {
         auto* conn = connection(ctx);
-        if (conn == nullptr) return SMFIS_CONTINUE;
+        if (conn == nullptr) return;
         conn->session.helo(helo ? helo : "");
         // Only a syntactically valid name is worth asking DNS about; literals are not names.
         if (conn->lookups && conn->session.helo_valid() && helo && helo[0] != '[') {
             conn->lookups->helo(helo);
             conn->dns_stale = true;
         }
-        return SMFIS_CONTINUE;
     });
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
-    return guarded("mail", [&] {
+    return fact_stage(ctx, "mail", [&] {
         auto* conn = connection(ctx);
-        if (conn == nullptr) return SMFIS_TEMPFAIL;
+        if (conn == nullptr) return;
         const char* sender = argv && argv[0] ? argv[0] : "";
         conn->session.mail_from(sender, !macro(ctx, "{auth_authen}").empty());
         if (conn->lookups) {
             conn->lookups->mail_from(sender_address(sender));
             conn->dns_stale = true;
         }
-        return SMFIS_CONTINUE;
     });
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     return guarded("rcpt", [&] {
         auto* conn = connection(ctx);
-        if (conn == nullptr) return SMFIS_TEMPFAIL;
+        if (conn == nullptr || conn->failed) return SMFIS_TEMPFAIL;
         // A recipient the MTA already rejected (SMFIP_RCPT_REJ): tally it, decide nothing.
         // What DNS found tells a DNSWL-listed client or a shared relay.
         if (rejected_by_mta(macro(ctx, "{rcpt_mailer}"))) {
@@ -299,11 +343,11 @@ sfsistat on_data(SMFICTX* ctx) {
     });
 }
 
+// Reached when DATA did not settle the message: the MTA's protocol has no DATA stage
+// (Postfix's milter_protocol 2 and 3), or observe mode let a refused message through.
 sfsistat on_eom(SMFICTX* ctx) {
     return guarded("eom", [&] {
-        auto* conn = connection(ctx);
-        if (conn && conn->session.end_transaction(true) && conn->session.peer())
-            g_context->enforcement->record_accepted(*conn->session.peer(), g_context->clock());
+        if (auto* conn = connection(ctx)) accept_transaction(*conn);
         return SMFIS_CONTINUE;
     });
 }

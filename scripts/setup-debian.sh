@@ -18,6 +18,8 @@ TEST_PACKAGES=(
   iptables ipset nftables iproute2 socat procps util-linux sqlite3 clang
   # The cluster tests (Redis on their own sockets and ports, never the system service).
   redis-server redis-sentinel
+  # test/bench/mta_bench.sh's reference milter (verify-only, configured by the bench).
+  opendkim
   # Debian packaging and its test (packaging/): dpkg-buildpackage, dh, lintian,
   # systemd-analyze and a systemd to boot in the test's sandbox, groff for man pages.
   dpkg-dev debhelper fakeroot lintian systemd groff-base
@@ -38,7 +40,7 @@ if ((${#missing[@]})); then
 fi
 
 # Packaged daemons must not run on their own: the tests start private instances.
-for svc in nsd dnsdist postfix redis-server redis-sentinel; do
+for svc in nsd dnsdist postfix redis-server redis-sentinel opendkim; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

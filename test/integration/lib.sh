@@ -328,6 +328,26 @@ send_mail() {
         --from sender@example.net --to "$rcpt" --timeout 10 --hide-informational "$@" 2>&1
 }
 
+# send_messages SOURCE HELO N: N messages to user@example.org in one SMTP session
+# from SOURCE; prints each end-of-data reply code, then the QUIT reply code.
+send_messages() {
+    local server=192.0.2.1
+    case $1 in *:*) server=2001:db8:1::1 ;; esac
+    in_cl python3 - "$server" "$1" "$2" "$3" <<'PY'
+import smtplib, sys
+server, source, helo, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+s = smtplib.SMTP(server, 25, local_hostname=helo, source_address=(source, 0), timeout=10)
+s.ehlo()
+for i in range(count):
+    for command, reply in (("MAIL", s.mail("sender@example.net")), ("RCPT", s.rcpt("user@example.org"))):
+        if reply[0] != 250:
+            sys.exit(f"message {i + 1}: {command} -> {reply[0]} {reply[1].decode(errors='replace')}")
+    code, _ = s.data(f"Subject: message {i + 1}\r\n\r\nbody {i + 1}\r\n")
+    print(code)
+print(s.quit()[0])
+PY
+}
+
 # ---------------------------------------------------------------------------
 # smtpwall itself.
 
@@ -389,8 +409,8 @@ EOC
 }
 
 # milter_config: (re)writes $MILTER_CONF (default $WORK/smtpwall.conf) from
-# $SMTPWALL_EXTRA_MILTER_CONF ($SMTPWALL_MILTER_OPTIONS and $SMTPWALL_CONTROL_OPTIONS
-# go into [milter] and [control]).
+# $SMTPWALL_EXTRA_MILTER_CONF ($SMTPWALL_MILTER_OPTIONS, $SMTPWALL_CONTROL_OPTIONS and
+# $SMTPWALL_CHECKS_OPTIONS go into [milter], [control] and [checks]).
 milter_config() {
     MILTER_CONF=${MILTER_CONF:-$WORK/smtpwall.conf}
     local dns_conf=${SMTPWALL_DNS_CONF:-}
@@ -412,6 +432,7 @@ ${SMTPWALL_CONTROL_OPTIONS:-}
 socket = "$HELPER_SOCK"
 [checks]
 spamtraps = ["trap@example.org"]
+${SMTPWALL_CHECKS_OPTIONS:-}
 [state]
 file = "$RUN/state.db"
 $dns_conf

@@ -6,8 +6,9 @@
 source "$(dirname "$0")/lib.sh"
 itest_init postfix
 netns_pair
-CLEAN=192.0.2.20 BADHELO=192.0.2.21 TRAPPER=192.0.2.22 OTHER=192.0.2.23
-for a in $CLEAN $BADHELO $TRAPPER $OTHER; do client_addr $a; done
+CLEAN=192.0.2.20 BADHELO=192.0.2.21 TRAPPER=192.0.2.22 OTHER=192.0.2.23 ALLOWED=192.0.2.24
+for a in $CLEAN $BADHELO $TRAPPER $OTHER $ALLOWED; do client_addr $a; done
+SMTPWALL_CHECKS_OPTIONS="allowlist = [\"$ALLOWED\"]"
 
 SMTPWALL_EXTRA_MILTER_CONF='[escalation]
 rules = ["ban at first spamtrap", "ban after 3 rejections in 1h"]'
@@ -27,6 +28,16 @@ assert_contains "$out" "Helo command rejected" "bad-HELO transcript"
 out=$(send_mail $BADHELO localhost postmaster@example.org) || fail "postmaster was refused to a bad HELO:
 $out"
 wait_for 5 "Postfix logging the milter reject" grep -q "milter-reject: RCPT from unknown\[$BADHELO\]" "$WORK/log/maillog"
+
+log "two messages in one session: each settled at DATA (SMFIS_ACCEPT), both taken and counted"
+replies=$(send_messages $CLEAN client.example.net 2 | tr '\n' ' ') || fail "the two-message session failed"
+[ "$replies" = "250 250 221 " ] || fail "two messages in one session: replies $replies"
+wait_for 5 "the two-message session line" grep -q "session client=$CLEAN .*rcpts=2/2 messages=2 " "$WORK/log/milter.log"
+
+log "an allowlisted client is let through at CONNECT (SMFIS_ACCEPT), even with a bad HELO"
+out=$(send_mail $ALLOWED localhost user@example.org) || fail "allowlisted client refused:
+$out"
+wait_for 5 "the allowlisted session line" grep -q "session client=$ALLOWED .*verdict=accept" "$WORK/log/milter.log"
 
 log "a spamtrap hit is rejected without naming the trap, and bans the client"
 out=$(send_mail $TRAPPER client.example.net trap@example.org) && fail "spamtrap mail was accepted:

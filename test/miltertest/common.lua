@@ -96,6 +96,13 @@ function t.envelope(conn, helo, rcpt)
     return mt.getreply(conn)
 end
 
+-- DATA of a message smtpwall accepts: SMFIR_ACCEPT settles it, so the MTA sends
+-- nothing more of it (Postfix and Sendmail skip end-of-message; libmilter would
+-- ignore it).
+function t.accepted_data(conn, what)
+    t.step(conn, SMFIR_ACCEPT, what or "data", mt.data, conn)
+end
+
 -- A session that must show up as exactly one "session client=ADDR" log line
 -- (the runner counts them: no leaked and no doubled sessions).
 function t.expect_session(addr)

@@ -20,7 +20,8 @@ import sys
 SOCK = sys.argv[1]
 
 SMFIF_SETSYMLIST = 0x100
-SMFIP = {"NOHDRS": 0x20, "NOBODY": 0x10, "NOEOH": 0x40, "NOUNKNOWN": 0x100, "RCPT_REJ": 0x800}
+SMFIP = {"NOHDRS": 0x20, "NOBODY": 0x10, "NOEOH": 0x40, "NOUNKNOWN": 0x100, "RCPT_REJ": 0x800,
+         "NR_HELO": 0x2000, "NR_MAIL": 0x4000}
 POSTFIX_V6_EVENTS = 0x1FFFFF
 ALL_ACTIONS = 0x1FF
 
@@ -96,6 +97,8 @@ def negotiate(m, version=6, actions=ALL_ACTIONS, events=POSTFIX_V6_EVENTS):
     return r[1]
 
 
+# HELO and MAIL are negotiated without a reply (SMFIP_NR_HELO, SMFIP_NR_MAIL), as
+# Postfix sends them: a reply the milter sent anyway would be read as the next one.
 def connect(addr, name=None, helo=None, macros=True):
     m = Milter()
     negotiate(m)
@@ -107,12 +110,12 @@ def connect(addr, name=None, helo=None, macros=True):
     expect(m.ask(b"C", name.encode() + b"\0" + family + struct.pack(">H", 25000) + addr.encode() + b"\0"),
            "c", f"connect {addr}")
     if helo is not None:
-        expect(m.ask(b"H", helo + b"\0"), "c", f"helo from {addr}")
+        m.send(b"H", helo + b"\0")
     return m
 
 
 def mail(m, sender=b"<sender@example.net>"):
-    expect(m.ask(b"M", cstr(sender)), "c", "mail")
+    m.send(b"M", cstr(sender))
 
 
 def rcpt(m, rcpt):
@@ -252,9 +255,7 @@ ok("HELO beyond 64 KiB: connection closed")
 m = connect("192.0.2.89", name="client89.example.net", helo=b"client.example.net")
 mail(m)
 expect(rcpt(m, b"<user@example.org>"), "c", "a clean session after the malformed ones")
-m.send(b"T")
-expect(m.reply(), "c", "data")
-expect(m.ask(b"E"), "c", "end of message")
+expect(m.ask(b"T"), "a", "data (SMFIR_ACCEPT: the message is settled, no end of message follows)")
 quit(m, "192.0.2.89")
 ok("still serving after malformed input")
 print("PASS replies")

@@ -37,9 +37,14 @@ local function session(label, version, steps, actions, addr)
     want_option(conn, "SMFIP_NOEOH", (steps & SMFIP_NOEOH) ~= 0, label)
     want_option(conn, "SMFIP_NOUNKNOWN", (steps & SMFIP_NOUNKNOWN) ~= 0, label)
     want_option(conn, "SMFIP_RCPT_REJ", (steps & SMFIP_RCPT_REJ) ~= 0, label)
+    -- Stages where smtpwall only gathers facts get no reply, where the MTA can do that
+    -- (libmilter answers for an MTA that cannot).
+    for _, o in ipairs({"SMFIP_NR_HELO", "SMFIP_NR_MAIL"}) do
+        want_option(conn, o, (steps & _G[o]) ~= 0, label)
+    end
     for _, o in ipairs({"SMFIP_NOCONNECT", "SMFIP_NOHELO", "SMFIP_NOMAIL", "SMFIP_NORCPT",
-                        "SMFIP_NODATA", "SMFIP_NR_CONN", "SMFIP_NR_HELO", "SMFIP_NR_MAIL",
-                        "SMFIP_NR_RCPT", "SMFIP_NR_DATA", "SMFIP_NR_HDR"}) do
+                        "SMFIP_NODATA", "SMFIP_NR_CONN", "SMFIP_NR_RCPT", "SMFIP_NR_DATA",
+                        "SMFIP_NR_HDR"}) do
         want_option(conn, o, false, label)
     end
 
@@ -49,18 +54,10 @@ local function session(label, version, steps, actions, addr)
     t.step(conn, SMFIR_CONTINUE, label .. ": mail", mt.mailfrom, conn, "<sender@example.net>")
     t.step(conn, SMFIR_REPLYCODE, label .. ": rcpt after a bad HELO", mt.rcptto, conn, "<user@example.org>")
     t.step(conn, SMFIR_CONTINUE, label .. ": postmaster", mt.rcptto, conn, "<postmaster@example.org>")
-    t.step(conn, SMFIR_CONTINUE, label .. ": data", mt.data, conn)
-    -- Steps the milter could not skip (not offered) are sent and passed.
-    if not mt.test_option(conn, SMFIP_NOHDRS) then
-        t.step(conn, SMFIR_CONTINUE, label .. ": header", mt.header, conn, "Subject", "hello")
-    end
-    if not mt.test_option(conn, SMFIP_NOEOH) then
-        t.step(conn, SMFIR_CONTINUE, label .. ": eoh", mt.eoh, conn)
-    end
-    if not mt.test_option(conn, SMFIP_NOBODY) then
-        t.step(conn, SMFIR_CONTINUE, label .. ": body", mt.bodystring, conn, "hello\r\n")
-    end
-    t.step(conn, SMFIR_CONTINUE, label .. ": eom", mt.eom, conn)
+    -- DATA settles the message: the MTA sends nothing more of it. (miltertest sends
+    -- DATA whatever the version; Postfix before milter_protocol 4 ends the message
+    -- at end of message instead, where it is counted the same way.)
+    t.accepted_data(conn, label .. ": data")
     if not mt.test_option(conn, SMFIP_NOUNKNOWN) then
         t.step(conn, SMFIR_CONTINUE, label .. ": unknown command", mt.unknown, conn, "XYZZY")
     end

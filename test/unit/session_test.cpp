@@ -165,4 +165,31 @@ BOOST_AUTO_TEST_CASE(a_refused_data_does_not_leak_into_the_next_message) {
     BOOST_TEST(s.record().messages == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(only_a_final_accept_settles_the_message) {
+    // An ordinary recipient leaves the message open (a trap may follow); DATA settles it.
+    auto s = make_session();
+    s.helo("client.example.net");
+    s.mail_from("<a@example.net>", false);
+    BOOST_TEST(!s.recipient("<user@example.org>").settles_message);
+    BOOST_TEST(!s.recipient("<postmaster@example.org>").settles_message);  // exempt recipient only
+    const auto data = s.data();
+    BOOST_TEST((data.action == Action::accept));
+    BOOST_TEST(data.settles_message);
+    // A refusal never settles anything.
+    BOOST_TEST(!s.recipient("<trap@example.org>").settles_message);
+    BOOST_TEST(!s.data().settles_message);
+
+    // An exempt client's first recipient settles its message: nothing after it is judged.
+    auto a = make_session();
+    a.helo("laptop");
+    a.mail_from("<me@example.org>", true);
+    const auto rcpt = a.recipient("<user@example.org>");
+    BOOST_TEST((rcpt.action == Action::accept));
+    BOOST_TEST(rcpt.settles_message);
+    BOOST_TEST(a.end_transaction(true));
+    // Authentication lasts for the session: its next message is settled as well.
+    a.mail_from("<me@example.org>", false);
+    BOOST_TEST(a.recipient("<user@example.org>").settles_message);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
