@@ -256,6 +256,16 @@ void SessionLookups::mail_from(const std::string& sender) {
 void SessionLookups::check_spf(std::unique_lock<std::mutex>& lock, std::string key,
                                const std::string& sender) {
     const std::size_t index = spf_checks_.size();
+    if (services_->spf_cached) {
+        // Known already: judged at once, in this thread.
+        if (auto known = services_->spf_cached(client_, helo_name_, sender)) {
+            known->progress = Progress::done;
+            spf_checks_.push_back(SpfCheck{std::move(key), known});
+            current_spf_ = index;
+            facts_.spf = std::move(*known);
+            return;
+        }
+    }
     spf_checks_.push_back(SpfCheck{std::move(key), std::nullopt});
     current_spf_ = index;
     facts_.spf = SpfFacts{Progress::pending, SpfResult::none, {}, {}};

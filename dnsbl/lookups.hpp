@@ -37,6 +37,10 @@ struct LookupServices {
     std::function<void(const IpAddress& client, const std::string& helo, const std::string& sender,
                        std::function<void(SpfFacts)> done)>
         spf;
+    // An outcome SPF already knows for these inputs (may be empty). Must not block.
+    std::function<std::optional<SpfFacts>(const IpAddress& client, const std::string& helo,
+                                          const std::string& sender)>
+        spf_cached;
     std::function<std::int64_t()> clock;          // unix seconds, for zone health
     std::function<void(const std::string&)> log;  // zone suspensions and the like
     // Every zone answer (for metrics): tag, outcome name, latency (0 when not asked).

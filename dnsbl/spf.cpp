@@ -12,6 +12,7 @@
 
 #include "dnsbl/fair_queue.hpp"
 #include "dnsbl/resolver.hpp"
+#include "dnsbl/spf_cache.hpp"
 #include "dnsbl/spf_eval.hpp"
 
 namespace smtpwall {
@@ -57,7 +58,8 @@ class SpfChecker::Impl {
         : lookup_(std::move(lookup)),
           config_(std::move(config)),
           queue_(static_cast<std::size_t>(std::max(config_.client_workers, 1)),
-                 config_.client_queue, config_.max_queue) {
+                 config_.client_queue, config_.max_queue),
+          cache_(config_.cache_entries) {
         if (!lookup_) throw std::invalid_argument("SpfChecker: no DNS lookup function");
         if (config_.workers < 1) throw std::invalid_argument("SpfChecker: workers must be >= 1");
         if (config_.deadline <= std::chrono::milliseconds::zero()) {
@@ -104,8 +106,18 @@ class SpfChecker::Impl {
         return true;
     }
 
+    std::optional<SpfOutcome> cached(const IpAddress& client, std::string_view helo,
+                                     std::string_view sender) {
+        const auto key = SpfResultCache::key(client, helo, sender);
+        const std::lock_guard lock(cache_mutex_);
+        auto hit = cache_.find(key, Clock::now());
+        if (hit) ++cache_hits_;
+        return hit;
+    }
+
     SpfStats stats() const {
         SpfStats s;
+        s.cache_hits = cache_hits_;
         s.accepted = accepted_;
         s.refused = refused_;
         s.completed = completed_;
@@ -168,9 +180,12 @@ class SpfChecker::Impl {
                 expired = true;
             } else {
                 Wait gave_up = Wait::answered;
+                std::optional<std::uint32_t> shortest_ttl;  // of the answers used
                 const spf_detail::BlockingLookup lookup = [&](const std::string& name,
                                                               dns::RType type) {
                     auto answer = wait_for_answer(waiter, name, type, job.deadline, gave_up);
+                    if (answer)
+                        shortest_ttl = std::min(shortest_ttl.value_or(answer->ttl), answer->ttl);
                     return answer;
                 };
                 try {
@@ -186,6 +201,12 @@ class SpfChecker::Impl {
                                       out.explanation;
                 } else if (gave_up == Wait::cancelled) {
                     out.explanation = "SPF checker stopping; " + out.explanation;
+                }
+                if (SpfResultCache::keepable(out, gave_up == Wait::answered,
+                                             shortest_ttl.has_value())) {
+                    const std::lock_guard lock(cache_mutex_);
+                    cache_.store(SpfResultCache::key(job.client, job.helo, job.sender), out,
+                                 std::chrono::seconds(*shortest_ttl), Clock::now());
                 }
             }
             {
@@ -252,6 +273,9 @@ class SpfChecker::Impl {
     FairQueue<std::string, Job> queue_;
     bool stopping_ = false;
     std::vector<std::shared_ptr<Waiter>> waiters_;
+    std::mutex cache_mutex_;  // apart from m_: a lookup never waits behind the queue
+    SpfResultCache cache_;
+    std::atomic<std::uint64_t> cache_hits_{0};
     std::vector<std::thread> threads_;
     std::atomic<std::uint64_t> accepted_{0}, refused_{0}, completed_{0}, deadline_exceeded_{0},
         dns_lookups_{0};
@@ -275,6 +299,11 @@ SpfChecker::~SpfChecker() = default;
 
 bool SpfChecker::check(IpAddress client, std::string helo, std::string sender, Done done) {
     return impl_->check(client, std::move(helo), std::move(sender), std::move(done));
+}
+
+std::optional<SpfOutcome> SpfChecker::cached(const IpAddress& client, std::string_view helo,
+                                             std::string_view sender) {
+    return impl_->cached(client, helo, sender);
 }
 
 SpfStats SpfChecker::stats() const {

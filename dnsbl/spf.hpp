@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,6 +62,9 @@ struct SpfConfig {
     // that sends many checks, slows only itself.
     int client_workers = 2;
     std::size_t client_queue = 100;
+    // Finished outcomes kept for the shortest TTL of the DNS answers they used
+    // (dnsbl/spf_cache.hpp); 0 keeps none.
+    std::size_t cache_entries = 10000;
 };
 
 struct SpfStats {
@@ -69,7 +73,8 @@ struct SpfStats {
     std::uint64_t completed = 0;          // outcomes delivered
     std::uint64_t deadline_exceeded = 0;  // outcomes forced to temperror by the deadline
     std::uint64_t dns_lookups = 0;
-    std::size_t queued = 0;                                   // waiting for a worker now
+    std::uint64_t cache_hits = 0;  // cached() calls that found an outcome
+    std::size_t queued = 0;        // waiting for a worker now
     std::array<std::uint64_t, spf_result_count> by_result{};  // indexed by SpfResult
 };
 
@@ -103,6 +108,11 @@ class SpfChecker {
     // false: the client's queue or the whole queue is full, or the checker is stopping;
     // `done` is never called and the caller should treat the check as temperror.
     [[nodiscard]] bool check(IpAddress client, std::string helo, std::string sender, Done done);
+
+    // Thread-safe, never blocks on DNS: the outcome of an earlier check of the same
+    // client, HELO and sender while the DNS answers it used are still valid.
+    std::optional<SpfOutcome> cached(const IpAddress& client, std::string_view helo,
+                                     std::string_view sender);
 
     SpfStats stats() const;  // thread-safe
 

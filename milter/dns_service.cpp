@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/log.hpp"
+#include "dnsbl/spf.hpp"
 #include "milter/event_loop.hpp"
 #include "milter/metrics.hpp"
 
@@ -84,9 +85,29 @@ DnsService::~DnsService() {
     if (thread_.joinable()) thread_.join();
 }
 
-void DnsService::set_spf(SpfHook spf) {
+namespace {
+
+dns::SpfFacts spf_facts(const SpfOutcome& o) {
+    return dns::SpfFacts{dns::Progress::done, o.result, o.domain, o.explanation};
+}
+
+}  // namespace
+
+void DnsService::use_spf(SpfChecker& checker) {
     auto next = std::make_shared<dns::LookupServices>(*services_.load());
-    next->spf = std::move(spf);
+    next->spf = [&checker](const IpAddress& client, const std::string& helo,
+                           const std::string& sender, std::function<void(dns::SpfFacts)> done) {
+        const bool queued = checker.check(client, helo, sender,
+                                          [done](const SpfOutcome& o) { done(spf_facts(o)); });
+        // A full queue is a temporary failure like any other: never a reason to reject.
+        if (!queued)
+            done(dns::SpfFacts{dns::Progress::done, SpfResult::temperror, {}, "SPF queue full"});
+    };
+    next->spf_cached = [&checker](const IpAddress& client, const std::string& helo,
+                                  const std::string& sender) -> std::optional<dns::SpfFacts> {
+        if (auto outcome = checker.cached(client, helo, sender)) return spf_facts(*outcome);
+        return std::nullopt;
+    };
     services_.store(std::move(next));
 }
 

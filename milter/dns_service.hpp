@@ -19,10 +19,11 @@
 
 namespace smtpwall {
 
+class SpfChecker;
+
 class DnsService {
   public:
     using Clock = std::function<std::int64_t()>;
-    using SpfHook = decltype(dns::LookupServices::spf);
 
     // Throws std::runtime_error when no DNS server can be found.
     DnsService(const conf::MilterConfig& config, Clock clock);
@@ -31,7 +32,9 @@ class DnsService {
     DnsService& operator=(const DnsService&) = delete;
 
     // Installs the SPF checker (before the first session).
-    void set_spf(SpfHook spf);
+    // Sessions check SPF with `checker` from now on (it must outlive this service's
+    // sessions): a known outcome at once, others on its workers.
+    void use_spf(SpfChecker& checker);
     // New zones for sessions that start from now on (reload).
     void set_zones(std::vector<dns::ZoneSpec> zones);
     std::shared_ptr<dns::SessionLookups> start_session(const IpAddress& client);

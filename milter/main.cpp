@@ -73,20 +73,6 @@ SocketFile open_milter_socket(const conf::MilterConfig::Milter& cfg) {
 }
 
 // SPF runs on the checker's worker threads; its outcome becomes a session fact.
-DnsService::SpfHook spf_hook(SpfChecker& checker) {
-    return [&checker](const IpAddress& client, const std::string& helo, const std::string& sender,
-                      std::function<void(dns::SpfFacts)> done) {
-        auto to_facts = [](const SpfOutcome& o) {
-            return dns::SpfFacts{dns::Progress::done, o.result, o.domain, o.explanation};
-        };
-        const bool queued = checker.check(
-            client, helo, sender, [done, to_facts](const SpfOutcome& o) { done(to_facts(o)); });
-        // A full queue is a temporary failure like any other: never a reason to reject.
-        if (!queued)
-            done(dns::SpfFacts{dns::Progress::done, SpfResult::temperror, {}, "SPF queue full"});
-    };
-}
-
 // [cluster] host_name, or the system's host name.
 std::string cluster_host_name(const conf::MilterConfig::Cluster& config) {
     if (!config.host_name.empty()) return config.host_name;
@@ -175,7 +161,7 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
             if (!config.identity.hostnames.empty())
                 spf_config.local_hostname = config.identity.hostnames.front();
             spf = std::make_unique<SpfChecker>(dns->resolver(), spf_config);
-            dns->set_spf(spf_hook(*spf));
+            dns->use_spf(*spf);
         }
     }
     Runtime runtime(config_path, config, enforcement, dns.get(), started);

@@ -54,13 +54,7 @@ int main(int argc, char** argv) {
     DnsService dns(config, now);
     SpfChecker spf(dns.resolver(), SpfConfig{config.spf.workers, std::chrono::seconds(5),
                                              "mx.bench.example", 10000});
-    dns.set_spf([&spf](const IpAddress& client, const std::string& helo, const std::string& sender,
-                       std::function<void(dns::SpfFacts)> done) {
-        if (!spf.check(client, helo, sender, [done](const SpfOutcome& o) {
-                done(dns::SpfFacts{dns::Progress::done, o.result, o.domain, o.explanation});
-            }))
-            done(dns::SpfFacts{dns::Progress::done, SpfResult::temperror, {}, "queue full"});
-    });
+    dns.use_spf(spf);
     const auto policy = std::make_shared<const SessionPolicy>(config);
 
     std::vector<double> latencies(static_cast<std::size_t>(sessions));

@@ -50,7 +50,8 @@
 #          VARIANTS="noop smtpwall noop-lean opendkim none cold"
 #          PROFILE=perf       (perf record of smtpwall's milter during its first timed
 #                              throughput run, the top symbols printed at the end; that
-#                              run's figures then include perf's own cost)
+#                              run's figures then include perf's own cost; PERF_DATA=FILE
+#                              keeps the recording for perf report)
 #          QUEUE=tmpfs|disk   (Postfix's queue on a tmpfs, the default, or under /tmp:
 #                              with disk, every message costs fsyncs for all variants
 #                              alike and the milters' share of the cost looks smaller)
@@ -83,7 +84,7 @@ need awk
 case $LOAD in
     python) ;;
     smtp-source)
-        need_package smtp-source postfix
+        need_package postfix smtp-source
         [ "$LATENCY_COUNT" = 0 ] || log "LOAD=smtp-source: no latency phase"
         LATENCY_COUNT=0
         if [[ " $VARIANTS " == *" cold "* ]]; then
@@ -101,7 +102,7 @@ with() { [[ " $VARIANTS " == *" $1 "* ]]; }
 with opendkim && need_package opendkim opendkim
 case $PROFILE in
     '') ;;
-    perf) need_package perf linux-perf ;;
+    perf) need_package linux-perf perf ;;
     *) fail "PROFILE must be perf or empty" ;;
 esac
 
@@ -400,6 +401,7 @@ if [ -e "$WORK/perf.data" ]; then
     echo
     echo "Profile of smtpwall's milter (perf, its first timed throughput run): top symbols, self time"
     perf report -i "$WORK/perf.data" --stdio --no-children -g none --sort dso,symbol \
-        --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep '%' | head -n 45
+        --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep '%' | sed 's/ *$//' | head -n 45
+    [ -z "${PERF_DATA:-}" ] || cp "$WORK/perf.data" "$PERF_DATA"
 fi
 echo "load: $load_at_start at start, $(cut -d' ' -f1-3 /proc/loadavg) at end (1/5/15 min) on $(nproc) cores"

@@ -242,6 +242,40 @@ BOOST_AUTO_TEST_CASE(helo_and_spf_budgets) {
     BOOST_TEST((budgets == std::vector<std::string>{"helo_names", "spf_checks"}));
 }
 
+// An outcome SPF already knows is judged at once, in the caller's thread: nothing is
+// queued and nobody waits for it.
+BOOST_AUTO_TEST_CASE(a_known_spf_outcome_is_used_at_once) {
+    std::atomic<int> spf_calls{0};
+    services->spf = [&](const IpAddress&, const std::string&, const std::string&,
+                        std::function<void(SpfFacts)> done) {
+        ++spf_calls;
+        done(SpfFacts{Progress::done, SpfResult::pass, "new.example", ""});
+    };
+    services->spf_cached = [](const IpAddress& client, const std::string& helo,
+                              const std::string& sender) -> std::optional<SpfFacts> {
+        if (client == *IpAddress::parse("192.0.2.1") && helo == "h.example" &&
+            sender == "a@known.example")
+            return SpfFacts{Progress::pending, SpfResult::fail, "known.example", "kept"};
+        return std::nullopt;
+    };
+    auto s = SessionLookups::start(services, *IpAddress::parse("192.0.2.1"),
+                                   Clock::now() + std::chrono::seconds(3));
+    s->wait();
+    s->helo("h.example");
+    s->mail_from("a@known.example");
+    const auto now = s->snapshot().spf;  // no wait: already there
+    BOOST_TEST((now.progress == Progress::done));
+    BOOST_TEST((now.result == SpfResult::fail));
+    BOOST_TEST(now.domain == "known.example");
+    BOOST_TEST(spf_calls == 0);
+    s->mail_from("b@new.example");  // not known: checked
+    BOOST_TEST((s->wait().spf.result == SpfResult::pass));
+    BOOST_TEST(spf_calls == 1);
+    s->mail_from("a@known.example");  // checked before in this session: its result again
+    BOOST_TEST((s->snapshot().spf.result == SpfResult::fail));
+    BOOST_TEST(spf_calls == 1);
+}
+
 // A callback that throws (a bug) is reported and harms neither the other sessions
 // waiting for the same answer nor the resolver's later lookups.
 BOOST_AUTO_TEST_CASE(a_throwing_callback_does_not_stop_the_resolver) {

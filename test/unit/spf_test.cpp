@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "dnsbl/spf.hpp"
+#include "dnsbl/spf_cache.hpp"
 #include "dnsbl/spf_eval.hpp"
 
 using namespace smtpwall;
@@ -689,6 +690,96 @@ BOOST_AUTO_TEST_CASE(a_slow_client_slows_only_itself) {
     BOOST_TEST((std::chrono::steady_clock::now() - start < 15s));
     for (const auto& o : fast.got) BOOST_TEST(str(o.result) == "pass");
     BOOST_TEST(slow.got.empty());  // still waiting on its own dropped queries
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(spf_result_cache)
+
+SpfOutcome outcome(SpfResult r, std::string domain = "d.example") {
+    SpfOutcome o;
+    o.result = r;
+    o.domain = std::move(domain);
+    return o;
+}
+
+BOOST_AUTO_TEST_CASE(the_key_is_what_an_outcome_depends_on) {
+    const auto k = SpfResultCache::key(ip("192.0.2.1"), "Helo.Example", "a@d.example");
+    BOOST_TEST(k == SpfResultCache::key(ip("::ffff:192.0.2.1"), "helo.example", "a@d.example"));
+    BOOST_TEST(k != SpfResultCache::key(ip("192.0.2.2"), "helo.example", "a@d.example"));
+    BOOST_TEST(k != SpfResultCache::key(ip("192.0.2.1"), "other.example", "a@d.example"));
+    BOOST_TEST(k != SpfResultCache::key(ip("192.0.2.1"), "helo.example", "b@d.example"));  // %{l}
+    BOOST_TEST(k != SpfResultCache::key(ip("192.0.2.1"), "helo.example", ""));
+    // No field can pose as another.
+    BOOST_TEST(SpfResultCache::key(ip("192.0.2.1"), "a", "b\nc") !=
+               SpfResultCache::key(ip("192.0.2.1"), "a\nb", "c"));
+}
+
+BOOST_AUTO_TEST_CASE(only_final_outcomes_from_dns_are_kept) {
+    for (const auto r : {SpfResult::pass, SpfResult::fail, SpfResult::softfail, SpfResult::neutral,
+                         SpfResult::none, SpfResult::permerror})
+        BOOST_TEST(SpfResultCache::keepable(outcome(r), true, true));
+    BOOST_TEST(!SpfResultCache::keepable(outcome(SpfResult::temperror), true, true));
+    BOOST_TEST(!SpfResultCache::keepable(outcome(SpfResult::pass), false, true));  // gave up
+    BOOST_TEST(!SpfResultCache::keepable(outcome(SpfResult::pass), true, false));  // no DNS used
+}
+
+BOOST_AUTO_TEST_CASE(kept_for_the_ttl_then_gone) {
+    SpfResultCache cache(10);
+    const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+    cache.store("k", outcome(SpfResult::fail), 30s, t0);
+    cache.store("zero", outcome(SpfResult::pass), 0s, t0);
+    BOOST_TEST(cache.size() == 1u);
+    BOOST_TEST((cache.find("k", t0 + 29s)->result == SpfResult::fail));
+    BOOST_TEST(!cache.find("k", t0 + 30s));
+    BOOST_TEST(cache.size() == 0u);  // an expired entry is dropped when met
+    BOOST_TEST(!cache.find("zero", t0));
+    // Stored again: the newer outcome and expiry replace the old ones.
+    cache.store("k", outcome(SpfResult::fail), 30s, t0);
+    cache.store("k", outcome(SpfResult::pass), 5s, t0 + 1s);
+    BOOST_TEST(cache.size() == 1u);
+    BOOST_TEST((cache.find("k", t0 + 5s)->result == SpfResult::pass));
+    BOOST_TEST(!cache.find("k", t0 + 6s));
+}
+
+BOOST_AUTO_TEST_CASE(bounded_least_recently_used_first_out) {
+    SpfResultCache cache(3);
+    const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+    for (const char* k : {"a", "b", "c"}) cache.store(k, outcome(SpfResult::pass, k), 60s, t0);
+    BOOST_TEST(cache.find("a", t0).has_value());  // a is now the most recent
+    cache.store("d", outcome(SpfResult::pass), 60s, t0);
+    BOOST_TEST(cache.size() == 3u);
+    BOOST_TEST(!cache.find("b", t0));  // the least recently used went
+    BOOST_TEST(cache.find("a", t0).has_value());
+    BOOST_TEST(cache.find("c", t0).has_value());
+    BOOST_TEST(cache.find("d", t0).has_value());
+    SpfResultCache none(0);
+    none.store("a", outcome(SpfResult::pass), 60s, t0);
+    BOOST_TEST(none.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(the_checker_knows_a_finished_outcome_until_its_answers_expire) {
+    AsyncDns dns;
+    dns.set("d.example", ok_texts({"v=spf1 include:short.example -all"}));
+    auto short_lived = ok_texts({"v=spf1 ip4:192.0.2.0/24 -all"});
+    short_lived.ttl = 1;  // the include's answer expires first, and with it the outcome
+    dns.set("short.example", short_lived);
+    dns.set("gone.example", status(Status::servfail));
+    Outcomes out;
+    SpfChecker checker(dns.fn(), SpfConfig{});
+    BOOST_TEST(!checker.cached(ip("192.0.2.1"), "h.example", "a@d.example"));
+    BOOST_TEST(checker.check(ip("192.0.2.1"), "h.example", "a@d.example", out.add()));
+    BOOST_TEST(checker.check(ip("192.0.2.1"), "h.example", "a@gone.example", out.add()));
+    BOOST_TEST_REQUIRE(out.wait(2));
+    const auto hit = checker.cached(ip("192.0.2.1"), "H.example", "a@d.example");
+    BOOST_TEST_REQUIRE(hit.has_value());
+    BOOST_TEST((hit->result == SpfResult::pass));
+    BOOST_TEST(hit->domain == "d.example");
+    BOOST_TEST(!checker.cached(ip("192.0.2.2"), "h.example", "a@d.example"));     // another client
+    BOOST_TEST(!checker.cached(ip("192.0.2.1"), "h.example", "a@gone.example"));  // temperror
+    BOOST_TEST(checker.stats().cache_hits == 1u);
+    std::this_thread::sleep_for(1100ms);
+    BOOST_TEST(!checker.cached(ip("192.0.2.1"), "h.example", "a@d.example"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
