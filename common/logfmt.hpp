@@ -23,6 +23,8 @@ namespace smtpwall {
 // case hex). Values longer than 256 bytes are cut there and end in "..." inside the
 // quotes.
 std::string kv_value(std::string_view value);
+// The same, appended to `out`.
+void append_kv_value(std::string& out, std::string_view value);
 
 // Appends `c` as "\xNN" (lower-case hex): how both log values and the operator's text
 // output (common/text.hpp) show a byte that must not reach a reader raw.
@@ -32,6 +34,10 @@ inline void append_hex_escape(std::string& out, unsigned char c) {
     out += kHex[c >> 4];
     out += kHex[c & 0xf];
 }
+// "key=value".
 std::string kv(std::string_view key, std::string_view value);
+// Appends " key=value" to `line` (no space on an empty line): a long line built in
+// place, without a string per field.
+void append_kv(std::string& line, std::string_view key, std::string_view value);
 
 }  // namespace smtpwall

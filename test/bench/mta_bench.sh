@@ -14,6 +14,8 @@
 #   noop-lean  192.0.2.3  noop_milter lean: the conversation smtpwall had before it
 #              negotiated its own (no headers, body or unknown commands, a reply to
 #              every other stage): a milter that does nothing, cheaply
+#   noop-same  192.0.2.6  noop_milter same: smtpwall's conversation now (no reply at
+#              HELO and MAIL, SMFIS_ACCEPT at DATA): smtpwall minus its own work
 #   none       192.0.2.4  no milter at all
 #   opendkim   192.0.2.5  OpenDKIM in verify-only mode (Mode v), configured here: a
 #              well-known milter an operator already runs (the messages are unsigned)
@@ -47,7 +49,7 @@
 #   usage: test/bench/mta_bench.sh       (SMTPWALL_BUILD_DIR: the build tree,
 #          COUNT=2000 CONCURRENCY=20       default <repo>/build)
 #          ROUNDS=4 WARMUP=200 LATENCY_COUNT=400 LOAD=python|smtp-source DNS_DELAY_MS=10
-#          VARIANTS="noop smtpwall noop-lean opendkim none cold"
+#          VARIANTS="noop smtpwall noop-lean noop-same opendkim none cold"
 #          PROFILE=perf       (perf record of smtpwall's milter during its first timed
 #                              throughput run, the top symbols printed at the end; that
 #                              run's figures then include perf's own cost; PERF_DATA=FILE
@@ -71,7 +73,7 @@ WARMUP=${WARMUP:-200}
 LATENCY_COUNT=${LATENCY_COUNT:-400}
 LOAD=${LOAD:-python}
 DNS_DELAY_MS=${DNS_DELAY_MS:-10}
-VARIANTS=${VARIANTS:-noop smtpwall noop-lean opendkim none cold}
+VARIANTS=${VARIANTS:-noop smtpwall noop-lean noop-same opendkim none cold}
 QUEUE=${QUEUE:-tmpfs}
 PROFILE=${PROFILE:-}
 NOOP=$BUILD_DIR/test/noop_milter
@@ -96,7 +98,7 @@ case $LOAD in
 esac
 
 declare -A server=([smtpwall]=192.0.2.1 [noop]=192.0.2.2 [noop-lean]=192.0.2.3 [none]=192.0.2.4
-    [opendkim]=192.0.2.5 [cold]=2001:db8:1::1)
+    [opendkim]=192.0.2.5 [noop-same]=192.0.2.6 [cold]=2001:db8:1::1)
 for v in $VARIANTS; do [ -n "${server[$v]:-}" ] || fail "unknown variant $v"; done
 with() { [[ " $VARIANTS " == *" $1 "* ]]; }
 with opendkim && need_package opendkim opendkim
@@ -112,7 +114,7 @@ for i in $(seq 10 59); do
     sources+=("192.0.2.$i")
     [ "$i" = 10 ] || client_addr "192.0.2.$i"
 done
-for a in 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5; do ip -n "$NS_MX" addr add "$a/24" dev mx0; done
+for a in 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5 192.0.2.6; do ip -n "$NS_MX" addr add "$a/24" dev mx0; done
 
 # The cold clients: each in its own /64 of 2001:db8:c::/48, with a confirmed PTR
 # coldN.example.net, added to a copy of the test zones.
@@ -172,11 +174,12 @@ postfix_start 192.0.2.1
 
 spawn noop "$NOOP" "unix:$RUN/noop.sock" all
 spawn noop-lean "$NOOP" "unix:$RUN/noop-lean.sock" lean
-wait_for 10 "the no-op milters" test -S "$RUN/noop.sock" -a -S "$RUN/noop-lean.sock"
+spawn noop-same "$NOOP" "unix:$RUN/noop-same.sock" same
+wait_for 10 "the no-op milters" test -S "$RUN/noop.sock" -a -S "$RUN/noop-lean.sock" -a -S "$RUN/noop-same.sock"
 declare -A milter_socket=([smtpwall]=$MILTER_SOCK [cold]=$MILTER_SOCK
-    [noop]=$RUN/noop.sock [noop-lean]=$RUN/noop-lean.sock [none]=)
+    [noop]=$RUN/noop.sock [noop-lean]=$RUN/noop-lean.sock [noop-same]=$RUN/noop-same.sock [none]=)
 declare -A milter_pid=([smtpwall]=$PID_milter [cold]=$PID_milter [noop]=$PID_noop
-    [noop-lean]=$PID_noop_lean)
+    [noop-lean]=$PID_noop_lean [noop-same]=$PID_noop_same)
 if with opendkim; then
     cat >"$WORK/opendkim.conf" <<EOC
 Mode v
@@ -276,7 +279,7 @@ run() {
     local perf_pid=
     if [ "$PROFILE" = perf ] && [ "$v" = smtpwall ] && [ "$phase" = throughput ] &&
         [ ! -e "$WORK/perf.data" ]; then
-        perf record -F 1999 -g -p "$PID_milter" -o "$WORK/perf.data" >"$WORK/log/perf.log" 2>&1 &
+        perf record -F ${PERF_FREQ:-1999} ${PERF_CALLGRAPH:--g} -p "$PID_milter" -o "$WORK/perf.data" >"$WORK/log/perf.log" 2>&1 &
         perf_pid=$!
         sleep 0.5  # attached before the first session
     fi
@@ -367,7 +370,7 @@ table() {
 # versus PHASE SUBJECT: a variant against each other that ran.
 versus() {
     local phase=$1 subject=$2 base
-    for base in noop noop-lean opendkim none smtpwall; do
+    for base in noop noop-lean noop-same opendkim none smtpwall; do
         [ "$base" != "$subject" ] && with "$base" || continue
         awk -v a="$(rate "$phase" "$subject")" -v b="$(rate "$phase" "$base")" -v n="$base" -v s="$subject" \
             'BEGIN { printf "%-8s / %-9s throughput %.3f\n", s, n, (b > 0 ? a / b : 0) }'

@@ -89,9 +89,19 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_logfmt(
 }
 
 // The shape of the milter's session line, with one attacker-chosen value in the middle.
+// Built as the milter builds its session line (append_kv), which must be the same
+// line as the fields' kv() joined by spaces.
 std::string session_line(std::string_view hostile) {
-    return "session " + kv("client", "192.0.2.1") + " " + kv("helo", hostile) + " " +
-           kv("verdict", "accept");
+    std::string line = "session";
+    append_kv(line, "client", "192.0.2.1");
+    append_kv(line, "helo", hostile);
+    append_kv(line, "verdict", "accept");
+    BOOST_TEST(line == "session " + kv("client", "192.0.2.1") + " " + kv("helo", hostile) + " " +
+                           kv("verdict", "accept"));
+    std::string alone;
+    append_kv(alone, "k", hostile);  // no space before the first field
+    BOOST_TEST(alone == kv("k", hostile));
+    return line;
 }
 
 void check_line_keeps_its_keys(const std::string& hostile) {
