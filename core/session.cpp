@@ -18,6 +18,8 @@ SessionPolicy::SessionPolicy(const conf::MilterConfig& config)
     scoring.threshold = config.scoring.threshold;
     for (const auto& [tag, weight] : config.scoring.weights) scoring.weights[tag] = weight;
     scoring.tempfail_on_dns_failure = config.dns.tempfail_on_failure;
+    credits_delivered_mail =
+        config.shared_relays.good_mail > 0 || config.escalation.good_mail_ratio > 0;
 }
 
 constexpr EnumNames<Stage, 5> kStageNames{{
@@ -178,7 +180,7 @@ Verdict Session::data() {
     if (trap_in_message_ && !exempt_client())
         return Verdict{Action::reject, "550", "5.7.1", "Message rejected by policy", {}};
     Verdict accepted;
-    accepted.settles_message = true;
+    accepted.settles_message = !policy_->credits_delivered_mail;
     return accepted;
 }
 

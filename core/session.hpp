@@ -40,6 +40,10 @@ struct SessionPolicy {
     dns::DialupDetector dialup;
     RelayDomains relay_domains;  // [shared_relays]
     Ipv4Embedding embedding;     // [tally] nat64_prefixes, 6to4 and mapped
+    // Delivered mail earns a client credit ([shared_relays] good_mail,
+    // [escalation] good_mail_ratio): a message then counts only at its end, once the
+    // MTA took it, so DATA must not settle it (an abandoned DATA earns nothing).
+    bool credits_delivered_mail = true;
 };
 
 enum class Action { accept, reject, tempfail };
@@ -51,7 +55,8 @@ struct Verdict {
     std::string text;   // never reveals a trap or a private list
     std::vector<std::string> tags;
     // An accept nothing later in the message can undo (the client is exempt, or the
-    // message passed DATA): the MTA need not show this message's later stages.
+    // message passed DATA and delivered mail earns no credit): the MTA need not show
+    // this message's later stages.
     bool settles_message = false;
 
     bool rejected() const { return action == Action::reject; }
@@ -92,6 +97,8 @@ class Session {
     void add_own_address(const IpAddress& addr);
     // The client is already banned (its packets should no longer reach us).
     void mark_banned();
+    // Something failed inside smtpwall: the client was told to try again later.
+    void mark_tempfailed() { record_.tempfailed = true; }
 
     void helo(std::string_view name);
     // The DNS facts gathered so far (the glue waits for them before a verdict).

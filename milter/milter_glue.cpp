@@ -40,7 +40,11 @@ struct Connection {
     std::shared_ptr<dns::SessionLookups> lookups;  // started at connect
     bool dns_stale = true;      // lookups were started since the session last saw the facts
     bool ban_withheld = false;  // a shared relay earned a ban it did not get
-    bool failed = false;        // a fact stage failed: its recipients get a temporary failure
+    // A fact stage failed inside smtpwall: recipients get a temporary failure (a HELO
+    // for the rest of the session, a MAIL until the next MAIL that works).
+    bool helo_failed = false;
+    bool mail_failed = false;
+    bool data_seen = false;  // in this transaction (Postfix before milter_protocol 4 has none)
 };
 
 // HELO and MAIL, where smtpwall only gathers facts, are negotiated without a reply
@@ -130,17 +134,20 @@ sfsistat guarded(const char* stage, Body&& body) {
 // A fact stage has no reply to carry a failure: the connection remembers it and its
 // recipients get a temporary failure.
 template <typename Body>
-sfsistat fact_stage(SMFICTX* ctx, const char* stage, Body&& body) {
+sfsistat fact_stage(SMFICTX* ctx, const char* stage, bool Connection::*failed, Body&& body) {
     if (guarded(stage, [&] {
             body();
             return SMFIS_CONTINUE;
         }) != SMFIS_CONTINUE)
-        if (auto* conn = connection(ctx)) conn->failed = true;
+        if (auto* conn = connection(ctx)) conn->*failed = true;
     return fact_reply();
 }
 
-void accept_transaction(Connection& conn) {
-    if (conn.session.end_transaction(true) && conn.session.peer())
+// The message is accepted: counted for the session, and, with `credit`, for the client's
+// good mail. An exempt client's message settled at its first recipient earns none (an
+// account must not lend its address a good name, nor may a message the MTA never took).
+void accept_transaction(Connection& conn, bool credit) {
+    if (conn.session.end_transaction(true) && credit && conn.session.peer())
         g_context->enforcement->record_accepted(*conn.session.peer(), g_context->clock());
 }
 
@@ -155,12 +162,13 @@ void tally_rejection(Connection& conn, const std::vector<std::string>& tags) {
     conn.ban_withheld = conn.ban_withheld || outcome.withheld.has_value();
 }
 
-sfsistat deliver(SMFICTX* ctx, Connection& conn, const Verdict& verdict) {
+// `stage`: where the verdict was given (a message settled at RCPT earns no credit).
+sfsistat deliver(SMFICTX* ctx, Connection& conn, const Verdict& verdict, Stage stage) {
     if (verdict.action == Action::accept) {
         if (!verdict.settles_message) return SMFIS_CONTINUE;
         // The MTA shows nothing more of this message (no end of message, no abort):
         // it counts as accepted now.
-        accept_transaction(conn);
+        accept_transaction(conn, stage != Stage::rcpt);
         return SMFIS_ACCEPT;
     }
     if (verdict.rejected() && !verdict.tags.empty()) tally_rejection(conn, verdict.tags);
@@ -302,7 +310,7 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
 }
 
 sfsistat on_helo(SMFICTX* ctx, char* helo) {
-    return fact_stage(ctx, "helo", [&] {
+    return fact_stage(ctx, "helo", &Connection::helo_failed, [&] {
         auto* conn = connection(ctx);
         if (conn == nullptr) return;
         conn->session.helo(helo ? helo : "");
@@ -315,9 +323,14 @@ sfsistat on_helo(SMFICTX* ctx, char* helo) {
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
-    return fact_stage(ctx, "mail", [&] {
+    // Sendmail reads no reply here, so it never sees its filter inside a message and
+    // sends no ABORT at RSET; libmilter calls xxfi_abort itself at the next MAIL, HELO
+    // or QUIT, and mail_from() starts afresh anyway.
+    return fact_stage(ctx, "mail", &Connection::mail_failed, [&] {
         auto* conn = connection(ctx);
         if (conn == nullptr) return;
+        conn->mail_failed = false;
+        conn->data_seen = false;
         const char* sender = argv && argv[0] ? argv[0] : "";
         conn->session.mail_from(sender, !macro(ctx, "{auth_authen}").empty());
         if (conn->lookups) {
@@ -330,7 +343,7 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     return guarded("rcpt", [&] {
         auto* conn = connection(ctx);
-        if (conn == nullptr || conn->failed) return SMFIS_TEMPFAIL;
+        if (conn == nullptr) return SMFIS_TEMPFAIL;
         // A recipient the MTA already rejected (SMFIP_RCPT_REJ): tally it, decide nothing.
         // What DNS found tells a DNSWL-listed client or a shared relay.
         if (rejected_by_mta(macro(ctx, "{rcpt_mailer}"))) {
@@ -340,8 +353,13 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
                 tally_rejection(*conn, *tags);
             return SMFIS_CONTINUE;
         }
+        if (conn->helo_failed || conn->mail_failed) {
+            conn->session.mark_tempfailed();
+            return SMFIS_TEMPFAIL;
+        }
         refresh_dns(*conn);
-        return deliver(ctx, *conn, conn->session.recipient(argv && argv[0] ? argv[0] : ""));
+        return deliver(ctx, *conn, conn->session.recipient(argv && argv[0] ? argv[0] : ""),
+                       Stage::rcpt);
     });
 }
 
@@ -349,15 +367,23 @@ sfsistat on_data(SMFICTX* ctx) {
     return guarded("data", [&] {
         auto* conn = connection(ctx);
         if (conn == nullptr) return SMFIS_TEMPFAIL;
-        return deliver(ctx, *conn, conn->session.data());
+        conn->data_seen = true;
+        return deliver(ctx, *conn, conn->session.data(), Stage::data);
     });
 }
 
-// Reached when DATA did not settle the message: the MTA's protocol has no DATA stage
-// (Postfix's milter_protocol 2 and 3), or observe mode let a refused message through.
+// Reached when DATA did not settle the message: delivered mail earns credit
+// (SessionPolicy), the MTA's protocol has no DATA stage (Postfix's milter_protocol 2
+// and 3: the DATA verdict is given here), or observe mode let a refused one through.
 sfsistat on_eom(SMFICTX* ctx) {
     return guarded("eom", [&] {
-        if (auto* conn = connection(ctx)) accept_transaction(*conn);
+        auto* conn = connection(ctx);
+        if (conn == nullptr) return SMFIS_CONTINUE;
+        if (!conn->data_seen) {
+            const auto verdict = conn->session.data();
+            if (verdict.action != Action::accept) return deliver(ctx, *conn, verdict, Stage::data);
+        }
+        accept_transaction(*conn, true);
         return SMFIS_CONTINUE;
     });
 }

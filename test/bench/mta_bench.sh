@@ -14,8 +14,8 @@
 #   noop-lean  192.0.2.3  noop_milter lean: the conversation smtpwall had before it
 #              negotiated its own (no headers, body or unknown commands, a reply to
 #              every other stage): a milter that does nothing, cheaply
-#   noop-same  192.0.2.6  noop_milter same: smtpwall's conversation now (no reply at
-#              HELO and MAIL, SMFIS_ACCEPT at DATA): smtpwall minus its own work
+#   noop-same  192.0.2.6  noop_milter same: smtpwall's conversation now, default
+#              settings (no reply at HELO and MAIL): smtpwall minus its own work
 #   none       192.0.2.4  no milter at all
 #   opendkim   192.0.2.5  OpenDKIM in verify-only mode (Mode v), configured here: a
 #              well-known milter an operator already runs (the messages are unsigned)

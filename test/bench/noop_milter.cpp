@@ -9,9 +9,11 @@
 //         headers, end of headers, body or unknown commands; rejected recipients
 //         shown), with a reply to every other stage: smtpwall's conversation before
 //         it negotiated its own (issue 17), a no-op milter done cheaply.
-//   same  smtpwall's conversation now: as lean, plus no reply at HELO and MAIL
-//         (SMFIP_NR_HELO, SMFIP_NR_MAIL) and SMFIS_ACCEPT at DATA, so the MTA sends no
-//         end of message. All smtpwall does with the MTA, minus its own work.
+//   same  smtpwall's conversation now, with its default settings: as lean, plus no
+//         reply at HELO and MAIL (SMFIP_NR_HELO, SMFIP_NR_MAIL). All smtpwall does with
+//         the MTA, minus its own work. (smtpwall also settles a message at DATA with
+//         SMFIS_ACCEPT when delivered mail earns no credit: [shared_relays] good_mail
+//         and [escalation] good_mail_ratio 0.)
 //
 // SOCKET is a libmilter connection spec ("unix:/path"); the socket is created with
 // mode 0666 so that Postfix's smtpd can connect. SIGTERM stops it (libmilter).
@@ -59,7 +61,7 @@ sfsistat on_unknown(SMFICTX*, const char*) {
     return SMFIS_CONTINUE;
 }
 sfsistat on_data(SMFICTX*) {
-    return g_same ? SMFIS_ACCEPT : SMFIS_CONTINUE;
+    return SMFIS_CONTINUE;
 }
 
 // lean and same: the protocol steps smtpwall asks for (milter/milter_glue.cpp,
@@ -116,7 +118,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "noop_milter: cannot open %s\n", argv[1]);
         return 1;
     }
-    std::printf("noop_milter %s listening on %s\n", g_same ? "same" : lean ? "lean" : "all",
+    std::printf("noop_milter %s listening on %s\n",
+                g_same ? "same"
+                : lean ? "lean"
+                       : "all",
                 argv[1]);
     std::fflush(stdout);
     return smfi_main() == MI_SUCCESS ? 0 : 1;

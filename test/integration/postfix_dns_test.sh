@@ -24,9 +24,19 @@ tag = "deadbl"
 zone = "dead.example"
 weight = 10
 [escalation]
-rules = ["ban at first spamtrap"]'
+rules = ["ban at first spamtrap"]
+good_mail_ratio = 0
+[shared_relays]
+good_mail = 0'
+# Delivered mail earns no credit here, so DATA settles an accepted message
+# (SMFIS_ACCEPT, no end of message): that conversation with a real Postfix.
 smtpwall_start
 postfix_start 192.0.2.1
+
+log "two messages in one session, each settled at DATA: both taken and counted"
+replies=$(send_messages $CLEAN client.example.net 2 | tr '\n' ' ') || fail "the two-message session failed"
+[ "$replies" = "250 250 221 " ] || fail "two messages in one session: replies $replies"
+wait_for 5 "the two-message session line" grep -q "session client=$CLEAN .*rcpts=2/2 messages=2 " "$WORK/log/milter.log"
 
 log "a blocklist that lists everything fails its probe and is ignored"
 dead_zone_reported() { ctl status | grep -q 'zone dead.example (deadbl, weight 10): dead'; }

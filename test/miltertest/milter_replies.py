@@ -99,9 +99,11 @@ def negotiate(m, version=6, actions=ALL_ACTIONS, events=POSTFIX_V6_EVENTS):
 
 # HELO and MAIL are negotiated without a reply (SMFIP_NR_HELO, SMFIP_NR_MAIL), as
 # Postfix sends them: a reply the milter sent anyway would be read as the next one.
-def connect(addr, name=None, helo=None, macros=True):
+def connect(addr, name=None, helo=None, macros=True, version=6, events=POSTFIX_V6_EVENTS):
     m = Milter()
-    negotiate(m)
+    negotiate(m, version=version, events=events)
+    # An MTA without the no-reply flags gets the CONTINUE libmilter sends for us.
+    m.replies_facts = (events & (SMFIP["NR_HELO"] | SMFIP["NR_MAIL"])) == 0
     family = b"6" if ":" in addr else b"4"
     name = name or f"[{addr}]"
     if macros:
@@ -111,11 +113,15 @@ def connect(addr, name=None, helo=None, macros=True):
            "c", f"connect {addr}")
     if helo is not None:
         m.send(b"H", helo + b"\0")
+        if m.replies_facts:
+            expect(m.reply(), "c", f"helo from {addr}")
     return m
 
 
 def mail(m, sender=b"<sender@example.net>"):
     m.send(b"M", cstr(sender))
+    if m.replies_facts:
+        expect(m.reply(), "c", "mail")
 
 
 def rcpt(m, rcpt):
@@ -258,4 +264,17 @@ expect(rcpt(m, b"<user@example.org>"), "c", "a clean session after the malformed
 expect(m.ask(b"T"), "a", "data (SMFIR_ACCEPT: the message is settled, no end of message follows)")
 quit(m, "192.0.2.89")
 ok("still serving after malformed input")
+# Postfix before milter_protocol 4 has no DATA stage: a message that reached a trap is
+# refused at its end instead. (Last, and from another network: the trap bans.)
+m = connect("203.0.113.90", helo=b"client.example.net", version=2,
+            events=0x7F)
+mail(m)
+expect(rcpt(m, b"<user@example.org>"), "c", "real recipient (protocol 2)")
+expect(rcpt(m, b"<trap@example.org>"), "y 550 5.1.1 Recipient address rejected: User unknown",
+       "spamtrap (protocol 2)")
+expect(m.ask(b"E"), "y 550 5.7.1 Message rejected by policy",
+       "end of a message that reached a trap (protocol 2, no DATA)")
+quit(m, "203.0.113.90")
+ok("protocol 2 (no DATA stage): the message that reached a trap is refused at its end")
+
 print("PASS replies")

@@ -172,9 +172,11 @@ BOOST_AUTO_TEST_CASE(only_a_final_accept_settles_the_message) {
     s.mail_from("<a@example.net>", false);
     BOOST_TEST(!s.recipient("<user@example.org>").settles_message);
     BOOST_TEST(!s.recipient("<postmaster@example.org>").settles_message);  // exempt recipient only
+    // Delivered mail earns credit (the defaults): the message counts at its end, once
+    // the MTA took it, so DATA leaves it open.
     const auto data = s.data();
     BOOST_TEST((data.action == Action::accept));
-    BOOST_TEST(data.settles_message);
+    BOOST_TEST(!data.settles_message);
     // A refusal never settles anything.
     BOOST_TEST(!s.recipient("<trap@example.org>").settles_message);
     BOOST_TEST(!s.data().settles_message);
@@ -190,6 +192,22 @@ BOOST_AUTO_TEST_CASE(only_a_final_accept_settles_the_message) {
     // Authentication lasts for the session: its next message is settled as well.
     a.mail_from("<me@example.org>", false);
     BOOST_TEST(a.recipient("<user@example.org>").settles_message);
+
+    // Without credit for delivered mail nothing is learnt from a message's end: DATA settles it.
+    conf::MilterConfig cfg;
+    cfg.shared_relays.good_mail = 0;
+    cfg.escalation.good_mail_ratio = 0;
+    cfg.checks.spamtraps = {"trap@example.org"};
+    const auto no_credit = std::make_shared<const SessionPolicy>(cfg);
+    BOOST_TEST(!no_credit->credits_delivered_mail);
+    BOOST_TEST(std::make_shared<const SessionPolicy>(conf::MilterConfig{})->credits_delivered_mail);
+    Session n(no_credit, IpAddress::parse("198.51.100.7"), "client.example.net");
+    n.helo("client.example.net");
+    n.mail_from("<a@example.net>", false);
+    BOOST_TEST(!n.recipient("<user@example.org>").settles_message);
+    BOOST_TEST(n.data().settles_message);
+    BOOST_TEST(!n.recipient("<trap@example.org>").settles_message);
+    BOOST_TEST(!n.data().settles_message);  // a refusal never settles anything
 }
 
 BOOST_AUTO_TEST_SUITE_END()
