@@ -348,6 +348,26 @@ print(s.quit()[0])
 PY
 }
 
+# expect_two_messages SOURCE: two messages in one SMTP session from SOURCE are both
+# taken, and the milter's session line counts both (however it settles each one).
+expect_two_messages() {
+    local replies
+    replies=$(send_messages "$1" client.example.net 2 | tr '\n' ' ') || fail "the two-message session failed"
+    [ "$replies" = "250 250 221 " ] || fail "two messages in one session: replies $replies"
+    wait_for 5 "the two-message session line" \
+        grep -q "session client=$1 .*rcpts=2/2 messages=2 " "$WORK/log/milter.log"
+}
+
+# expect_allowlisted_passes SOURCE: an allowlisted client's mail is taken although its
+# HELO is bad (the milter let it through at CONNECT), and its session is logged.
+expect_allowlisted_passes() {
+    local out
+    out=$(send_mail "$1" localhost user@example.org) || fail "allowlisted client refused:
+$out"
+    wait_for 5 "the allowlisted session line" \
+        grep -q "session client=$1 .*verdict=accept" "$WORK/log/milter.log"
+}
+
 # ---------------------------------------------------------------------------
 # smtpwall itself.
 

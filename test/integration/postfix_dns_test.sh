@@ -34,9 +34,7 @@ smtpwall_start
 postfix_start 192.0.2.1
 
 log "two messages in one session, each settled at DATA: both taken and counted"
-replies=$(send_messages $CLEAN client.example.net 2 | tr '\n' ' ') || fail "the two-message session failed"
-[ "$replies" = "250 250 221 " ] || fail "two messages in one session: replies $replies"
-wait_for 5 "the two-message session line" grep -q "session client=$CLEAN .*rcpts=2/2 messages=2 " "$WORK/log/milter.log"
+expect_two_messages $CLEAN
 
 log "a blocklist that lists everything fails its probe and is ignored"
 dead_zone_reported() { ctl status | grep -q 'zone dead.example (deadbl, weight 10): dead'; }
