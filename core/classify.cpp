@@ -34,6 +34,26 @@ bool same_host(std::string_view a, std::string_view b) {
            });
 }
 
+// The most a PTR not yet confirmed (or whose confirmation failed for now) can still
+// add: unconfirmed (baddns) or confirmed as one of the names DNS gave, judged by that
+// name (dialup, generic, a HELO naming another host). Without a name, anything.
+int worst_ptr_weight(const ClassifyInput& in, const dns::PtrFacts& ptr, const ScoringPolicy& policy,
+                     const dns::DialupDetector& dialup) {
+    if (ptr.names.empty() || !in.client)
+        return policy.weight(kTagBadDns) + policy.weight(kTagDialup);
+    int worst = policy.weight(kTagBadDns);
+    for (const auto& name : ptr.names) {
+        const auto v = dialup.classify(*in.client, name);
+        int weight = v.dynamic   ? policy.weight(kTagDialup)
+                     : v.generic ? policy.weight(kTagGenericRdns)
+                                 : 0;
+        if (in.helo_problem == HeloProblem::none && !in.helo.empty() && !same_host(in.helo, name))
+            weight += policy.weight(kTagHeloPtrMismatch);
+        worst = std::max(worst, weight);
+    }
+    return worst;
+}
+
 }  // namespace
 
 int ScoringPolicy::weight(std::string_view tag) const {
@@ -58,7 +78,7 @@ Classification classify(const ClassifyInput& in, const ScoringPolicy& policy,
             if (d.ptr.outcome == Ptr::unconfirmed)
                 add(c, kTagBadDns, policy.weight(kTagBadDns), "ptr-not-confirmed");
             if (d.ptr.outcome == Ptr::temp_error)
-                failed(c, "ptr", policy.weight(kTagBadDns) + policy.weight(kTagDialup));
+                failed(c, "ptr", worst_ptr_weight(in, d.ptr, policy, dialup));
             if (d.ptr.outcome == Ptr::confirmed && in.client) {
                 auto v = dialup.classify(*in.client, d.ptr.confirmed_name);
                 if (v.dynamic)
@@ -68,7 +88,7 @@ Classification classify(const ClassifyInput& in, const ScoringPolicy& policy,
                 c.dialup = std::move(v);
             }
         } else if (d.ptr.progress == Progress::pending) {
-            failed(c, "ptr", policy.weight(kTagBadDns) + policy.weight(kTagDialup));
+            failed(c, "ptr", worst_ptr_weight(in, d.ptr, policy, dialup));
         }
 
         for (const auto& z : d.zones) {

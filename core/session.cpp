@@ -174,6 +174,20 @@ std::optional<std::vector<std::string>> Session::mta_rejected_recipient(
     return std::vector<std::string>{std::string(kTagBadRcpt)};
 }
 
+bool Session::accepts_whatever_comes(std::string_view raw_recipient,
+                                     const dns::DnsFacts& facts) const {
+    const auto rcpt = canonical_recipient(raw_recipient);
+    if (policy_->exempt.matches(rcpt)) return true;
+    if (policy_->spamtraps.matches(rcpt) || trap_hit_ || banned_) return false;
+    if (record_.allowlisted || record_.authenticated) return true;
+    const ClassifyInput input{record_.client, helo_problem_, record_.helo, &facts,
+                              &policy_->relay_domains};
+    const auto c = classify(input, policy_->scoring, policy_->dialup);
+    // possible_score: every pending or failed lookup counted against the client.
+    return c.dns_allowlisted || (c.decision == Classification::Decision::accept &&
+                                 c.possible_score < policy_->scoring.threshold);
+}
+
 Verdict Session::data() {
     // Spam that reached a trap must not reach the real recipients listed beside it.
     // No tags: the trap hit was counted at RCPT; refusing its message is no new offence.

@@ -111,6 +111,11 @@ class Session {
     // Starts a transaction (whatever the previous one left behind is dropped).
     void mail_from(std::string_view sender, bool authenticated);
     Verdict recipient(std::string_view raw_recipient);
+    // Whether `raw_recipient` would be accepted whatever the lookups still pending in
+    // `facts` find, so that its verdict need not wait for them. Only an accept is given
+    // early: a spamtrap, a condemned or banned session, or a verdict that could still
+    // be a refusal waits for every fact (what is tallied and banned rests on them).
+    bool accepts_whatever_comes(std::string_view raw_recipient, const dns::DnsFacts& facts) const;
     // The MTA rejected a recipient itself. Returns the tags to tally when the
     // rejection counts against the client (permanent, client not exempt).
     std::optional<std::vector<std::string>> mta_rejected_recipient(std::string_view rcpt_host,

@@ -62,6 +62,7 @@ struct DnsFacts {
     HeloFacts helo;
     SpfFacts spf;
     bool deadline_passed = false;  // something was still pending when the verdict was needed
+    bool unfinished = false;       // lookups still running (a wait that had enough returned)
 };
 
 }  // namespace smtpwall::dns

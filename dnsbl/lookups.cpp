@@ -56,8 +56,8 @@ void SessionLookups::lookup(std::string name, RType type, std::function<void(con
 }
 
 void SessionLookups::notify_if_complete(std::unique_lock<std::mutex>& lock) {
+    changed_.notify_all();  // every answer: a waiter may have enough already
     if (outstanding_ != 0) return;
-    changed_.notify_all();
     if (waiters_.empty()) return;
     auto waiters = std::move(waiters_);
     waiters_.clear();
@@ -296,11 +296,20 @@ void SessionLookups::start_deferred(std::unique_lock<std::mutex>& lock) {
 }
 
 DnsFacts SessionLookups::wait() {
+    return wait(nullptr);
+}
+
+DnsFacts SessionLookups::wait(const std::function<bool(const DnsFacts&)>& enough) {
     std::unique_lock lock(mutex_);
     start_deferred(lock);
-    changed_.wait_until(lock, deadline_, [this] { return outstanding_ == 0; });
+    bool early = false;
+    changed_.wait_until(lock, deadline_, [&] {
+        early = outstanding_ != 0 && enough && enough(facts_);
+        return outstanding_ == 0 || early;
+    });
     DnsFacts out = facts_;
-    out.deadline_passed = outstanding_ != 0;
+    out.unfinished = outstanding_ != 0;
+    out.deadline_passed = out.unfinished && !early;
     return out;
 }
 

@@ -70,6 +70,9 @@ class SessionLookups : public std::enable_shared_from_this<SessionLookups> {
     // Starts what a budget left for the verdict, then blocks until everything started
     // so far is done, or the deadline passed.
     DnsFacts wait();
+    // The same, but returns as soon as `enough` holds for the facts so far (called
+    // with the session's lock held: it must not block nor call back into this).
+    DnsFacts wait(const std::function<bool(const DnsFacts&)>& enough);
     // Starts what a budget left for the verdict, then calls `done` once everything
     // started is done or the deadline passed; on a resolver or SPF thread, or at once
     // in the caller if already complete.

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "common/log.hpp"
@@ -39,6 +40,7 @@ struct Connection {
     bool banned_now = false;
     std::shared_ptr<dns::SessionLookups> lookups;  // started at connect
     bool dns_stale = true;      // lookups were started since the session last saw the facts
+    bool judged_early = false;  // a verdict was given before every lookup had finished
     bool ban_withheld = false;  // a shared relay earned a ban it did not get
     // A fact stage failed inside smtpwall: recipients get a temporary failure (a HELO
     // for the rest of the session, a MAIL until the next MAIL that works).
@@ -64,16 +66,20 @@ sfsistat fact_reply() {
 }
 
 // The session's verdict needs what DNS found; wait (bounded by the session's
-// deadline) only for lookups started since it last looked.
-void refresh_dns(Connection& conn) {
+// deadline) only for lookups started since it last looked, and only until `enough`
+// holds for what is known so far (then the next verdict looks again).
+void refresh_dns(Connection& conn,
+                 const std::function<bool(const dns::DnsFacts&)>& enough = nullptr) {
     if (!conn.lookups || !conn.dns_stale) return;
     const auto started = std::chrono::steady_clock::now();
-    auto facts = conn.lookups->wait();
+    auto facts = conn.lookups->wait(enough);
     metrics().dns_wait(std::chrono::duration_cast<std::chrono::microseconds>(
                            std::chrono::steady_clock::now() - started),
                        facts.deadline_passed);
+    const bool early = facts.unfinished && !facts.deadline_passed;
     conn.session.set_dns(std::move(facts));
-    conn.dns_stale = false;
+    conn.dns_stale = early;
+    conn.judged_early = conn.judged_early || early;
 }
 
 std::string sender_address(std::string_view arg) {
@@ -357,9 +363,13 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
             conn->session.mark_tempfailed();
             return SMFIS_TEMPFAIL;
         }
-        refresh_dns(*conn);
-        return deliver(ctx, *conn, conn->session.recipient(argv && argv[0] ? argv[0] : ""),
-                       Stage::rcpt);
+        // A recipient accepted whatever the lookups still running find is answered now
+        // (a slow forward confirmation of a harmless PTR holds nobody up).
+        const char* rcpt = argv && argv[0] ? argv[0] : "";
+        refresh_dns(*conn, [&](const dns::DnsFacts& known) {
+            return conn->session.accepts_whatever_comes(rcpt, known);
+        });
+        return deliver(ctx, *conn, conn->session.recipient(rcpt), Stage::rcpt);
     });
 }
 
@@ -400,6 +410,9 @@ sfsistat on_close(SMFICTX* ctx) {
         if (auto* conn = connection(ctx)) {
             smfi_setpriv(ctx, nullptr);
             std::unique_ptr<Connection> owned(conn);
+            // Judged early: the log and `show` get what DNS found by now (no waiting).
+            if (owned->judged_early && owned->lookups)
+                owned->session.set_dns(owned->lookups->snapshot());
             log_session(*owned, note_relay(*owned));
             remember(*owned);
         }

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/classify.hpp"
+#include "core/session.hpp"
 #include "dnsbl/lookups.hpp"
 
 using namespace smtpwall;
@@ -240,6 +241,38 @@ BOOST_AUTO_TEST_CASE(helo_and_spf_budgets) {
     BOOST_TEST((s->wait().spf.result == SpfResult::pass));
     BOOST_TEST(spf_calls == 3);
     BOOST_TEST((budgets == std::vector<std::string>{"helo_names", "spf_checks"}));
+}
+
+// A recipient the verdict accepts whatever the pending answers say is answered at
+// once: 192.0.2.27's PTR (host27) answers at once, its forward confirmation 150 ms
+// later, and at worst it would stay unconfirmed (baddns, 5 < 10).
+BOOST_AUTO_TEST_CASE(a_certain_accept_does_not_wait_for_the_confirmation) {
+    conf::MilterConfig cfg;
+    cfg.checks.spamtraps = {"trap@example.org"};
+    const auto policy = std::make_shared<const SessionPolicy>(cfg);
+    Session session(policy, IpAddress::parse("192.0.2.27"), "host27.test.smtpwall");
+    session.helo("[192.0.2.27]");
+    auto s = SessionLookups::start(services, *IpAddress::parse("192.0.2.27"),
+                                   Clock::now() + std::chrono::seconds(3));
+    const auto start = Clock::now();
+    auto f = s->wait([&](const DnsFacts& known) {
+        return session.accepts_whatever_comes("<user@example.org>", known);
+    });
+    const auto took = Clock::now() - start;
+    BOOST_TEST(f.unfinished);
+    BOOST_TEST(!f.deadline_passed);
+    BOOST_TEST((took < std::chrono::milliseconds(120)), "waited for the forward confirmation");
+    BOOST_TEST((f.ptr.progress == Progress::pending));
+    BOOST_TEST(f.ptr.names == std::vector<std::string>{"host27.test.smtpwall"});
+    session.set_dns(f);
+    BOOST_TEST((session.recipient("<user@example.org>").action == Action::accept));
+    // A spamtrap waits for every fact: its ban rests on them.
+    f = s->wait([&](const DnsFacts& known) {
+        return session.accepts_whatever_comes("<trap@example.org>", known);
+    });
+    BOOST_TEST(!f.unfinished);
+    BOOST_TEST((f.ptr.outcome == Outcome::confirmed));
+    BOOST_TEST((Clock::now() - start >= std::chrono::milliseconds(120)));
 }
 
 // An outcome SPF already knows is judged at once, in the caller's thread: nothing is

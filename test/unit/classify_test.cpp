@@ -98,7 +98,7 @@ BOOST_AUTO_TEST_CASE(temporary_failures_never_reject) {
     auto c = run(f);
     BOOST_TEST(!has(c, "baddns"));
     BOOST_TEST(c.score == 0);
-    BOOST_TEST(c.possible_score == 20);
+    BOOST_TEST(c.possible_score == 15);  // the PTR name is known: at worst baddns (5)
     BOOST_TEST((c.decision == Decision::tempfail));
     ScoringPolicy ignore;
     ignore.tempfail_on_dns_failure = false;
@@ -121,6 +121,41 @@ BOOST_AUTO_TEST_CASE(pending_at_the_deadline_counts_as_failed) {
     const auto c = run(f);
     BOOST_TEST((c.decision == Decision::tempfail));
     BOOST_TEST(c.temp_failures.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_ptr_being_confirmed_is_bounded_by_its_names) {
+    // The PTR answered, its forward confirmation has not: at worst the client ends
+    // unconfirmed (baddns) or confirmed as that name (dialup if it looks dynamic).
+    auto f = clean_facts();
+    f.ptr.progress = Progress::pending;
+    f.ptr.confirmed_name.clear();
+    auto c = run(f);
+    BOOST_TEST(c.score == 0);
+    BOOST_TEST(c.possible_score == 5);
+    BOOST_TEST((c.decision == Decision::accept));  // whatever the confirmation says
+    // The same when the confirmation failed for now.
+    f.ptr.progress = Progress::done;
+    f.ptr.outcome = dns::PtrFacts::Outcome::temp_error;
+    BOOST_TEST(run(f).possible_score == 5);
+    BOOST_TEST((run(f).decision == Decision::accept));
+    // A dynamic-looking name weighs what dialup weighs.
+    ScoringPolicy heavy;
+    heavy.weights["dialup"] = 8;
+    f.ptr.names = {"mail.example.net", "198-51-100-7.dsl.dyn.isp.example"};
+    BOOST_TEST(run(f, HeloProblem::none, heavy).possible_score == 8);
+    // A HELO naming another host counts when weighted.
+    ScoringPolicy mismatch;
+    mismatch.weights["helo-ptr-mismatch"] = 3;
+    f.ptr.names = {"other.example.net"};
+    BOOST_TEST(run(f, HeloProblem::none, mismatch).possible_score == 5);
+    mismatch.weights["helo-ptr-mismatch"] = 7;
+    BOOST_TEST(run(f, HeloProblem::none, mismatch).possible_score == 7);
+    // No name yet: anything (baddns and dialup together), as before.
+    f.ptr.names.clear();
+    f.ptr.progress = Progress::pending;
+    c = run(f);
+    BOOST_TEST(c.possible_score == 10);
+    BOOST_TEST((c.decision == Decision::tempfail));
 }
 
 BOOST_AUTO_TEST_CASE(refused_zone_answers_are_failures_not_listings) {

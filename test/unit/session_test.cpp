@@ -210,4 +210,53 @@ BOOST_AUTO_TEST_CASE(only_a_final_accept_settles_the_message) {
     BOOST_TEST(!n.data().settles_message);  // a refusal never settles anything
 }
 
+BOOST_AUTO_TEST_CASE(only_a_certain_accept_is_given_before_dns_is_done) {
+    auto s = make_session();
+    s.helo("client.example.net");
+    s.mail_from("<a@example.net>", false);
+    dns::DnsFacts f;
+    f.helo.progress = dns::Progress::done;
+    f.helo.outcome = dns::HeloFacts::Outcome::resolves;
+    f.spf.progress = dns::Progress::done;
+    f.spf.result = SpfResult::pass;
+    dns::ZoneFact zone;
+    zone.tag = "bl";
+    zone.zone = "bl.example";
+    zone.weight = 10;
+    zone.progress = dns::Progress::done;
+    zone.verdict = dns::ZoneVerdict::not_listed;
+    f.zones = {zone};
+    // The PTR answered, its confirmation is still running: at worst baddns (5 < 10).
+    f.ptr.progress = dns::Progress::pending;
+    f.ptr.names = {"mail.example.net"};
+    BOOST_TEST(s.accepts_whatever_comes("<user@example.org>", f));
+    // Not with the blocklist still to answer (10), nor without the PTR's name (5 + 5).
+    auto waiting = f;
+    waiting.zones[0].progress = dns::Progress::pending;
+    BOOST_TEST(!s.accepts_whatever_comes("<user@example.org>", waiting));
+    waiting = f;
+    waiting.ptr.names.clear();
+    BOOST_TEST(!s.accepts_whatever_comes("<user@example.org>", waiting));
+    // Nor with SPF still running (spf-fail 5 + baddns 5).
+    waiting = f;
+    waiting.spf.progress = dns::Progress::pending;
+    BOOST_TEST(!s.accepts_whatever_comes("<user@example.org>", waiting));
+    // An exempt recipient never waits; a spamtrap always does (its ban rests on the facts).
+    BOOST_TEST(s.accepts_whatever_comes("<postmaster@example.org>", waiting));
+    BOOST_TEST(!s.accepts_whatever_comes("<trap@example.org>", f));
+    // The question changes nothing in the session.
+    BOOST_TEST(s.record().tags.empty());
+    BOOST_TEST(s.record().accepted_rcpts == 0u);
+    // A condemned or banned session waits too.
+    s.set_dns(f);
+    BOOST_TEST(s.recipient("<trap@example.org>").rejected());
+    BOOST_TEST(!s.accepts_whatever_comes("<user@example.org>", f));
+    auto banned = make_session();
+    banned.mark_banned();
+    BOOST_TEST(!banned.accepts_whatever_comes("<user@example.org>", f));
+    // An allowlisted client is accepted at once.
+    auto allowed = make_session("203.0.113.9");
+    BOOST_TEST(allowed.accepts_whatever_comes("<user@example.org>", waiting));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
