@@ -78,11 +78,14 @@ void Session::set_dns(dns::DnsFacts facts) {
     classification_.reset();
 }
 
+ClassifyInput Session::classify_input(const dns::DnsFacts* facts) const {
+    return {record_.client, helo_problem_, record_.helo, facts, &policy_->relay_domains};
+}
+
 const Classification& Session::classification() {
     if (!classification_) {
-        const ClassifyInput input{record_.client, helo_problem_, record_.helo,
-                                  dns_ ? &*dns_ : nullptr, &policy_->relay_domains};
-        classification_ = classify(input, policy_->scoring, policy_->dialup);
+        classification_ =
+            classify(classify_input(dns_ ? &*dns_ : nullptr), policy_->scoring, policy_->dialup);
         record_.score = classification_->score;
         for (const auto& t : classification_->tags) record_.tags.insert(t.name);
         if (dns_) {
@@ -106,6 +109,7 @@ void Session::mail_from(std::string_view sender, bool authenticated) {
     // so xxfi_abort (end_transaction) never comes for that message.
     trap_in_message_ = false;
     accepted_in_message_ = 0;
+    data_judged_ = false;
     record_.last_sender.assign(sender);
     record_.authenticated = record_.authenticated || authenticated;
 }
@@ -120,11 +124,12 @@ Verdict Session::reject(Stage stage, std::string code, std::string xcode, std::s
 
 Verdict Session::recipient(std::string_view raw_recipient) {
     const auto rcpt = canonical_recipient(raw_recipient);
-    if (policy_->exempt.matches(rcpt) || exempt_client()) {
+    const bool exempt = exempt_client();
+    if (exempt || policy_->exempt.matches(rcpt)) {
         ++record_.accepted_rcpts;
         ++accepted_in_message_;
         Verdict accepted;
-        accepted.settles_message = exempt_client();
+        accepted.settles_message = exempt;
         return accepted;
     }
     Verdict verdict;
@@ -180,15 +185,14 @@ bool Session::accepts_whatever_comes(std::string_view raw_recipient,
     if (policy_->exempt.matches(rcpt)) return true;
     if (policy_->spamtraps.matches(rcpt) || trap_hit_ || banned_) return false;
     if (record_.allowlisted || record_.authenticated) return true;
-    const ClassifyInput input{record_.client, helo_problem_, record_.helo, &facts,
-                              &policy_->relay_domains};
-    const auto c = classify(input, policy_->scoring, policy_->dialup);
+    const auto c = classify(classify_input(&facts), policy_->scoring, policy_->dialup);
     // possible_score: every pending or failed lookup counted against the client.
     return c.dns_allowlisted || (c.decision == Classification::Decision::accept &&
                                  c.possible_score < policy_->scoring.threshold);
 }
 
 Verdict Session::data() {
+    data_judged_ = true;
     // Spam that reached a trap must not reach the real recipients listed beside it.
     // No tags: the trap hit was counted at RCPT; refusing its message is no new offence.
     if (trap_in_message_ && !exempt_client())
@@ -198,11 +202,16 @@ Verdict Session::data() {
     return accepted;
 }
 
+Verdict Session::end_of_message() {
+    return data_judged_ ? Verdict{} : data();
+}
+
 bool Session::end_transaction(bool message_accepted) {
     const bool accepted = message_accepted && accepted_in_message_ > 0;
     if (accepted) ++record_.messages;
     trap_in_message_ = false;
     accepted_in_message_ = 0;
+    data_judged_ = false;
     return accepted;
 }
 

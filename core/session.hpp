@@ -121,6 +121,9 @@ class Session {
     std::optional<std::vector<std::string>> mta_rejected_recipient(std::string_view rcpt_host,
                                                                    std::string_view rcpt_addr);
     Verdict data();
+    // End of message: the DATA verdict when the MTA's protocol had no DATA stage
+    // (Postfix's milter_protocol 2 and 3), else an accept.
+    Verdict end_of_message();
     // Transaction over (end of message, RSET, abort): recipients start afresh.
     // Returns true when a message was accepted for at least one recipient.
     bool end_transaction(bool message_accepted);
@@ -136,6 +139,7 @@ class Session {
     bool exempt_client();
 
   private:
+    ClassifyInput classify_input(const dns::DnsFacts* facts) const;
     Verdict reject(Stage stage, std::string code, std::string xcode, std::string text,
                    std::vector<std::string> tags);
 
@@ -150,6 +154,7 @@ class Session {
     bool trap_hit_ = false;  // the whole session is condemned once a trap is hit
     bool trap_in_message_ = false;
     unsigned accepted_in_message_ = 0;
+    bool data_judged_ = false;  // data() ran in this transaction
 };
 
 }  // namespace smtpwall

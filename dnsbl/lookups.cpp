@@ -47,15 +47,15 @@ void SessionLookups::lookup(std::string name, RType type, std::function<void(con
             } catch (...) {
                 // A bug, reported by the resolver; the session must not wait for it.
                 --self->outstanding_;
-                self->notify_if_complete(lock);
+                self->notify_waiters(lock);
                 throw;
             }
             --self->outstanding_;
-            self->notify_if_complete(lock);
+            self->notify_waiters(lock);
         });
 }
 
-void SessionLookups::notify_if_complete(std::unique_lock<std::mutex>& lock) {
+void SessionLookups::notify_waiters(std::unique_lock<std::mutex>& lock) {
     changed_.notify_all();  // every answer: a waiter may have enough already
     if (outstanding_ != 0) return;
     if (waiters_.empty()) return;
@@ -281,7 +281,7 @@ void SessionLookups::check_spf(std::unique_lock<std::mutex>& lock, std::string k
         // Only the latest MAIL FROM's sender is judged.
         if (self->current_spf_ == index) self->facts_.spf = std::move(result);
         --self->outstanding_;
-        self->notify_if_complete(relock);
+        self->notify_waiters(relock);
     });
     lock.lock();
 }

@@ -85,7 +85,9 @@ class SessionLookups : public std::enable_shared_from_this<SessionLookups> {
     void begin();  // the connect-time lookups
     // Starts a lookup the verdict waits for; mutex held. `then` runs with it held too.
     void lookup(std::string name, RType type, std::function<void(const Result&)> then);
-    void notify_if_complete(std::unique_lock<std::mutex>& lock);
+    // Wakes wait() at every answer; once nothing is outstanding, runs when_done()'s
+    // callbacks (mutex held, released around them).
+    void notify_waiters(std::unique_lock<std::mutex>& lock);
     void confirm_ptr();   // mutex held
     void settle_helo();   // mutex held
     void look_up_helo();  // mutex held: the A/AAAA/MX lookups of helo_name_ (counted before)

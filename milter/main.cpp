@@ -72,7 +72,6 @@ SocketFile open_milter_socket(const conf::MilterConfig::Milter& cfg) {
     });
 }
 
-// SPF runs on the checker's worker threads; its outcome becomes a session fact.
 // [cluster] host_name, or the system's host name.
 std::string cluster_host_name(const conf::MilterConfig::Cluster& config) {
     if (!config.host_name.empty()) return config.host_name;

@@ -34,6 +34,8 @@ struct OpenSession {
 
 // What one MTA connection carries between callbacks.
 struct Connection {
+    explicit Connection(Session s) : session(std::move(s)) {}
+
     OpenSession open;
     Session session;
     std::uint32_t recent = 0;  // the tally after this session's last rejection
@@ -46,7 +48,6 @@ struct Connection {
     // for the rest of the session, a MAIL until the next MAIL that works).
     bool helo_failed = false;
     bool mail_failed = false;
-    bool data_seen = false;  // in this transaction (Postfix before milter_protocol 4 has none)
 };
 
 // HELO and MAIL, where smtpwall only gathers facts, are negotiated without a reply
@@ -293,14 +294,11 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
     return guarded("connect", [&] {
         auto client = address_of(hostaddr);
         if (!client) client = IpAddress::parse(macro(ctx, "{client_addr}"));
-        auto* conn = new Connection{
-            {},    Session(g_context->runtime->policy(), client, hostname ? hostname : ""),
-            0,     false,
-            {},    true,
-            false, false};
+        auto* conn =
+            new Connection(Session(g_context->runtime->policy(), client, hostname ? hostname : ""));
         smfi_setpriv(ctx, conn);
-        if (const auto& peer = conn->session.peer())
-            g_context->enforcement->record_session(*peer, g_context->clock());
+        const auto& peer = conn->session.peer();
+        if (peer) g_context->enforcement->record_session(*peer, g_context->clock());
         // Nothing an allowlisted client does is judged: the MTA need not show it to us.
         if (conn->session.record().allowlisted) return SMFIS_ACCEPT;
         // DNS judges the client as the IPv4 a NAT64 or 6to4 address carries.
@@ -309,8 +307,7 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
         conn->session.add_own_hostname(macro(ctx, "j"));
         if (const auto own = IpAddress::parse(macro(ctx, "{daemon_addr}")))
             conn->session.add_own_address(*own);
-        if (const auto& peer = conn->session.peer())
-            if (g_context->enforcement->is_banned(*peer)) conn->session.mark_banned();
+        if (peer && g_context->enforcement->is_banned(*peer)) conn->session.mark_banned();
         return SMFIS_CONTINUE;
     });
 }
@@ -336,7 +333,6 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
         auto* conn = connection(ctx);
         if (conn == nullptr) return;
         conn->mail_failed = false;
-        conn->data_seen = false;
         const char* sender = argv && argv[0] ? argv[0] : "";
         conn->session.mail_from(sender, !macro(ctx, "{auth_authen}").empty());
         if (conn->lookups) {
@@ -377,7 +373,6 @@ sfsistat on_data(SMFICTX* ctx) {
     return guarded("data", [&] {
         auto* conn = connection(ctx);
         if (conn == nullptr) return SMFIS_TEMPFAIL;
-        conn->data_seen = true;
         return deliver(ctx, *conn, conn->session.data(), Stage::data);
     });
 }
@@ -389,10 +384,8 @@ sfsistat on_eom(SMFICTX* ctx) {
     return guarded("eom", [&] {
         auto* conn = connection(ctx);
         if (conn == nullptr) return SMFIS_CONTINUE;
-        if (!conn->data_seen) {
-            const auto verdict = conn->session.data();
-            if (verdict.action != Action::accept) return deliver(ctx, *conn, verdict, Stage::data);
-        }
+        const auto verdict = conn->session.end_of_message();
+        if (verdict.action != Action::accept) return deliver(ctx, *conn, verdict, Stage::data);
         accept_transaction(*conn, true);
         return SMFIS_CONTINUE;
     });

@@ -193,9 +193,11 @@ EOC
     milter_socket[opendkim]=$RUN/opendkim.sock
     milter_pid[opendkim]=$PID_opendkim
 fi
+# service VARIANT: its smtpd service's name in master.cf (an IPv6 address in brackets).
+service() { echo "${server[$1]/*:*/[${server[$1]}]}:25"; }
 for v in $VARIANTS; do
     [ "$v" = smtpwall ] && continue
-    echo "${server[$v]/*:*/[${server[$v]}]}:25 inet n - n - - smtpd -o smtpd_milters=${milter_socket[$v]:+unix:${milter_socket[$v]}}"
+    echo "$(service "$v") inet n - n - - smtpd -o smtpd_milters=${milter_socket[$v]:+unix:${milter_socket[$v]}}"
 done >>"$PF/etc/master.cf"
 in_mx postfix -c "$PF/etc" reload >/dev/null 2>&1 || fail "postfix reload failed"
 for v in $VARIANTS; do
@@ -210,10 +212,12 @@ cpu_ticks() {
 # smtpd_ticks VARIANT: "PID TICKS" per smtpd process of the variant's service (master
 # starts each with "-n SERVICE"; its comm is smtpd).
 smtpd_ticks() {
-    local service=${server[$1]/*:*/[${server[$1]}]}:25 pid
+    local name pid
+    name=$(service "$1")
     for pid in $(pgrep -x smtpd); do
-        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-n $service " || continue
-        awk -v p="$pid" '{ print p, $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-n $name " || continue
+        # Gone since pgrep: smtpd_used reports a process that exited during a run.
+        awk -v p="$pid" '{ print p, $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || continue
     done
 }
 # smtpd_used BEFORE AFTER: the ticks used in between by processes alive at the end
@@ -286,7 +290,9 @@ run() {
     line=$(SMTP_LOAD_SAMPLES=$WORK/samples-$phase-$v load "$v" "$count" "$conc" 2>>"$WORK/log/load.log")
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid"
-        wait "$perf_pid" || true
+        # perf reports the interrupt in its exit status; what counts is its recording.
+        wait "$perf_pid" || [ -s "$WORK/perf.data" ] ||
+            fail "perf record failed: $(tail -n 3 "$WORK/log/perf.log")"
     fi
     cpu="$(($(cpu_ticks "$v") - cpu)) $(smtpd_used "$WORK/smtpd-before" <(smtpd_ticks "$v"))"
     q=$(($(dns_counter smtpwall_dns_queries_total) - before_q))

@@ -259,4 +259,19 @@ BOOST_AUTO_TEST_CASE(only_a_certain_accept_is_given_before_dns_is_done) {
     BOOST_TEST(allowed.accepts_whatever_comes("<user@example.org>", waiting));
 }
 
+BOOST_AUTO_TEST_CASE(end_of_message_judges_what_data_did_not) {
+    // No DATA stage (milter_protocol 2, 3): the message that reached a trap is refused
+    // at its end; after a DATA verdict the end of message adds nothing.
+    auto s = make_session();
+    s.helo("client.example.net");
+    s.mail_from("<a@example.net>", false);
+    BOOST_TEST((s.recipient("<user@example.org>").action == Action::accept));
+    BOOST_TEST(s.recipient("<trap@example.org>").rejected());
+    BOOST_TEST(s.end_of_message().rejected());
+    s.mail_from("<b@example.net>", false);
+    s.recipient("<postmaster@example.org>");
+    BOOST_TEST((s.data().action == Action::accept));
+    BOOST_TEST((s.end_of_message().action == Action::accept));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
