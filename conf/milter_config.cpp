@@ -630,6 +630,16 @@ const Schema<Config>& schema() {
             setting<Config>(
                 "state", "flush_interval", [](auto& c) -> auto& { return c.state.flush_interval; },
                 Duration(seconds(1), seconds(60)), restart, "how often changes reach the disk"),
+            // [history]
+            setting<Config>(
+                "history", "sample_interval",
+                [](auto& c) -> auto& { return c.history.sample_interval; },
+                Duration(seconds(1), seconds(3600)), restart,
+                "how often the firewall's counters and the milter's counts are sampled"),
+            setting<Config>(
+                "history", "retention", [](auto& c) -> auto& { return c.history.retention; },
+                Duration(seconds(86400), seconds(366 * 86400)), restart,
+                "how long the hourly history is kept"),
         },
         {
             {"escalation.max_ban_duration",

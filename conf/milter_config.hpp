@@ -173,6 +173,13 @@ struct MilterConfig {
         std::chrono::seconds flush_interval{1};
     } state;
 
+    struct History {
+        // The firewall's counters and the milter's own counts are sampled this often
+        // (and before an entry leaves the kernel); a crash loses at most this much.
+        std::chrono::seconds sample_interval{300};
+        std::chrono::seconds retention{35 * 86400};
+    } history;
+
     std::string source;  // the file it came from, for messages
     Locations where;     // "file:line" of each key the file set
 };

@@ -12,6 +12,7 @@
 #include "common/tag.hpp"
 #include "common/text.hpp"
 #include "conf/config_reader.hpp"
+#include "core/report.hpp"
 
 namespace smtpwall::control {
 
@@ -35,6 +36,10 @@ constexpr std::array kVerbs = {
     VerbSpec{
         "top", false,
         "top [N] [--exact]                      the kernel's top N sources of dropped packets"},
+    VerbSpec{"top", false,
+             "top [N] --since D | --from T [--until T]  the same over a period (history)"},
+    VerbSpec{"report", false,
+             "report [--week | --since D | --from T [--until T]]  the weekly summary"},
     VerbSpec{"show", true,
              "show ADDR                              everything known about an address"},
     VerbSpec{"check", false,
@@ -106,6 +111,27 @@ std::variant<Request, RequestError> parse_request(std::string_view line) {
             req.tag = std::string(v);
         } else if (w == "--exact" && req.verb == "top") {
             req.exact = true;
+        } else if ((w == "--since" || w == "--week") &&
+                   (req.verb == "top" || req.verb == "report")) {
+            if (req.since || req.period_from)
+                return RequestError{"give one period: --week, --since D or --from T"};
+            if (w == "--week") {
+                req.since = std::chrono::seconds(7 * 86400);
+                if (req.verb != "report") return RequestError{"--week is for report"};
+                continue;
+            }
+            const auto d = conf::parse_duration(value());
+            if (!d || d->count() == 0)
+                return RequestError{"--since takes a duration such as 1h, 7d or 4w"};
+            req.since = *d;
+        } else if ((w == "--from" || w == "--until") &&
+                   (req.verb == "top" || req.verb == "report")) {
+            const auto t = parse_time(value());
+            if (!t)
+                return RequestError{fmt::format(
+                    "{} takes a UTC time: 2026-12-01, 2026-12-01T06:00 or 2026-12-01T06:00:00Z",
+                    w)};
+            (w == "--from" ? req.period_from : req.period_until) = *t;
         } else if (w == "--for" && req.verb == "ban") {
             const auto v = value();
             const auto d = conf::parse_duration(v);
@@ -130,6 +156,12 @@ std::variant<Request, RequestError> parse_request(std::string_view line) {
             "{} needs an address or network (a.b.c.d, a.b.c.d/len, x::y/len)", req.verb)};
     if (req.verb == "check" && !IpAddress::parse(req.ip))
         return RequestError{"check needs --ip ADDRESS"};
+    if (req.since && req.period_from)
+        return RequestError{"give one period: --week, --since D or --from T"};
+    if (req.period_until && !req.period_from) return RequestError{"--until needs --from"};
+    if (req.period_from && req.period_until && *req.period_until <= *req.period_from)
+        return RequestError{"--until must be later than --from"};
+    if (req.verb == "report" && !req.over_period()) req.since = std::chrono::seconds(7 * 86400);
     return req;
 }
 
@@ -144,6 +176,9 @@ std::string format_request(const Request& r) {
         out += fmt::format(" {}", r.top);
         if (r.exact) out += " --exact";
     }
+    if (r.since) out += fmt::format(" --since {}s", r.since->count());
+    if (r.period_from) out += " --from " + format_time(*r.period_from);
+    if (r.period_until) out += " --until " + format_time(*r.period_until);
     if (r.verb == "ban") {
         if (r.duration) out += fmt::format(" --for {}s", r.duration->count());
         if (!r.reason.empty()) out += " --reason " + r.reason;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,11 @@ struct Request {
     std::optional<std::chrono::seconds> duration;  // ban --for
     std::string reason;                            // ban --reason: a tag
     std::string ip, helo, from;                    // check
+    // top, report: a period of the counter history instead of the kernel's counters
+    // now. --since D, or --from T [--until T] (UTC); report --week is --since 7d.
+    std::optional<std::chrono::seconds> since;
+    std::optional<std::int64_t> period_from, period_until;
+    bool over_period() const { return since || period_from; }
 };
 
 // Commands that change state: only root and the configured admins may send them.

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <map>
 
@@ -30,6 +31,43 @@ std::string format_time(UnixTime t) {
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
+}
+
+std::optional<UnixTime> parse_time(std::string_view text) {
+    if (text.ends_with('Z')) text.remove_suffix(1);
+    // Fixed-width fields: date, then optionally "THH:MM" and ":SS".
+    auto number = [&](std::size_t pos, std::size_t len) -> std::optional<int> {
+        if (pos + len > text.size()) return std::nullopt;
+        int n = 0;
+        for (std::size_t i = pos; i < pos + len; ++i) {
+            if (text[i] < '0' || text[i] > '9') return std::nullopt;
+            n = n * 10 + (text[i] - '0');
+        }
+        return n;
+    };
+    if (text.size() != 10 && text.size() != 16 && text.size() != 19) return std::nullopt;
+    if (text[4] != '-' || text[7] != '-') return std::nullopt;
+    const auto y = number(0, 4), mo = number(5, 2), d = number(8, 2);
+    int h = 0, mi = 0, sec = 0;
+    if (text.size() >= 16) {
+        if (text[10] != 'T' || text[13] != ':') return std::nullopt;
+        const auto hh = number(11, 2), mm = number(14, 2);
+        if (!hh || !mm || *hh > 23 || *mm > 59) return std::nullopt;
+        h = *hh;
+        mi = *mm;
+    }
+    if (text.size() == 19) {
+        const auto ss = number(17, 2);
+        if (text[16] != ':' || !ss || *ss > 59) return std::nullopt;
+        sec = *ss;
+    }
+    if (!y || !mo || !d || *y < 1970) return std::nullopt;
+    const std::chrono::year_month_day date{std::chrono::year{*y},
+                                           std::chrono::month{static_cast<unsigned>(*mo)},
+                                           std::chrono::day{static_cast<unsigned>(*d)}};
+    if (!date.ok()) return std::nullopt;
+    const auto days = std::chrono::sys_days{date}.time_since_epoch().count();
+    return static_cast<UnixTime>(days) * 86400 + h * 3600 + mi * 60 + sec;
 }
 
 void TextTable::column(std::string header, Align align) {
@@ -71,18 +109,14 @@ std::string TextTable::render() const {
     return out;
 }
 
-namespace {
-
-std::string bracketed(const std::vector<std::string>& tags) {
-    std::string out;
+std::string entry_tags(bool dynamic, const std::vector<std::string>& tags) {
+    std::string out = dynamic ? "[a]" : "";
     for (const auto& t : tags) {
         if (!out.empty()) out += ' ';
         out += fmt::format("[{}]", t);
     }
     return out;
 }
-
-}  // namespace
 
 std::string render_tallies(const std::vector<TallyRow>& rows, std::chrono::seconds window) {
     TextTable table;
@@ -155,9 +189,7 @@ std::string render_bans(const std::vector<BanView>& bans, bool kernel_known) {
     table.column("Expires");
     table.column("Tags");
     for (const auto& b : bans) {
-        std::string tags = b.dynamic ? "[a]" : "";
-        const auto reasons = bracketed(b.tags);
-        if (!reasons.empty()) tags += (tags.empty() ? "" : " ") + reasons;
+        std::string tags = entry_tags(b.dynamic, b.tags);
         if (!b.host.empty()) tags += " (by " + b.host + ")";
         const std::string missing = kernel_known ? "pending" : "?";
         table.row({b.net.to_string(), b.packets ? format_counter(*b.packets) : missing,
@@ -329,11 +361,9 @@ std::string render_top(const std::vector<helperproto::Entry>& entries, bool exac
     table.column("Bytes", A::right);
     table.column("");
     for (const auto& e : entries) {
-        std::string tags = e.origin == helperproto::Origin::dynamic ? "[a]" : "";
-        const auto reasons = bracketed(e.tags);
-        if (!reasons.empty()) tags += (tags.empty() ? "" : " ") + reasons;
         table.row({e.net.to_string(), format_counter(e.packets, exact),
-                   format_counter(e.bytes, exact), tags});
+                   format_counter(e.bytes, exact),
+                   entry_tags(e.origin == helperproto::Origin::dynamic, e.tags)});
     }
     return table.render();
 }

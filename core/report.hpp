@@ -22,6 +22,11 @@ namespace smtpwall {
 std::string format_counter(std::uint64_t value, bool exact = false);
 // "2026-11-27T01:04:50Z"; 0 prints as "-".
 std::string format_time(UnixTime t);
+// Reads a UTC time back: "2026-11-27", "2026-11-27T01:04", "2026-11-27T01:04:50",
+// each optionally ending in "Z".
+std::optional<UnixTime> parse_time(std::string_view text);
+// The seed's tag column: "[a]" for an entry smtpwall added, then "[tag]" per reason.
+std::string entry_tags(bool dynamic, const std::vector<std::string>& tags);
 
 class TextTable {
   public:

@@ -6,23 +6,34 @@
 // served by the milter's user or root (SO_PEERCRED, --server-user): whoever else took
 // the socket's name could collect the operator's commands and answer with lies.
 //
+// `report --mail-to ADDR` hands the report to the local MTA: it runs the sendmail
+// program (--sendmail, default /usr/sbin/sendmail) directly, never through a shell,
+// with fixed arguments; the one address is checked and only ever sits in the To:
+// header that `sendmail -t` reads.
+//
 // Exit codes: 0 success, 1 the milter answered with an error, 2 usage error,
-// 3 the milter could not be reached or broke the protocol.
+// 3 the milter could not be reached or broke the protocol, 4 sendmail failed.
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <pwd.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/text.hpp"
@@ -38,7 +49,7 @@ namespace {
 using smtpwall::control::ReplyReader;
 using smtpwall::control::Request;
 
-constexpr int kExitOk = 0, kExitRefused = 1, kExitUsage = 2, kExitUnreachable = 3;
+constexpr int kExitOk = 0, kExitRefused = 1, kExitUsage = 2, kExitUnreachable = 3, kExitMail = 4;
 constexpr int kTimeoutMs = 15000;
 
 struct Failure {
@@ -183,11 +194,113 @@ ReplyReader converse(const Server& server, const std::string& request) {
     return reader;
 }
 
+// A recipient for the report: a local user or user@domain, nothing a header or a
+// command line could read as anything else.
+bool plain_address(std::string_view a) {
+    if (a.empty() || a.size() > 254 || a.front() == '-' || a.front() == '.' || a.back() == '@')
+        return false;
+    std::size_t ats = 0;
+    for (const unsigned char c : a) {
+        if (c == '@') {
+            ++ats;
+        } else if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == '+' || c == '=')) {
+            return false;
+        }
+    }
+    return ats <= 1;
+}
+
+// The report as a mail to `to`, written to the sendmail program's stdin (-t: the
+// recipient comes from To:, -oi: a line with a single dot is text).
+int mail_report(const std::string& sendmail, const std::string& to, const std::string& body) {
+    const auto first_line = body.substr(0, body.find('\n'));
+    char date[64];
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    const std::string message = fmt::format(
+        "To: {}\nSubject: {}\nDate: {}\nAuto-Submitted: auto-generated\nMIME-Version: 1.0\n"
+        "Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n\n{}",
+        to, first_line, date, body);
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        std::fprintf(stderr, "smtpwallctl: pipe: %s\n", std::strerror(errno));
+        return kExitMail;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[0], STDIN_FILENO);
+    std::vector<char*> argv{const_cast<char*>(sendmail.c_str()), const_cast<char*>("-oi"),
+                            const_cast<char*>("-t"), nullptr};
+    pid_t pid = 0;
+    const int rc = ::posix_spawn(&pid, sendmail.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(pipe_fds[0]);
+    if (rc != 0) {
+        ::close(pipe_fds[1]);
+        std::fprintf(stderr, "smtpwallctl: cannot run %s: %s\n", sendmail.c_str(),
+                     std::strerror(rc));
+        return kExitMail;
+    }
+    bool written = true;
+    for (std::size_t sent = 0; sent < message.size();) {
+        const auto n = ::write(pipe_fds[1], message.data() + sent, message.size() - sent);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR) continue;
+            written = false;
+            break;
+        }
+        sent += static_cast<std::size_t>(n);
+    }
+    ::close(pipe_fds[1]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!written || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        std::fprintf(stderr, "smtpwallctl: %s did not take the report (exit status %d)\n",
+                     sendmail.c_str(), WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return kExitMail;
+    }
+    return kExitOk;
+}
+
+// --since D, --from T, --until T into the request; false (said why) when malformed.
+bool read_period(Request& request, const std::string& since, const std::string& from,
+                 const std::string& until) {
+    using namespace smtpwall;
+    if (!since.empty()) {
+        request.since = conf::parse_duration(since);
+        if (!request.since || request.since->count() == 0) {
+            std::fprintf(stderr,
+                         "smtpwallctl: --since: \"%s\" is not a duration such as 1h or 7d\n",
+                         since.c_str());
+            return false;
+        }
+    }
+    for (const auto& [option, text, field] :
+         {std::tuple{"--from", &from, &request.period_from},
+          std::tuple{"--until", &until, &request.period_until}}) {
+        if (text->empty()) continue;
+        *field = parse_time(*text);
+        if (!*field) {
+            std::fprintf(stderr,
+                         "smtpwallctl: %s: \"%s\" is not a UTC time such as 2026-12-01 or "
+                         "2026-12-01T06:00:00Z\n",
+                         option, text->c_str());
+            return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"smtpwallctl: inspect and steer smtpwall (tallies, bans, the kernel's counters)"};
-    app.footer("Exit codes: 0 ok, 1 refused by the milter, 2 usage, 3 milter unreachable.");
+    app.footer(
+        "Exit codes: 0 ok, 1 refused by the milter, 2 usage, 3 milter unreachable, 4 sendmail "
+        "failed.");
     std::string socket_path = "/run/smtpwall/control.sock";
     if (const char* env = std::getenv("SMTPWALL_CONTROL")) socket_path = env;
     app.add_option("-s,--socket", socket_path, "the milter's control socket (env SMTPWALL_CONTROL)")
@@ -217,6 +330,21 @@ int main(int argc, char** argv) {
     top->add_option("count", request.top, "how many entries (default 20)")
         ->check(CLI::Range(1, 100000));
     top->add_flag("--exact", request.exact, "exact numbers instead of K/M/G");
+    std::string since, from, until;
+    top->add_option("--since", since,
+                    "over the last D (e.g. 1h, 7d) from the counter history, across reboots");
+    top->add_option("--from", from, "over a period from T (UTC, e.g. 2026-12-01)");
+    top->add_option("--until", until, "... until T (default: now)");
+    auto* report = app.add_subcommand(
+        "report", "the summary of a period: verdicts, tags, bans, top sources, DNS zones");
+    bool week = false;
+    report->add_flag("--week", week, "the last 7 days (the default)");
+    report->add_option("--since", since, "the last D instead (e.g. 24h, 30d)");
+    report->add_option("--from", from, "from T (UTC, e.g. 2026-12-01)");
+    report->add_option("--until", until, "until T (default: now)");
+    std::string mail_to, sendmail = "/usr/sbin/sendmail";
+    report->add_option("--mail-to", mail_to, "mail it to this address through the local MTA");
+    report->add_option("--sendmail", sendmail, "the MTA's sendmail program")->capture_default_str();
     auto* show = app.add_subcommand("show", "everything known about an address");
     show->add_option("address", request.target, "an address or network")->required();
     auto* metrics = app.add_subcommand("metrics", "Prometheus text exposition");
@@ -250,8 +378,8 @@ int main(int argc, char** argv) {
         ->add_option("-c,--config", config_path,
                      "offline: weights, threshold and zones from this file")
         ->capture_default_str();
-    for (auto* sub :
-         {ping, tallies, bans, check, status, top, show, metrics, ban, unban, allow, reload}) {
+    for (auto* sub : {ping, tallies, bans, check, status, top, report, show, metrics, ban, unban,
+                      allow, reload}) {
         sub->add_flag("--json", json, "machine-readable output");
         sub->callback([&request, sub] { request.verb = sub->get_name(); });
     }
@@ -273,6 +401,18 @@ int main(int argc, char** argv) {
                          ban_for.c_str());
             return kExitUsage;
         }
+    }
+    if (!read_period(request, since, from, until)) return kExitUsage;
+    if (week && request.over_period()) {
+        std::fprintf(stderr, "smtpwallctl: give one period: --week, --since or --from\n");
+        return kExitUsage;
+    }
+    if (week) request.since = std::chrono::seconds(7 * 86400);
+    if (!mail_to.empty() && (!plain_address(mail_to) || json)) {
+        std::fprintf(stderr,
+                     "smtpwallctl: --mail-to takes one address such as root or "
+                     "postmaster@example.org, and no --json\n");
+        return kExitUsage;
     }
     if (request.verb == "check" && offline.enabled)
         return check_offline(request, offline, config_path);
@@ -296,6 +436,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "smtpwallctl: %s\n", reply.status_message().c_str());
             return kExitRefused;
         }
+        if (!mail_to.empty()) return mail_report(sendmail, mail_to, reply.body());
         // ping and the admin commands say what happened in the status line.
         if (!reply.status_message().empty() && !request.json)
             std::printf("%s\n", reply.status_message().c_str());

@@ -38,11 +38,14 @@
 
 #include <algorithm>
 
+#include "common/host_name.hpp"
 #include "common/log.hpp"
 #include "common/unix_socket.hpp"
 #include "conf/config_reader.hpp"
+#include "core/history_report.hpp"
 #include "core/report.hpp"
 #include "milter/cluster.hpp"
+#include "milter/history.hpp"
 #include "milter/metrics.hpp"
 
 namespace smtpwall {
@@ -590,7 +593,35 @@ awaitable<std::string> ControlServer::show(const control::Request& req) {
     co_return framed(req.json, doc, text);
 }
 
+awaitable<std::string> ControlServer::over_period(const control::Request& req) {
+    if (ctx_.history == nullptr) co_return control::frame_reply(false, "no counter history", "");
+    // The kernel's counters of this moment go into the history first (a LIST is a sample).
+    const bool kernel_known = (co_await kernel_entries()).has_value();
+    const UnixTime now = ctx_.clock();
+    Period period;
+    period.until = req.period_until.value_or(now);
+    period.from =
+        req.period_from.value_or(now - req.since.value_or(std::chrono::seconds(0)).count());
+    const std::string unreachable =
+        kernel_known ? "" : "(firewall helper unreachable: counters as of the last sample)\n";
+    if (req.verb == "report") {
+        ctx_.history->count_sample();
+        const auto config = ctx_.runtime.config();
+        const auto report = ctx_.history->report(config->identity.hostnames.empty()
+                                                     ? system_host_name()
+                                                     : config->identity.hostnames.front(),
+                                                 period);
+        co_return framed(req.json, period_report_json(report),
+                         render_period_report(report) + unreachable);
+    }
+    auto rows = ctx_.history->top(period);
+    if (rows.size() > req.top) rows.resize(req.top);
+    co_return framed(req.json, history_top_json(rows, period),
+                     render_history_top(rows, period, req.exact) + unreachable);
+}
+
 awaitable<std::string> ControlServer::top(const control::Request& req) {
+    if (req.over_period()) co_return co_await over_period(req);
     const auto kernel = co_await kernel_entries();
     if (!kernel) co_return control::frame_reply(false, "the firewall helper is unreachable", "");
     auto entries = *kernel;
@@ -634,6 +665,7 @@ awaitable<std::string> ControlServer::execute(const control::Request& req, const
                          render_bans(views, kernel.has_value()));
     }
     if (req.verb == "top") co_return co_await top(req);
+    if (req.verb == "report") co_return co_await over_period(req);
     if (req.verb == "show") co_return co_await show(req);
     if (req.verb == "check") {
         // Real DNS, and DNSBL quota that a refusal suspends for everyone: rationed.

@@ -27,6 +27,7 @@
 namespace smtpwall {
 
 class Cluster;
+class HistoryRecorder;
 
 struct ControlContext {
     Enforcement& enforcement;
@@ -38,6 +39,7 @@ struct ControlContext {
     // Answers `check`: gets the request and a callback for the framed reply (any thread).
     std::function<void(const control::Request&, std::function<void(std::string)>)> checker;
     Cluster* cluster = nullptr;  // cluster mode only
+    HistoryRecorder* history = nullptr;
 };
 
 class ControlServer {
@@ -100,6 +102,8 @@ class ControlServer {
     std::string status(bool json) const;
     boost::asio::awaitable<std::string> show(const control::Request& request);
     boost::asio::awaitable<std::string> top(const control::Request& request);
+    // top --since/--from and report: from the counter history, after a fresh sample.
+    boost::asio::awaitable<std::string> over_period(const control::Request& request);
 
     boost::asio::io_context& io_;
     const conf::MilterConfig::Control config_;

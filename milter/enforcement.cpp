@@ -31,6 +31,7 @@ void Enforcement::carry_out() {
     if (cluster_wake_) cluster_wake_();
     for (auto& event : state_.take_events()) {
         const Ban& ban = event.ban;
+        if (observer_) observer_->event(event);
         switch (event.kind) {
             case Event::Kind::banned:
                 log_info(fmt::format("{} {} {} {} {} {}{}", ban.observed ? "would-ban" : "ban",
@@ -45,7 +46,10 @@ void Enforcement::carry_out() {
                                        FirewallLink::Result result) {
                     if (result == FirewallLink::Result::applied) {
                         // The block is in place: the host entries it covers can leave.
-                        for (const auto& m : replaces) firewall_.unban(m.key);
+                        for (const auto& m : replaces) {
+                            if (observer_) observer_->replaced(m.key);
+                            firewall_.unban(m.key);
+                        }
                         return;
                     }
                     if (result != FirewallLink::Result::refused)

@@ -35,6 +35,16 @@ class FirewallLink {
     virtual void sync(const std::vector<Ban>& bans, SyncDone done) = 0;
 };
 
+// Hears what the enforcement did: the counter history (milter/history.hpp).
+class EnforcementObserver {
+  public:
+    virtual ~EnforcementObserver() = default;
+    // Every event, in order, with the enforcement's lock held: must not call back.
+    virtual void event(const EnforcementEvent& event) = 0;
+    // A host ban leaves the kernel: the block that covers it is in place.
+    virtual void replaced(const Cidr& member) = 0;
+};
+
 class Enforcement {
   public:
     Enforcement(const conf::MilterConfig& config, FirewallLink& firewall);
@@ -62,6 +72,8 @@ class Enforcement {
     // Called (lock held, must not block) whenever there may be something to publish.
     void on_cluster_work(std::function<void()> wake) { cluster_wake_ = std::move(wake); }
     void reconfigure(const conf::MilterConfig& config);
+    // Set before the first session; lives as long as this.
+    void observe(EnforcementObserver* observer) { observer_ = observer; }
 
     void record_session(const IpAddress& client, UnixTime now);
     void record_accepted(const IpAddress& client, UnixTime now);
@@ -104,6 +116,7 @@ class Enforcement {
     const bool observe_;
     FirewallLink& firewall_;
     std::function<void()> cluster_wake_;
+    EnforcementObserver* observer_ = nullptr;
     mutable std::mutex mutex_;
     EnforcementState state_;
 };

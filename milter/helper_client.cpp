@@ -66,11 +66,23 @@ void HelperClient::enqueue(helperproto::Request request, ReplyHandler done, Part
         static_cast<std::size_t>(std::count_if(outbox_.begin(), outbox_.end(), single)) >=
             kMaxQueued) {
         const auto oldest = std::find_if(outbox_.begin(), outbox_.end(), single);
+        if (oldest->sample) sample_queued_ = false;
         if (oldest->done) oldest->done(std::nullopt);
         outbox_.erase(oldest);
     }
     outbox_.push_back({request.id, helperproto::format_request(request), std::move(done), part});
     wake_writer_.cancel();
+}
+
+void HelperClient::enqueue_sample() {
+    if (!observer_ || sample_queued_) return;
+    helperproto::Request req;
+    req.verb = helperproto::Verb::list;
+    enqueue(req, [this](std::optional<Reply> reply) {
+        if (reply && reply->ok) observer_(reply->entries);
+    });
+    outbox_.back().sample = true;
+    sample_queued_ = true;
 }
 
 void HelperClient::drop_queued_syncs(bool started_too) {
@@ -140,6 +152,7 @@ void HelperClient::sync(const std::vector<Ban>& bans, SyncDone done) {
     asio::post(io_, [this, requests = std::move(requests), done = std::move(done)] {
         // This one supersedes a sync still waiting to begin.
         drop_queued_syncs(false);
+        enqueue_sample();  // a sync removes what it does not name
         auto outcome = std::make_shared<SyncOutcome>();
         const auto count = requests.size() - 2;
         enqueue(requests.front(), {}, Part::sync_begin);
@@ -193,7 +206,10 @@ void HelperClient::unban(const Cidr& key) {
     helperproto::Request req;
     req.verb = helperproto::Verb::del;
     req.net = key;
-    asio::post(io_, [this, req] { enqueue(req, {}); });
+    asio::post(io_, [this, req] {
+        enqueue_sample();
+        enqueue(req, {});
+    });
 }
 
 void HelperClient::list(ListHandler done) {
@@ -204,8 +220,9 @@ void HelperClient::list(ListHandler done) {
         }
         helperproto::Request req;
         req.verb = helperproto::Verb::list;
-        enqueue(req, [done = std::move(done)](std::optional<Reply> reply) {
+        enqueue(req, [this, done = std::move(done)](std::optional<Reply> reply) {
             if (reply && reply->ok) {
+                if (observer_) observer_(reply->entries);
                 done(std::move(reply->entries));
             } else {
                 done(std::nullopt);
@@ -291,6 +308,7 @@ awaitable<void> HelperClient::writer(std::shared_ptr<Socket> socket) {
         }
         Pending next = std::move(outbox_.front());
         outbox_.pop_front();
+        if (next.sample) sample_queued_ = false;
         const std::string wire = next.line + "\n";
         inflight_.push_back(std::move(next));
         boost::system::error_code ec;

@@ -41,6 +41,10 @@ class HelperClient final : public FirewallLink {
     // Calls `done` on the Asio thread with the kernel's entries, or nullopt when
     // the helper is not connected or the connection fails before the answer.
     void list(ListHandler done);
+    // Hears every LIST answer (Asio thread), and from then on a LIST is sent before
+    // each removal (DEL, SYNC): an entry's counters are read before they are gone.
+    using CounterObserver = std::function<void(const Entries&)>;
+    void observe_counters(CounterObserver observer) { observer_ = std::move(observer); }
     bool connected() const { return connected_; }
     // Bans the last sync left out of the kernel for now (the helper's rate cap).
     std::size_t deferred() const { return deferred_; }
@@ -59,11 +63,15 @@ class HelperClient final : public FirewallLink {
         std::string line;
         ReplyHandler done;
         Part part = Part::single;
+        bool sample = false;  // the LIST before removals
     };
     using Socket = boost::asio::local::stream_protocol::socket;
 
     std::uint32_t take_id();
     void enqueue(helperproto::Request request, ReplyHandler done, Part part = Part::single);
+    // A LIST for the observer before removals, unless one is queued and not yet sent
+    // (it reads the counters before everything queued after it).
+    void enqueue_sample();
     // Takes the queued, unsent requests of syncs out (their handlers get nullopt): those
     // of every sync after the connection is lost, else only a sync not begun yet.
     void drop_queued_syncs(bool started_too);
@@ -78,6 +86,8 @@ class HelperClient final : public FirewallLink {
     const std::string path_;
     const uid_t server_uid_;
     std::function<void()> on_connected_;
+    CounterObserver observer_;
+    bool sample_queued_ = false;
     boost::asio::steady_timer wake_writer_;
     boost::asio::steady_timer resync_;
     std::deque<Pending> outbox_;

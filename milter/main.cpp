@@ -31,6 +31,7 @@
 #include <thread>
 
 #include "common/clock.hpp"
+#include "common/host_name.hpp"
 #include "common/log.hpp"
 #include "common/sd_notify.hpp"
 #include "common/unix_socket.hpp"
@@ -43,6 +44,7 @@
 #include "milter/enforcement.hpp"
 #include "milter/event_loop.hpp"
 #include "milter/helper_client.hpp"
+#include "milter/history.hpp"
 #include "milter/host_checks.hpp"
 #include "milter/live_check.hpp"
 #include "milter/milter_glue.hpp"
@@ -75,10 +77,9 @@ SocketFile open_milter_socket(const conf::MilterConfig::Milter& cfg) {
 // [cluster] host_name, or the system's host name.
 std::string cluster_host_name(const conf::MilterConfig::Cluster& config) {
     if (!config.host_name.empty()) return config.host_name;
-    std::array<char, 256> name{};
-    if (::gethostname(name.data(), name.size() - 1) != 0 || name[0] == 0)
+    std::string host = system_host_name();
+    if (host.empty())
         throw std::runtime_error("cluster.host_name is empty and the host has no name: set it");
-    std::string host(name.data());
     std::replace_if(
         host.begin(), host.end(),
         [](char c) {
@@ -128,12 +129,15 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
             fmt::format("helper.user \"{}\" does not exist", config.helper.user));
     HelperClient helper(io, config.helper.socket, helper_user->pw_uid);
     Enforcement enforcement(config, helper);
+    HistoryRecorder history(io, helper, config.history, unix_now);
+    enforcement.observe(&history);
     std::unique_ptr<StateStore> store;
     StateStore::Contents saved;
     if (!config.state.file.empty()) {
         store = std::make_unique<StateStore>(config.state.file, config.tally.window);
         saved = store->load();
         enforcement.restore(saved.tallies, saved.bans, saved.allows, unix_now());
+        history.restore(std::move(saved.history));
         log_info(fmt::format("state restored {} tallies={} bans={}", kv("file", config.state.file),
                              saved.tallies.size(), enforcement.ban_counts().active));
     }
@@ -146,7 +150,9 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
     }
     saved = {};
     std::optional<StateWriter> writer;
-    if (store) writer.emplace(*store, enforcement, config.state.flush_interval, unix_now);
+    if (store)
+        writer.emplace(*store, enforcement, config.state.flush_interval, unix_now,
+                       [&history] { return history.take_changes(); });
     // DNS (and SPF) exist before the control socket: `check` uses them.
     std::unique_ptr<DnsService> dns;
     std::unique_ptr<SpfChecker> spf;
@@ -183,10 +189,11 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
                                                        std::function<void(std::string)> done) {
                                              live_check.run(req, std::move(done));
                                          },
-                                         cluster.get()});
+                                         cluster.get(), &history});
     control.start();
     // Whenever the helper (re)appears it gets the complete set: the kernel then
     // holds exactly the active bans, after a reboot too.
+    history.start();  // before the helper's first LIST: the sync's sample is heard
     helper.start([&enforcement] { enforcement.sync_firewall(); });
     asio::co_spawn(io, expire_bans(io, enforcement), asio::detached);
     if (cluster) cluster->start([&runtime] { runtime.refresh_allows(); });
@@ -213,6 +220,8 @@ int run(const std::string& config_path, const conf::MilterConfig& config) {
     const bool drained = drain_sessions(std::chrono::seconds(30));
     control.stop();
     if (cluster) cluster->stop();
+    // The counters as they are at the end: a restart loses nothing of them.
+    history.final_sample(std::chrono::seconds(2));
     helper.stop();
     work.reset();
     io.stop();

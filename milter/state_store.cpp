@@ -64,6 +64,42 @@ CREATE TABLE IF NOT EXISTS cluster_meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 )",
+    /* 4 -> 5 */ R"(
+CREATE TABLE IF NOT EXISTS history_entries (
+    net TEXT PRIMARY KEY,
+    dynamic INTEGER NOT NULL,
+    tags TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    segments INTEGER NOT NULL,
+    base_packets INTEGER,
+    base_bytes INTEGER,
+    end TEXT NOT NULL,
+    ended INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_traffic (
+    hour INTEGER NOT NULL,
+    net TEXT NOT NULL,
+    packets INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    PRIMARY KEY (hour, net)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_counts (
+    hour INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (hour, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_bans (
+    time INTEGER NOT NULL,
+    net TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    origin TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_bans_time ON history_bans (time);
+)",
 };
 static_assert(std::size(kMigrations) == StateStore::kSchemaVersion);
 
@@ -103,6 +139,7 @@ class Statement {
         sqlite3_clear_bindings(stmt_);
     }
     std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+    bool null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
     std::string text(int col) const {
         const auto* p = sqlite3_column_text(stmt_, col);
         return p == nullptr
@@ -316,6 +353,7 @@ StateStore::Contents StateStore::load() {
     }
     Statement meta(db_, "SELECT name, value FROM cluster_meta");
     while (meta.step()) out.cluster_meta[meta.text(0)] = meta.text(1);
+    load_history(out.history);
     Statement bans(db_, "SELECT key, tags, since, expires, rule, origin, observed, host FROM bans");
     while (bans.step()) {
         const auto key = Cidr::parse(bans.text(0));
@@ -406,9 +444,130 @@ void StateStore::write(const StateChanges& changes) {
     }
 }
 
+void StateStore::load_history(CounterHistory::Contents& out) {
+    Statement entries(db_,
+                      "SELECT net, dynamic, tags, first_seen, last_seen, segments, base_packets, "
+                      "base_bytes, end, ended FROM history_entries");
+    while (entries.step()) {
+        const auto net = Cidr::parse(entries.text(0));
+        if (!net) continue;
+        HistoryEntry e;
+        e.net = *net;
+        e.origin =
+            entries.integer(1) != 0 ? helperproto::Origin::dynamic : helperproto::Origin::core;
+        const std::string tags = entries.text(2);
+        for (const auto tag : split(tags, ',')) e.tags.emplace_back(tag);
+        e.first_seen = entries.integer(3);
+        e.last_seen = entries.integer(4);
+        e.segments = static_cast<std::uint32_t>(entries.integer(5));
+        if (!entries.null(6) && !entries.null(7)) {
+            e.base_packets = static_cast<std::uint64_t>(entries.integer(6));
+            e.base_bytes = static_cast<std::uint64_t>(entries.integer(7));
+        }
+        e.end = entry_end_from_name(entries.text(8)).value_or(EntryEnd::gone);
+        e.ended = entries.integer(9);
+        out.entries.push_back(std::move(e));
+    }
+    Statement traffic(db_, "SELECT hour, net, packets, bytes, attempts FROM history_traffic");
+    while (traffic.step()) {
+        const auto net = Cidr::parse(traffic.text(1));
+        if (!net) continue;
+        out.traffic.push_back({traffic.integer(0), *net,
+                               TrafficCounts{static_cast<std::uint64_t>(traffic.integer(2)),
+                                             static_cast<std::uint64_t>(traffic.integer(3)),
+                                             static_cast<std::uint64_t>(traffic.integer(4))}});
+    }
+    Statement counts(db_, "SELECT hour, name, value FROM history_counts");
+    while (counts.step())
+        out.counts.push_back(
+            {counts.integer(0), counts.text(1), static_cast<std::uint64_t>(counts.integer(2))});
+    Statement bans(db_, "SELECT time, net, rule, tags, origin FROM history_bans ORDER BY time");
+    while (bans.step()) {
+        const auto net = Cidr::parse(bans.text(1));
+        if (!net) continue;
+        BanRecord b;
+        b.time = bans.integer(0);
+        b.net = *net;
+        b.rule = bans.text(2);
+        const std::string tags = bans.text(3);
+        for (const auto tag : split(tags, ',')) b.tags.emplace_back(tag);
+        b.origin = bans.text(4);
+        out.bans.push_back(std::move(b));
+    }
+}
+
+void StateStore::write_history(const HistoryChanges& changes) {
+    if (changes.empty()) return;
+    exec("BEGIN");
+    try {
+        Statement put_entry(db_,
+                            "INSERT OR REPLACE INTO history_entries (net, dynamic, tags, "
+                            "first_seen, last_seen, segments, base_packets, base_bytes, end, "
+                            "ended) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+        for (const auto& e : changes.entries) {
+            put_entry.bind(1, e.net.to_string())
+                .bind(2, e.origin == helperproto::Origin::dynamic ? 1 : 0)
+                .bind(3, join(e.tags))
+                .bind(4, e.first_seen)
+                .bind(5, e.last_seen)
+                .bind(6, e.segments);
+            if (e.base_packets && e.base_bytes) {
+                put_entry.bind(7, static_cast<std::int64_t>(*e.base_packets))
+                    .bind(8, static_cast<std::int64_t>(*e.base_bytes));
+            }  // else NULL: not in the kernel at the last sample
+            put_entry.bind(9, std::string(entry_end_name(e.end))).bind(10, e.ended).run();
+        }
+        Statement drop_entry(db_, "DELETE FROM history_entries WHERE net = ?1");
+        for (const auto& net : changes.entries_removed) drop_entry.bind(1, net.to_string()).run();
+        Statement put_traffic(db_,
+                              "INSERT OR REPLACE INTO history_traffic (hour, net, packets, bytes, "
+                              "attempts) VALUES (?1, ?2, ?3, ?4, ?5)");
+        for (const auto& row : changes.traffic)
+            put_traffic.bind(1, row.hour)
+                .bind(2, row.net.to_string())
+                .bind(3, static_cast<std::int64_t>(row.counts.packets))
+                .bind(4, static_cast<std::int64_t>(row.counts.bytes))
+                .bind(5, static_cast<std::int64_t>(row.counts.attempts))
+                .run();
+        Statement put_count(
+            db_, "INSERT OR REPLACE INTO history_counts (hour, name, value) VALUES (?1, ?2, ?3)");
+        for (const auto& row : changes.counts)
+            put_count.bind(1, row.hour)
+                .bind(2, row.name)
+                .bind(3, static_cast<std::int64_t>(row.value))
+                .run();
+        Statement put_ban(db_,
+                          "INSERT INTO history_bans (time, net, rule, tags, origin) VALUES (?1, "
+                          "?2, ?3, ?4, ?5)");
+        for (const auto& b : changes.bans)
+            put_ban.bind(1, b.time)
+                .bind(2, b.net.to_string())
+                .bind(3, b.rule)
+                .bind(4, join(b.tags))
+                .bind(5, b.origin)
+                .run();
+        if (changes.pruned_before != 0) {
+            for (const char* sql : {"DELETE FROM history_traffic WHERE hour < ?1",
+                                    "DELETE FROM history_counts WHERE hour < ?1",
+                                    "DELETE FROM history_bans WHERE time < ?1"}) {
+                Statement prune(db_, sql);
+                prune.bind(1, changes.pruned_before).run();
+            }
+        }
+        exec("COMMIT");
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
 StateWriter::StateWriter(StateStore& store, Enforcement& enforcement, std::chrono::seconds interval,
-                         Clock clock)
-    : store_(store), enforcement_(enforcement), interval_(interval), clock_(std::move(clock)) {
+                         Clock clock, HistorySource history)
+    : store_(store),
+      enforcement_(enforcement),
+      interval_(interval),
+      clock_(std::move(clock)),
+      history_(std::move(history)) {
     thread_ = std::thread([this] { run(); });
 }
 
@@ -428,9 +587,12 @@ void StateWriter::stop() {
 
 bool StateWriter::flush() {
     unwritten_.merge(enforcement_.take_changes(clock_()));
+    if (history_) unwritten_history_.merge(history_());
     try {
         store_.write(unwritten_);
         unwritten_ = {};
+        store_.write_history(unwritten_history_);
+        unwritten_history_ = {};
         return true;
     } catch (const std::exception& e) {
         log_error(fmt::format("state not saved, will retry {}", kv("error", e.what())));

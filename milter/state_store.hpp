@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "core/counter_history.hpp"
 #include "milter/enforcement.hpp"
 
 namespace smtpwall {
@@ -27,9 +28,9 @@ class StateStore {
   public:
     // Version 1: tallies, bans. Version 2: + allowlist (`smtpwallctl allow`). Version 3:
     // + shared relays with the tallies. Version 4: + the cluster's outbox and cursor,
-    // and who decided each ban.
+    // and who decided each ban. Version 5: + the counter history (core/counter_history.hpp).
     // Migrations live in migrate(); a file from a newer smtpwall is refused.
-    static constexpr int kSchemaVersion = 4;
+    static constexpr int kSchemaVersion = 5;
 
     // Opens or creates the file and takes it for this process alone. Throws
     // StateError with what to do when the file is corrupt, locked by another
@@ -45,12 +46,15 @@ class StateStore {
         std::vector<Cidr> allows;
         std::vector<OutboxEntry> outbox;                  // cluster
         std::map<std::string, std::string> cluster_meta;  // cluster
+        CounterHistory::Contents history;
     };
     Contents load();
     // All of it in one transaction, or nothing (throws StateError).
     void write(const StateChanges& changes);
+    void write_history(const HistoryChanges& changes);
 
   private:
+    void load_history(CounterHistory::Contents& out);
     void exec(const char* sql);
     void migrate(int from_version);
     [[noreturn]] void fail(const std::string& what);
@@ -60,13 +64,15 @@ class StateStore {
     sqlite3* db_ = nullptr;
 };
 
-// Every flush_interval, moves what changed in the Enforcement into the store.
+// Every flush_interval, moves what changed in the Enforcement (and the counter
+// history, when there is one) into the store.
 // Failed writes are kept and retried; a final flush happens at stop().
 class StateWriter {
   public:
     using Clock = std::function<UnixTime()>;
+    using HistorySource = std::function<HistoryChanges()>;
     StateWriter(StateStore& store, Enforcement& enforcement, std::chrono::seconds interval,
-                Clock clock);
+                Clock clock, HistorySource history = {});
     ~StateWriter();
     void stop();
 
@@ -78,7 +84,9 @@ class StateWriter {
     Enforcement& enforcement_;
     const std::chrono::seconds interval_;
     Clock clock_;
+    HistorySource history_;
     StateChanges unwritten_;
+    HistoryChanges unwritten_history_;
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;

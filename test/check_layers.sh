@@ -35,7 +35,7 @@ check() {
     # the only headers of these folders that core/ may use: pure vocabulary
     local core_dnsbl="facts.hpp zones.hpp dialup.hpp names.hpp result.hpp spf_result.hpp"
     local core_firewall="protocol.hpp target_policy.hpp"
-    local core_common_edges="log.hpp clock.hpp unix_socket.hpp sd_notify.hpp"
+    local core_common_edges="log.hpp clock.hpp unix_socket.hpp sd_notify.hpp host_name.hpp"
     local core_system='^(thread|mutex|shared_mutex|condition_variable|future|atomic|fstream|syslog\.h|unistd\.h|sqlite3\.h|sys/.*|netinet/.*|arpa/.*|poll\.h|pthread\.h|libmilter/.*|boost/asio.*|asio.*)$'
 
     local folder file line target dir name

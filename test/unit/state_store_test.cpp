@@ -202,4 +202,43 @@ BOOST_AUTO_TEST_CASE(writer_flushes_on_stop) {
     BOOST_TEST(store.load().tallies.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(counter_history_survives_a_restart) {
+    TempDir dir;
+    const auto path = dir.file("state.db");
+    CounterHistory history(std::chrono::hours(24 * 35));
+    helperproto::Entry e;
+    e.net = *Cidr::parse("192.0.2.7/32");
+    e.packets = 30;
+    e.bytes = 1800;
+    e.tags = {"spamtrap", "bad-helo"};
+    history.sample({e}, kT0);
+    helperproto::Entry core;
+    core.net = *Cidr::parse("2001:db8:ff::/48");
+    core.origin = helperproto::Origin::core;
+    history.sample({e, core}, kT0 + 10);
+    history.sample({core}, kT0 + 20);  // 192.0.2.7 left: no baseline (NULL in the file)
+    history.ended(e.net, EntryEnd::unbanned, kT0 + 20);
+    history.sample_counts({{"session:reject", 4}}, kT0 + 20);
+    history.record_ban({kT0, e.net, "ban at first spamtrap", {"spamtrap"}, "policy"});
+    const auto before_top = history.top(kT0, kT0 + 3600);
+    {
+        StateStore store(path, seconds(3600));
+        store.write_history(history.take_changes());
+    }
+    StateStore store(path, seconds(3600));
+    CounterHistory restored(std::chrono::hours(24 * 35));
+    restored.restore(store.load().history);
+    const auto top = restored.top(kT0, kT0 + 3600);
+    BOOST_REQUIRE(top.size() == before_top.size());
+    for (std::size_t i = 0; i < top.size(); ++i) {
+        BOOST_TEST((top[i].entry == before_top[i].entry));
+        BOOST_TEST((top[i].counts == before_top[i].counts));
+    }
+    BOOST_TEST(!restored.entry(e.net)->base_packets);
+    BOOST_TEST(*restored.entry(core.net)->base_packets == 0u);
+    BOOST_TEST(restored.counts(kT0, kT0 + 3600).at("session:reject") == 4u);
+    BOOST_TEST(restored.bans(kT0, kT0 + 3600).size() == 1u);
+    BOOST_TEST(restored.bans(kT0, kT0 + 3600)[0].tags == std::vector<std::string>{"spamtrap"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,262 @@
+// Counter samples into hourly growth, with reset detection (core/counter_history.hpp).
+#include "core/counter_history.hpp"
+
+#include <algorithm>
+
+#include "common/enum_names.hpp"
+
+namespace smtpwall {
+
+namespace {
+
+constexpr EnumNames<EntryEnd, 6> kEntryEndNames{{
+    {EntryEnd::none, "active"},
+    {EntryEnd::expired, "expired"},
+    {EntryEnd::unbanned, "unbanned"},
+    {EntryEnd::allowlisted, "allowlisted"},
+    {EntryEnd::aggregated, "aggregated"},
+    {EntryEnd::gone, "gone"},
+}};
+
+}  // namespace
+
+std::string_view entry_end_name(EntryEnd end) {
+    return name_of(kEntryEndNames, end);
+}
+std::optional<EntryEnd> entry_end_from_name(std::string_view name) {
+    return value_of(kEntryEndNames, name);
+}
+
+std::uint64_t estimated_attempts(std::uint64_t packets) {
+    return (packets + kSynsPerAttempt - 1) / kSynsPerAttempt;
+}
+
+void HistoryChanges::merge(HistoryChanges later) {
+    auto append = [](auto& to, auto& from) {
+        to.insert(to.end(), std::make_move_iterator(from.begin()),
+                  std::make_move_iterator(from.end()));
+    };
+    append(entries, later.entries);
+    append(entries_removed, later.entries_removed);
+    append(traffic, later.traffic);
+    append(counts, later.counts);
+    append(bans, later.bans);
+    pruned_before = std::max(pruned_before, later.pruned_before);
+}
+
+CounterHistory::CounterHistory(std::chrono::seconds retention) : retention_(retention) {}
+
+void CounterHistory::restore(Contents contents) {
+    for (auto& e : contents.entries) {
+        const Cidr net = e.net;
+        entries_[net] = std::move(e);
+    }
+    for (const auto& row : contents.traffic) traffic_[row.hour][row.net] = row.counts;
+    for (const auto& row : contents.counts) counts_[row.hour][row.name] = row.value;
+    bans_ = std::move(contents.bans);
+    std::stable_sort(bans_.begin(), bans_.end(),
+                     [](const BanRecord& a, const BanRecord& b) { return a.time < b.time; });
+}
+
+HistoryEntry& CounterHistory::entry_for(const helperproto::Entry& e, UnixTime now) {
+    auto [it, fresh] = entries_.try_emplace(e.net);
+    HistoryEntry& entry = it->second;
+    if (fresh) {
+        entry.net = e.net;
+        entry.first_seen = now;
+    }
+    entry.origin = e.origin;
+    if (!e.tags.empty()) entry.tags = e.tags;
+    return entry;
+}
+
+void CounterHistory::add_traffic(UnixTime now, const Cidr& net, const TrafficCounts& delta) {
+    if (delta.packets == 0 && delta.bytes == 0) return;
+    const UnixTime hour = hour_of(now);
+    traffic_[hour][net] += delta;
+    dirty_traffic_.emplace(hour, net);
+}
+
+void CounterHistory::sample(const std::vector<helperproto::Entry>& kernel, UnixTime now) {
+    std::unordered_map<Cidr, bool> seen;
+    seen.reserve(kernel.size());
+    for (const auto& k : kernel) {
+        seen[k.net] = true;
+        HistoryEntry& entry = entry_for(k, now);
+        TrafficCounts delta;
+        const bool same_segment = entry.base_packets && entry.base_bytes &&
+                                  k.packets >= *entry.base_packets && k.bytes >= *entry.base_bytes;
+        if (same_segment) {
+            delta.packets = k.packets - *entry.base_packets;
+            delta.bytes = k.bytes - *entry.base_bytes;
+        } else {
+            // New in the kernel, back after it left, or counters lower than before:
+            // this life of the entry counted from zero.
+            ++entry.segments;
+            delta.packets = k.packets;
+            delta.bytes = k.bytes;
+        }
+        delta.attempts = estimated_attempts(delta.packets);
+        add_traffic(now, k.net, delta);
+        // (last_seen alone is not worth a write per entry and sample)
+        const bool changed =
+            !same_segment || delta.packets != 0 || delta.bytes != 0 || entry.end != EntryEnd::none;
+        entry.base_packets = k.packets;
+        entry.base_bytes = k.bytes;
+        entry.last_seen = now;
+        if (entry.end != EntryEnd::none) {  // back (banned again, or restored)
+            entry.end = EntryEnd::none;
+            entry.ended = 0;
+        }
+        if (changed) dirty_entries_.insert(k.net);
+    }
+    for (auto& [net, entry] : entries_) {
+        if (seen.contains(net) || !entry.base_packets) continue;
+        // Left the kernel: its counters are gone, whatever comes back starts again.
+        entry.base_packets.reset();
+        entry.base_bytes.reset();
+        if (entry.end == EntryEnd::none) {
+            entry.end = EntryEnd::gone;
+            entry.ended = now;
+        }
+        dirty_entries_.insert(net);
+    }
+}
+
+void CounterHistory::ended(const Cidr& net, EntryEnd why, UnixTime now) {
+    const auto it = entries_.find(net);
+    if (it == entries_.end()) return;  // never sampled: nothing to keep
+    it->second.end = why;
+    it->second.ended = now;
+    dirty_entries_.insert(net);
+}
+
+void CounterHistory::sample_counts(const std::map<std::string, std::uint64_t>& totals,
+                                   UnixTime now) {
+    const UnixTime hour = hour_of(now);
+    for (const auto& [name, total] : totals) {
+        auto& base = count_base_[name];
+        // Totals of one process never shrink; a smaller one is a new count from zero.
+        const std::uint64_t delta = total >= base ? total - base : total;
+        base = total;
+        if (delta == 0) continue;
+        counts_[hour][name] += delta;
+        dirty_counts_.emplace(hour, name);
+    }
+}
+
+void CounterHistory::record_ban(BanRecord ban) {
+    const auto at = std::upper_bound(bans_.begin(), bans_.end(), ban.time,
+                                     [](UnixTime t, const BanRecord& b) { return t < b.time; });
+    new_bans_.push_back(ban);
+    bans_.insert(at, std::move(ban));
+}
+
+void CounterHistory::prune(UnixTime now) {
+    const UnixTime cutoff = hour_of(now - retention_.count());
+    if (cutoff <= pruned_before_) return;
+    traffic_.erase(traffic_.begin(), traffic_.lower_bound(cutoff));
+    counts_.erase(counts_.begin(), counts_.lower_bound(cutoff));
+    bans_.erase(bans_.begin(),
+                std::lower_bound(bans_.begin(), bans_.end(), cutoff,
+                                 [](const BanRecord& b, UnixTime t) { return b.time < t; }));
+    std::erase_if(dirty_traffic_, [&](const auto& k) { return k.first < cutoff; });
+    std::erase_if(dirty_counts_, [&](const auto& k) { return k.first < cutoff; });
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        const HistoryEntry& e = it->second;
+        if (!e.base_packets && std::max(e.last_seen, e.ended) < cutoff) {
+            removed_entries_.push_back(it->first);
+            dirty_entries_.erase(it->first);
+            it = entries_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    pruned_before_ = cutoff;
+    unwritten_prune_ = cutoff;
+}
+
+HistoryChanges CounterHistory::take_changes() {
+    HistoryChanges out;
+    for (const auto& net : dirty_entries_)
+        if (const auto it = entries_.find(net); it != entries_.end())
+            out.entries.push_back(it->second);
+    out.entries_removed = std::move(removed_entries_);
+    for (const auto& [hour, net] : dirty_traffic_)
+        out.traffic.push_back({hour, net, traffic_[hour][net]});
+    for (const auto& [hour, name] : dirty_counts_)
+        out.counts.push_back({hour, name, counts_[hour][name]});
+    out.bans = std::move(new_bans_);
+    out.pruned_before = unwritten_prune_;
+    dirty_entries_.clear();
+    removed_entries_.clear();
+    dirty_traffic_.clear();
+    dirty_counts_.clear();
+    new_bans_.clear();
+    unwritten_prune_ = 0;
+    return out;
+}
+
+std::vector<HistoryTopRow> CounterHistory::top(UnixTime from, UnixTime until) const {
+    std::unordered_map<Cidr, TrafficCounts> sums;
+    for (auto it = traffic_.lower_bound(hour_of(from)); it != traffic_.end() && it->first < until;
+         ++it)
+        for (const auto& [net, counts] : it->second) sums[net] += counts;
+    std::vector<HistoryTopRow> rows;
+    rows.reserve(sums.size());
+    for (const auto& [net, counts] : sums) {
+        HistoryEntry entry;
+        if (const auto it = entries_.find(net); it != entries_.end()) {
+            entry = it->second;
+        } else {
+            entry.net = net;  // its entry record was pruned before its last hour
+        }
+        rows.push_back({std::move(entry), counts});
+    }
+    std::sort(rows.begin(), rows.end(), [](const HistoryTopRow& a, const HistoryTopRow& b) {
+        if (a.counts.packets != b.counts.packets) return a.counts.packets > b.counts.packets;
+        if (a.counts.bytes != b.counts.bytes) return a.counts.bytes > b.counts.bytes;
+        return a.entry.net < b.entry.net;
+    });
+    return rows;
+}
+
+std::map<std::string, std::uint64_t> CounterHistory::counts(UnixTime from, UnixTime until) const {
+    std::map<std::string, std::uint64_t> out;
+    for (auto it = counts_.lower_bound(hour_of(from)); it != counts_.end() && it->first < until;
+         ++it)
+        for (const auto& [name, value] : it->second) out[name] += value;
+    return out;
+}
+
+std::vector<BanRecord> CounterHistory::bans(UnixTime from, UnixTime until) const {
+    std::vector<BanRecord> out;
+    for (const auto& b : bans_)
+        if (b.time >= hour_of(from) && b.time < until) out.push_back(b);
+    return out;
+}
+
+std::size_t CounterHistory::bans_before(const Cidr& net, UnixTime before) const {
+    return static_cast<std::size_t>(
+        std::count_if(bans_.begin(), bans_.end(),
+                      [&](const BanRecord& b) { return b.net == net && b.time < before; }));
+}
+
+std::optional<HistoryEntry> CounterHistory::entry(const Cidr& net) const {
+    const auto it = entries_.find(net);
+    if (it == entries_.end()) return std::nullopt;
+    return it->second;
+}
+
+}  // namespace smtpwall
+
+namespace smtpwall::history_count {
+
+std::string name(std::string_view kind, std::string_view label) {
+    std::string out(kind);
+    out += ':';
+    out += label;
+    return out;
+}
+
+}  // namespace smtpwall::history_count
