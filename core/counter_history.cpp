@@ -98,13 +98,15 @@ void CounterHistory::sample(const std::vector<helperproto::Entry>& kernel, UnixT
         }
         delta.attempts = estimated_attempts(delta.packets);
         add_traffic(now, k.net, delta);
+        // Back after it left (restored, made again): active again. One lifted but still
+        // there is on its way out (the removal is queued behind this sample).
+        const bool back = !entry.base_packets && entry.end != EntryEnd::none;
         // (last_seen alone is not worth a write per entry and sample)
-        const bool changed =
-            !same_segment || delta.packets != 0 || delta.bytes != 0 || entry.end != EntryEnd::none;
+        const bool changed = !same_segment || delta.packets != 0 || delta.bytes != 0 || back;
         entry.base_packets = k.packets;
         entry.base_bytes = k.bytes;
         entry.last_seen = now;
-        if (entry.end != EntryEnd::none) {  // back (banned again, or restored)
+        if (back) {
             entry.end = EntryEnd::none;
             entry.ended = 0;
         }
@@ -146,6 +148,13 @@ void CounterHistory::sample_counts(const std::map<std::string, std::uint64_t>& t
 }
 
 void CounterHistory::record_ban(BanRecord ban) {
+    // Banned again: whatever ended it before is over.
+    if (const auto it = entries_.find(ban.net);
+        it != entries_.end() && it->second.end != EntryEnd::none) {
+        it->second.end = EntryEnd::none;
+        it->second.ended = 0;
+        dirty_entries_.insert(ban.net);
+    }
     const auto at = std::upper_bound(bans_.begin(), bans_.end(), ban.time,
                                      [](UnixTime t, const BanRecord& b) { return t < b.time; });
     new_bans_.push_back(ban);

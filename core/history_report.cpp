@@ -21,7 +21,7 @@ std::string period_line(const Period& p) {
 }
 
 std::string status_of(const HistoryEntry& e) {
-    if (e.end == EntryEnd::none) return e.base_packets ? "active" : "-";
+    if (e.end == EntryEnd::none) return e.base_packets ? "active" : "not-in-kernel";
     return std::string(entry_end_name(e.end));
 }
 

@@ -61,46 +61,10 @@ networks = ["203.0.113.0/24", "2001:db8:ff::/48"]
 tags = ["core-test"]
 EOF
 
-# --- the kernel's view, per backend: lines "NET PACKETS COMMENT" ----------------------
-kernel_entries() {
-    case $BACKEND in
-        iptables)
-            local fam
-            for fam in 4 6; do
-                mx_chain "$CHAIN" "$fam" 2>/dev/null | awk '/DROP/ && /\/\* smtpwall / {
-                    src = ($7 ~ /[.:]/) ? $7 : $8; sub(/\/(32|128)$/, "", src)
-                    c = $0; sub(/.*\/\* /, "", c); sub(/ \*\/.*/, "", c); print src, $1, c }'
-            done
-            ;;
-        ipset)
-            local set
-            for set in "$SET4" "$SET6"; do
-                in_mx ipset list -o save "$set" 2>/dev/null | awk '$1 == "add" {
-                    p = ""; for (i = 4; i < NF; i++) if ($i == "packets") p = $(i + 1)
-                    c = ""; if (index($0, "comment \"")) { c = $0; sub(/.*comment "/, "", c); sub(/"$/, "", c) }
-                    print $3, p, c }'
-            done
-            ;;
-        nftables)
-            in_mx nft -j list table inet "$TABLE" 2>/dev/null | python3 -c '
-import json, sys
-for item in json.load(sys.stdin)["nftables"]:
-    s = item.get("set")
-    if not s or not s["name"].startswith("ban"):
-        continue
-    plen = s["name"].split("_")[1] if "_" in s["name"] else ""
-    for e in s.get("elem", []):
-        e = e.get("elem", e) if isinstance(e, dict) else {"val": e}
-        net = e["val"] + ("/" + plen if plen else "")
-        print(net, e.get("counter", {}).get("packets", 0), e.get("comment", ""))
-'
-            ;;
-    esac
-}
 kernel_has() { kernel_entries | awk -v n="$1" '$1 == n { f = 1 } END { exit !f }'; }
 kernel_lacks() { ! kernel_has "$1"; }
 kernel_packets() { kernel_entries | awk -v n="$1" '$1 == n { print $2; exit }'; }
-kernel_comment() { kernel_entries | awk -v n="$1" '$1 == n { $1 = ""; $2 = ""; sub(/^  /, ""); print; exit }'; }
+kernel_comment() { kernel_entries | awk -v n="$1" '$1 == n { $1 = ""; $2 = ""; $3 = ""; sub(/^   /, ""); print; exit }'; }
 
 # The pieces that make the entries effective: hooks from INPUT, set rules, nft chains.
 base_in_place() {

@@ -484,6 +484,49 @@ milter_start() {
     wait_for 10 "$name connected to the helper" grep -q "connected to firewall helper" "$WORK/log/$name.log"
 }
 
+# kernel_entries: what the helper's firewall in the mx namespace holds, read with the
+# backend's own tool ($BACKEND: iptables (default), ipset or nftables; $CHAIN names
+# the chain, the sets ${CHAIN}4/6 and the nftables table, lower case): lines
+# "NET PACKETS BYTES COMMENT", exact counters.
+kernel_entries() {
+    local set4=${SET4:-${CHAIN}4} set6=${SET6:-${CHAIN}6} table=${TABLE:-$(tr 'A-Z' 'a-z' <<<"$CHAIN")}
+    case ${BACKEND:-iptables} in
+        iptables)
+            local fam
+            for fam in 4 6; do
+                mx_chain "$CHAIN" "$fam" 2>/dev/null | awk '/DROP/ && /\/\* smtpwall / {
+                    src = ($7 ~ /[.:]/) ? $7 : $8; sub(/\/(32|128)$/, "", src)
+                    c = $0; sub(/.*\/\* /, "", c); sub(/ \*\/.*/, "", c); print src, $1, $2, c }'
+            done
+            ;;
+        ipset)
+            local set
+            for set in "$set4" "$set6"; do
+                in_mx ipset list -o save "$set" 2>/dev/null | awk '$1 == "add" {
+                    p = ""; b = ""
+                    for (i = 4; i < NF; i++) { if ($i == "packets") p = $(i + 1); if ($i == "bytes") b = $(i + 1) }
+                    c = ""; if (index($0, "comment \"")) { c = $0; sub(/.*comment "/, "", c); sub(/"$/, "", c) }
+                    print $3, p, b, c }'
+            done
+            ;;
+        nftables)
+            in_mx nft -j list table inet "$table" 2>/dev/null | python3 -c '
+import json, sys
+for item in json.load(sys.stdin)["nftables"]:
+    s = item.get("set")
+    if not s or not s["name"].startswith("ban"):
+        continue
+    plen = s["name"].split("_")[1] if "_" in s["name"] else ""
+    for e in s.get("elem", []):
+        e = e.get("elem", e) if isinstance(e, dict) else {"val": e}
+        net = e["val"] + ("/" + plen if plen else "")
+        c = e.get("counter", {})
+        print(net, c.get("packets", 0), c.get("bytes", 0), e.get("comment", ""))
+'
+            ;;
+    esac
+}
+
 # kernel_has NET [4|6]: the helper's chain in the mx namespace holds a rule for NET.
 kernel_lacks() { ! kernel_has "$@"; }
 
