@@ -22,7 +22,9 @@
 #      tally is picked up, migrated if the schema moved on, and the ban reaches the
 #      kernel through the helper;
 #   3. the helper restarts: the kernel entry stays and is read back; the ipset and
-#      nftables backends work under the same unit;
+#      nftables backends work under the same unit; the weekly report's timer is off,
+#      its service mails the report into the local Postfix's queue, one command
+#      enables the timer;
 #   4. dpkg -i version X+1 (same tree, a newer changelog entry): the admin's edit of
 #      smtpwall.conf, the statoverride, the state and the ban survive; systemctl reload;
 #   5. dpkg --purge: no files, users, groups, statoverrides or unit links left.
@@ -460,8 +462,8 @@ helper_uid=$(sb id -u smtpwall-helper) || fail "user smtpwall-helper was not cre
 sb dpkg-statoverride --list /etc/smtpwall/smtpwall.conf | grep -Eq '^root smtpwall 0?640 ' ||
     fail "no statoverride for smtpwall.conf"
 conffiles=$(sb cat /var/lib/dpkg/info/smtpwall.conffiles /var/lib/dpkg/info/smtpwall-helper.conffiles)
-for f in smtpwall.conf helper.conf; do
-    grep -qx "/etc/smtpwall/$f" <<<"$conffiles" || fail "$f is not a conffile: $conffiles"
+for f in smtpwall/smtpwall.conf smtpwall/helper.conf default/smtpwall-report; do
+    grep -qx "/etc/$f" <<<"$conffiles" || fail "/etc/$f is not a conffile: $conffiles"
 done
 sb grep -q '^socket_group = "smtpwall-admin"' /etc/smtpwall/smtpwall.conf ||
     fail "the packaged smtpwall.conf does not give the control socket to smtpwall-admin"
@@ -480,7 +482,8 @@ sb /usr/sbin/smtpwall-helper --check-config -c /etc/smtpwall/helper.conf 2>/dev/
 
 log "systemd-analyze verify and security"
 sb systemd-analyze verify /lib/systemd/system/smtpwall-helper.service \
-    /lib/systemd/system/smtpwall-milter.service >"$LOG/verify.txt" 2>&1 ||
+    /lib/systemd/system/smtpwall-milter.service /lib/systemd/system/smtpwall-report.service \
+    /lib/systemd/system/smtpwall-report.timer >"$LOG/verify.txt" 2>&1 ||
     fail "systemd-analyze verify: $(cat "$LOG/verify.txt")"
 # Messages about other units (Debian's own) are not ours to fix; ours must be clean.
 if grep -i 'smtpwall' "$LOG/verify.txt"; then
@@ -673,6 +676,47 @@ svc_start helper
 wait_for 15 "the helper with iptables again" sb test -S /run/smtpwall-helper/helper.sock
 
 # ---------------------------------------------------------------------------
+# 3b. The weekly report: its timer is off until enabled with one command; the service
+# mails `smtpwallctl report --week` through the local MTA's sendmail, and the mail
+# waits in Postfix's queue (maildrop: no Postfix runs in the sandbox).
+
+log "weekly report by mail"
+sb test -x /usr/sbin/sendmail || fail "no /usr/sbin/sendmail: the test needs postfix (scripts/setup-debian.sh)"
+# The machine's Postfix is installed with "No configuration": the sandbox gets a main.cf.
+sbsh 'test -e /etc/postfix/main.cf || printf "compatibility_level = 3.6\nmyhostname = pkgtest.example\nmydestination = \$myhostname, localhost\n" >/etc/postfix/main.cf'
+queued() { sbsh 'find /var/spool/postfix/maildrop -type f 2>/dev/null | sort'; }
+queued_before=$(queued)
+if [ "$INIT_MODE" = systemd ]; then
+    enabled=$(sb systemctl is-enabled smtpwall-report.timer 2>&1 || true)
+    [ "$enabled" = disabled ] || fail "smtpwall-report.timer is '$enabled' after the installation"
+    sb systemctl start smtpwall-report.service || {
+        sb journalctl --no-pager -o cat -u smtpwall-report >&2 || true
+        fail "systemctl start smtpwall-report.service failed"
+    }
+else
+    # The unit's ExecStart, as its user, with its environment file.
+    to=$(sbsh '. /etc/default/smtpwall-report && echo "$SMTPWALL_REPORT_TO"')
+    as smtpwall /usr/sbin/smtpwallctl report --week --mail-to "$to" ||
+        fail "smtpwallctl report --week --mail-to $to failed"
+fi
+new_mail() { [ -n "$(comm -13 <(echo "$queued_before") <(queued))" ]; }
+wait_for 10 "the report in Postfix's queue" new_mail
+mail_file=$(comm -13 <(echo "$queued_before") <(queued) | head -1)
+sb postcat "$mail_file" >"$LOG/report-mail.txt" 2>&1 || fail "postcat $mail_file: $(cat "$LOG/report-mail.txt")"
+for want in "To: root" "Subject: smtpwall report for" "Auto-Submitted: auto-generated" \
+    "Sessions by verdict" "DNS zone health"; do
+    grep -qF "$want" "$LOG/report-mail.txt" || fail "the queued report lacks '$want': $(cat "$LOG/report-mail.txt")"
+done
+if [ "$INIT_MODE" = systemd ]; then
+    sb systemctl enable --now smtpwall-report.timer >"$LOG/report-enable.txt" 2>&1 ||
+        fail "systemctl enable --now smtpwall-report.timer: $(cat "$LOG/report-enable.txt")"
+    sb systemctl is-active --quiet smtpwall-report.timer || fail "the report timer does not run once enabled"
+    sb systemctl list-timers --all --no-pager smtpwall-report.timer | grep -q '^Sun ' ||
+        fail "the report timer is not set for Sunday: $(sb systemctl list-timers --all --no-pager)"
+    sb systemctl disable --now smtpwall-report.timer >/dev/null 2>&1
+fi
+
+# ---------------------------------------------------------------------------
 # 4. Upgrade to X+1 over the running installation.
 
 log "upgrading to $V2"
@@ -723,7 +767,8 @@ sb env DEBIAN_FRONTEND=noninteractive dpkg --purge smtpwall-helper smtpwall \
     >"$LOG/dpkg-purge.log" 2>&1 || fail "dpkg --purge failed (see $LOG/dpkg-purge.log)"
 for path in /etc/smtpwall /var/lib/smtpwall /run/smtpwall /var/spool/postfix/smtpwall \
     /usr/sbin/smtpwall-milter /usr/sbin/smtpwall-helper /usr/sbin/smtpwallctl \
-    /lib/systemd/system/smtpwall-milter.service /usr/lib/tmpfiles.d/smtpwall.conf; do
+    /lib/systemd/system/smtpwall-milter.service /lib/systemd/system/smtpwall-report.timer \
+    /etc/default/smtpwall-report /usr/lib/tmpfiles.d/smtpwall.conf; do
     ! sb test -e "$path" || fail "$path is still there after the purge"
 done
 ! sb getent passwd smtpwall >/dev/null || fail "user smtpwall is still there after the purge"
