@@ -62,7 +62,9 @@ bool printable(std::string_view text) {
 bool same(const Request& a, const Request& b) {
     return a.verb == b.verb && a.json == b.json && a.top == b.top && a.tag == b.tag &&
            a.exact == b.exact && a.target == b.target && a.duration == b.duration &&
-           a.reason == b.reason && a.ip == b.ip && a.helo == b.helo && a.from == b.from;
+           a.reason == b.reason && a.ip == b.ip && a.helo == b.helo && a.from == b.from &&
+           a.since == b.since && a.period_from == b.period_from &&
+           a.period_until == b.period_until;
 }
 
 // Two parse outcomes agree: both the same request, or both refused for the same reason.
@@ -83,6 +85,14 @@ void check_bounds(const Request& r, std::string_view line) {
     require(r.tag.empty() || valid_tag(r.tag), "--tag is not a tag", line, r.tag);
     require(r.reason.empty() || valid_tag(r.reason), "--reason is not a tag", line, r.reason);
     require(!r.duration || r.duration->count() > 0, "--for is not positive", line);
+    const bool periodic = r.verb == "top" || r.verb == "report";
+    require(periodic || (!r.since && !r.period_from && !r.period_until),
+            "a period on a verb without one", line);
+    require(r.verb != "report" || r.over_period(), "a report without a period", line);
+    require(!(r.since && r.period_from), "two periods", line);
+    require(!r.since || r.since->count() > 0, "--since is not positive", line);
+    require(!r.period_until || (r.period_from && *r.period_until > *r.period_from),
+            "--until without --from, or not after it", line);
     require(r.target.empty() || Cidr::parse(r.target, true).has_value(),
             "target is not an address or network", line, r.target);
     require(r.verb != "check" || IpAddress::parse(r.ip).has_value(), "check without an address",
