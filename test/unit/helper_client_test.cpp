@@ -30,12 +30,13 @@ struct Heard {
     std::size_t adds_outside = 0;
     std::string first_after_hello;
     bool sync_ended = false;
+    std::vector<std::string> lines;  // after HELLO, without their ids
 };
 
 // Serves one connection like smtpwall-helper would, until SYNC END (or, with
-// `hang_up_after`, until that many requests have come: a helper that dies mid-sync);
-// answers every request with OK.
-Heard serve_one(int listen_fd, std::size_t hang_up_after = 0) {
+// `hang_up_after`, until that many requests have come: a helper that dies mid-sync;
+// with `past_sync_end` too, the sync does not end it); answers every request with OK.
+Heard serve_one(int listen_fd, std::size_t hang_up_after = 0, bool past_sync_end = false) {
     pollfd p{listen_fd, POLLIN, 0};
     if (::poll(&p, 1, 30'000) != 1) throw std::runtime_error("no connection");
     const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
@@ -44,13 +45,16 @@ Heard serve_one(int listen_fd, std::size_t hang_up_after = 0) {
     Heard heard;
     bool syncing = false;
     char buf[65536];
-    while (!heard.sync_ended && (hang_up_after == 0 || heard.requests < hang_up_after)) {
+    while ((past_sync_end || !heard.sync_ended) &&
+           (hang_up_after == 0 || heard.requests < hang_up_after)) {
         for (std::size_t sent = 0; sent < out.size();) {
             const auto n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
             if (n <= 0) throw std::runtime_error("send");
             sent += static_cast<std::size_t>(n);
         }
         out.clear();
+        pollfd readable{fd, POLLIN, 0};
+        if (::poll(&readable, 1, 10'000) != 1) break;  // nothing more is coming
         const auto n = ::recv(fd, buf, sizeof buf, 0);
         if (n <= 0) break;
         in.append(buf, static_cast<std::size_t>(n));
@@ -60,8 +64,10 @@ Heard serve_one(int listen_fd, std::size_t hang_up_after = 0) {
             start = end + 1;
             const auto parsed = helperproto::parse_request(line);
             const auto& r = std::get<helperproto::Request>(parsed);
-            if (r.verb != helperproto::Verb::hello && heard.requests++ == 0)
-                heard.first_after_hello = line.substr(line.find(' ') + 1);
+            if (r.verb != helperproto::Verb::hello) {
+                heard.lines.push_back(line.substr(line.find(' ') + 1));
+                if (heard.requests++ == 0) heard.first_after_hello = heard.lines.back();
+            }
             std::string text = "1";
             if (r.verb == helperproto::Verb::sync) {
                 syncing = r.sync == helperproto::SyncOp::begin;
@@ -164,6 +170,36 @@ BOOST_AUTO_TEST_CASE(a_sync_cut_by_the_connection_is_not_continued_on_the_next) 
     BOOST_TEST(second.first_after_hello == "SYNC BEGIN");
     BOOST_TEST(second.adds_outside == 0u);
     BOOST_TEST(second.adds_in_sync == all.size());
+}
+
+// With a counter observer (the history), the kernel's counters are read before
+// anything leaves it: a LIST before a sync and before removals; removals queued
+// together share one LIST.
+BOOST_AUTO_TEST_CASE(removals_are_preceded_by_a_list_when_counters_are_observed) {
+    test::TempDir dir;
+    auto listener = listen_unix(dir.file("helper.sock"), access_mode(0600));
+    auto served = std::async(std::launch::async, [&] { return serve_one(listener.fd, 5, true); });
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    HelperClient client(io, dir.file("helper.sock"), ::geteuid());
+    std::atomic<int> observed = 0;
+    client.observe_counters([&](const HelperClient::Entries&) { ++observed; });
+    client.start([&] {
+        client.sync({}, {});
+        client.unban(*Cidr::parse("192.0.2.7/32"));
+        client.unban(*Cidr::parse("192.0.2.8/32"));
+    });
+    std::thread runner([&] { io.run(); });
+    const Heard heard = served.get();
+    client.stop();
+    work.reset();
+    io.stop();
+    runner.join();
+    ::close(listener.fd);
+    const std::vector<std::string> expected = {"LIST", "SYNC BEGIN", "SYNC END", "DEL 192.0.2.7",
+                                               "DEL 192.0.2.8"};
+    BOOST_TEST(heard.lines == expected, boost::test_tools::per_element());
+    BOOST_TEST(observed >= 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
