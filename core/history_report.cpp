@@ -100,10 +100,8 @@ constexpr std::string_view kEstimateNote =
     "Attempts are an estimate: the firewall drops SYNs, and an unanswered SYN is sent again\n"
     "(Linux: after 1, 2, 4, 8 s...), so about 5 packets make one connection attempt.\n";
 
-}  // namespace
-
-std::string render_history_top(const std::vector<HistoryTopRow>& rows, const Period& period,
-                               bool exact) {
+// The seed's columns, plus the estimate and what became of each entry.
+std::string history_top_table(const std::vector<HistoryTopRow>& rows, bool exact) {
     TextTable table;
     table.column("Host/Mask");
     table.column("Packets", A::right);
@@ -116,8 +114,14 @@ std::string render_history_top(const std::vector<HistoryTopRow>& rows, const Per
                    format_counter(r.counts.bytes, exact), format_counter(r.counts.attempts, exact),
                    status_of(r.entry),
                    entry_tags(r.entry.origin == helperproto::Origin::dynamic, r.entry.tags)});
-    return fmt::format("Period: {}\n", period_line(period)) + table.render() +
-           std::string(kEstimateNote);
+    return table.render() + std::string(kEstimateNote);
+}
+
+}  // namespace
+
+std::string render_history_top(const std::vector<HistoryTopRow>& rows, const Period& period,
+                               bool exact) {
+    return fmt::format("Period: {}\n", period_line(period)) + history_top_table(rows, exact);
 }
 
 nlohmann::json history_top_json(const std::vector<HistoryTopRow>& rows, const Period& period) {
@@ -192,20 +196,7 @@ std::string render_period_report(const PeriodReport& r) {
     if (r.top.empty()) {
         out += "  (none)\n";
     } else {
-        TextTable t;
-        t.column("Host/Mask");
-        t.column("Packets", A::right);
-        t.column("Bytes", A::right);
-        t.column("Attempts(est.)", A::right);
-        t.column("Status");
-        t.column("");
-        for (const auto& row : r.top)
-            t.row({row.entry.net.to_string(), format_counter(row.counts.packets),
-                   format_counter(row.counts.bytes), format_counter(row.counts.attempts),
-                   status_of(row.entry),
-                   entry_tags(row.entry.origin == helperproto::Origin::dynamic, row.entry.tags)});
-        out += indented(t.render());
-        out += indented(std::string(kEstimateNote));
+        out += indented(history_top_table(r.top, false));
     }
 
     out += fmt::format("\nRepeat offenders: {}\n", r.repeat_offenders.size());
