@@ -11,8 +11,8 @@
 #include "common/net.hpp"
 #include "common/tag.hpp"
 #include "common/text.hpp"
+#include "common/utc_time.hpp"
 #include "conf/config_reader.hpp"
-#include "core/report.hpp"
 
 namespace smtpwall::control {
 

@@ -32,6 +32,16 @@ std::uint64_t estimated_attempts(std::uint64_t packets) {
 }
 
 void HistoryChanges::merge(HistoryChanges later) {
+    // Entries are written before removals: a net removed and written again must not
+    // keep an older removal, nor a removed one an older write.
+    std::erase_if(entries_removed, [&](const Cidr& net) {
+        return std::any_of(later.entries.begin(), later.entries.end(),
+                           [&](const HistoryEntry& e) { return e.net == net; });
+    });
+    std::erase_if(entries, [&](const HistoryEntry& e) {
+        return std::find(later.entries_removed.begin(), later.entries_removed.end(), e.net) !=
+               later.entries_removed.end();
+    });
     auto append = [](auto& to, auto& from) {
         to.insert(to.end(), std::make_move_iterator(from.begin()),
                   std::make_move_iterator(from.end()));
@@ -49,6 +59,7 @@ CounterHistory::CounterHistory(std::chrono::seconds retention) : retention_(rete
 void CounterHistory::restore(Contents contents) {
     for (auto& e : contents.entries) {
         const Cidr net = e.net;
+        if (e.base_packets && e.base_bytes) in_kernel_.insert(net);
         entries_[net] = std::move(e);
     }
     for (const auto& row : contents.traffic) traffic_[row.hour][row.net] = row.counts;
@@ -64,6 +75,8 @@ HistoryEntry& CounterHistory::entry_for(const helperproto::Entry& e, UnixTime no
     if (fresh) {
         entry.net = e.net;
         entry.first_seen = now;
+        // Pruned before and back now: its record is written again, not removed.
+        std::erase(removed_entries_, e.net);
     }
     entry.origin = e.origin;
     if (!e.tags.empty()) entry.tags = e.tags;
@@ -106,23 +119,34 @@ void CounterHistory::sample(const std::vector<helperproto::Entry>& kernel, UnixT
         entry.base_packets = k.packets;
         entry.base_bytes = k.bytes;
         entry.last_seen = now;
+        in_kernel_.insert(k.net);
         if (back) {
             entry.end = EntryEnd::none;
             entry.ended = 0;
         }
         if (changed) dirty_entries_.insert(k.net);
     }
-    for (auto& [net, entry] : entries_) {
-        if (seen.contains(net) || !entry.base_packets) continue;
-        // Left the kernel: its counters are gone, whatever comes back starts again.
-        entry.base_packets.reset();
-        entry.base_bytes.reset();
-        if (entry.end == EntryEnd::none) {
-            entry.end = EntryEnd::gone;
-            entry.ended = now;
-        }
-        dirty_entries_.insert(net);
+    std::vector<Cidr> missing;
+    for (const auto& net : in_kernel_)
+        if (!seen.contains(net)) missing.push_back(net);
+    for (const auto& net : missing) left_kernel(entries_.at(net), now);
+}
+
+void CounterHistory::left_kernel(HistoryEntry& entry, UnixTime now) {
+    // Whatever comes back for this net starts again from zero.
+    entry.base_packets.reset();
+    entry.base_bytes.reset();
+    in_kernel_.erase(entry.net);
+    if (entry.end == EntryEnd::none) {  // not lifted by the milter: flushed, lost
+        entry.end = EntryEnd::gone;
+        entry.ended = now;
     }
+    dirty_entries_.insert(entry.net);
+}
+
+void CounterHistory::removed(const Cidr& net, UnixTime now) {
+    const auto it = entries_.find(net);
+    if (it != entries_.end() && it->second.base_packets) left_kernel(it->second, now);
 }
 
 void CounterHistory::ended(const Cidr& net, EntryEnd why, UnixTime now) {
@@ -245,10 +269,13 @@ std::vector<BanRecord> CounterHistory::bans(UnixTime from, UnixTime until) const
     return out;
 }
 
-std::size_t CounterHistory::bans_before(const Cidr& net, UnixTime before) const {
-    return static_cast<std::size_t>(
-        std::count_if(bans_.begin(), bans_.end(),
-                      [&](const BanRecord& b) { return b.net == net && b.time < before; }));
+std::unordered_map<Cidr, std::size_t> CounterHistory::ban_counts_before(UnixTime before) const {
+    std::unordered_map<Cidr, std::size_t> out;
+    for (const auto& b : bans_) {
+        if (b.time >= before) break;  // bans_ is in time order
+        ++out[b.net];
+    }
+    return out;
 }
 
 std::optional<HistoryEntry> CounterHistory::entry(const Cidr& net) const {

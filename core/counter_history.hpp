@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/net.hpp"
@@ -127,6 +128,9 @@ class CounterHistory {
     void sample(const std::vector<helperproto::Entry>& kernel, UnixTime now);
     // The milter lifted `net` (it leaves the kernel next): why, for the report.
     void ended(const Cidr& net, EntryEnd why, UnixTime now);
+    // The helper removed `net` (a DEL answered): its counters are gone, and a later
+    // entry for it starts a new segment even if no sample saw it missing.
+    void removed(const Cidr& net, UnixTime now);
     // The milter's own counters, totals since this process started (its metrics):
     // their growth since the last call goes to now's hour. A process starts from zero.
     void sample_counts(const std::map<std::string, std::uint64_t>& totals, UnixTime now);
@@ -140,17 +144,20 @@ class CounterHistory {
     std::vector<HistoryTopRow> top(UnixTime from, UnixTime until) const;
     std::map<std::string, std::uint64_t> counts(UnixTime from, UnixTime until) const;
     std::vector<BanRecord> bans(UnixTime from, UnixTime until) const;
-    // Bans of `net` recorded before `before` (repeat offenders).
-    std::size_t bans_before(const Cidr& net, UnixTime before) const;
+    // How many bans each network had before `before` (repeat offenders).
+    std::unordered_map<Cidr, std::size_t> ban_counts_before(UnixTime before) const;
     std::optional<HistoryEntry> entry(const Cidr& net) const;
     std::chrono::seconds retention() const { return retention_; }
 
   private:
     HistoryEntry& entry_for(const helperproto::Entry& e, UnixTime now);
     void add_traffic(UnixTime now, const Cidr& net, const TrafficCounts& delta);
+    // Its counters are gone (a sample missed it, or the helper removed it).
+    void left_kernel(HistoryEntry& entry, UnixTime now);
 
     std::chrono::seconds retention_;
     std::unordered_map<Cidr, HistoryEntry> entries_;
+    std::unordered_set<Cidr> in_kernel_;  // entries with a baseline: what a sample checks
     std::map<UnixTime, std::unordered_map<Cidr, TrafficCounts>> traffic_;  // by hour
     std::map<UnixTime, std::map<std::string, std::uint64_t>> counts_;      // by hour
     std::map<std::string, std::uint64_t> count_base_;                      // this process

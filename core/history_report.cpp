@@ -156,8 +156,10 @@ PeriodReport build_period_report(const CounterHistory& history, std::string host
         ++rep.in_period;
         rep.tags = b.tags;
     }
+    const auto before = history.ban_counts_before(hour_of(period.from));
     for (auto& [net, rep] : repeats) {
-        rep.before = history.bans_before(net, hour_of(period.from));
+        const auto it = before.find(net);
+        rep.before = it == before.end() ? 0 : it->second;
         if (rep.in_period > 1 || rep.before > 0) r.repeat_offenders.push_back(rep);
     }
     std::stable_sort(r.repeat_offenders.begin(), r.repeat_offenders.end(),

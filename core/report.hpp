@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/utc_time.hpp"
 #include "core/classify.hpp"
 #include "core/escalation.hpp"
 #include "core/tally.hpp"
@@ -20,11 +21,6 @@ namespace smtpwall {
 // Counters the way `iptables -L` prints them: exact up to 99999, then rounded
 // thousands with K, M, G, T (the seed's report: "93552", "356K").
 std::string format_counter(std::uint64_t value, bool exact = false);
-// "2026-11-27T01:04:50Z"; 0 prints as "-".
-std::string format_time(UnixTime t);
-// Reads a UTC time back: "2026-11-27", "2026-11-27T01:04", "2026-11-27T01:04:50",
-// each optionally ending in "Z".
-std::optional<UnixTime> parse_time(std::string_view text);
 // The seed's tag column: "[a]" for an entry smtpwall added, then "[tag]" per reason.
 std::string entry_tags(bool dynamic, const std::vector<std::string>& tags);
 

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -223,6 +224,8 @@ int mail_report(const std::string& sendmail, const std::string& to, const std::s
         "To: {}\nSubject: {}\nDate: {}\nAuto-Submitted: auto-generated\nMIME-Version: 1.0\n"
         "Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n\n{}",
         to, first_line, date, body);
+    // A sendmail that exits early must give an error, not kill us.
+    ::signal(SIGPIPE, SIG_IGN);
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
         std::fprintf(stderr, "smtpwallctl: pipe: %s\n", std::strerror(errno));
@@ -408,7 +411,8 @@ int main(int argc, char** argv) {
         return kExitUsage;
     }
     if (week) request.since = std::chrono::seconds(7 * 86400);
-    if (!mail_to.empty() && (!plain_address(mail_to) || json)) {
+    const bool mailing = report->count("--mail-to") > 0;
+    if (mailing && (!plain_address(mail_to) || json)) {
         std::fprintf(stderr,
                      "smtpwallctl: --mail-to takes one address such as root or "
                      "postmaster@example.org, and no --json\n");
@@ -436,7 +440,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "smtpwallctl: %s\n", reply.status_message().c_str());
             return kExitRefused;
         }
-        if (!mail_to.empty()) return mail_report(sendmail, mail_to, reply.body());
+        if (mailing) return mail_report(sendmail, mail_to, reply.body());
         // ping and the admin commands say what happened in the status line.
         if (!reply.status_message().empty() && !request.json)
             std::printf("%s\n", reply.status_message().c_str());

@@ -61,12 +61,12 @@ std::uint32_t HelperClient::take_id() {
 
 void HelperClient::enqueue(helperproto::Request request, ReplyHandler done, Part part) {
     request.id = take_id();
-    const auto single = [](const Pending& p) { return p.part == Part::single; };
+    // (A LIST before removals is never given up for room: they would lose their counts.)
+    const auto single = [](const Pending& p) { return p.part == Part::single && !p.sample; };
     if (part == Part::single && outbox_.size() >= kMaxQueued &&
         static_cast<std::size_t>(std::count_if(outbox_.begin(), outbox_.end(), single)) >=
             kMaxQueued) {
         const auto oldest = std::find_if(outbox_.begin(), outbox_.end(), single);
-        if (oldest->sample) sample_queued_ = false;
         if (oldest->done) oldest->done(std::nullopt);
         outbox_.erase(oldest);
     }
@@ -79,10 +79,16 @@ void HelperClient::enqueue_sample() {
     helperproto::Request req;
     req.verb = helperproto::Verb::list;
     enqueue(req, [this](std::optional<Reply> reply) {
-        if (reply && reply->ok) observer_(reply->entries);
+        if (reply && reply->ok) observer_->listed(reply->entries);
     });
     outbox_.back().sample = true;
     sample_queued_ = true;
+}
+
+void HelperClient::enqueue_sample_after_sync() {
+    if (!observer_) return;
+    sample_queued_ = false;  // the one queued before the sync does not cover what follows
+    enqueue_sample();
 }
 
 void HelperClient::drop_queued_syncs(bool started_too) {
@@ -192,6 +198,8 @@ void HelperClient::sync(const std::vector<Ban>& bans, SyncDone done) {
                 if (done) done(std::move(*outcome));
             },
             Part::sync_rest);
+        // What the sync removed leaves the history's view at once.
+        enqueue_sample_after_sync();
     });
 }
 
@@ -208,7 +216,9 @@ void HelperClient::unban(const Cidr& key) {
     req.net = key;
     asio::post(io_, [this, req] {
         enqueue_sample();
-        enqueue(req, {});
+        enqueue(req, [this, net = req.net](std::optional<Reply> reply) {
+            if (reply && observer_) observer_->removed(net);  // done, or was not there
+        });
     });
 }
 
@@ -222,7 +232,7 @@ void HelperClient::list(ListHandler done) {
         req.verb = helperproto::Verb::list;
         enqueue(req, [this, done = std::move(done)](std::optional<Reply> reply) {
             if (reply && reply->ok) {
-                if (observer_) observer_(reply->entries);
+                if (observer_) observer_->listed(reply->entries);
                 done(std::move(reply->entries));
             } else {
                 done(std::nullopt);

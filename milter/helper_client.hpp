@@ -41,10 +41,16 @@ class HelperClient final : public FirewallLink {
     // Calls `done` on the Asio thread with the kernel's entries, or nullopt when
     // the helper is not connected or the connection fails before the answer.
     void list(ListHandler done);
-    // Hears every LIST answer (Asio thread), and from then on a LIST is sent before
-    // each removal (DEL, SYNC): an entry's counters are read before they are gone.
-    using CounterObserver = std::function<void(const Entries&)>;
-    void observe_counters(CounterObserver observer) { observer_ = std::move(observer); }
+    // Hears the kernel's counters (on the Asio thread): every LIST answer, and every
+    // DEL answered. With one set, a LIST goes before each removal (DEL, SYNC) so that
+    // an entry's counters are read before they are gone, and after each SYNC.
+    class CounterObserver {
+      public:
+        virtual ~CounterObserver() = default;
+        virtual void listed(const Entries& entries) = 0;
+        virtual void removed(const Cidr& net) = 0;
+    };
+    void observe_counters(CounterObserver* observer) { observer_ = observer; }
     bool connected() const { return connected_; }
     // Bans the last sync left out of the kernel for now (the helper's rate cap).
     std::size_t deferred() const { return deferred_; }
@@ -72,6 +78,7 @@ class HelperClient final : public FirewallLink {
     // A LIST for the observer before removals, unless one is queued and not yet sent
     // (it reads the counters before everything queued after it).
     void enqueue_sample();
+    void enqueue_sample_after_sync();
     // Takes the queued, unsent requests of syncs out (their handlers get nullopt): those
     // of every sync after the connection is lost, else only a sync not begun yet.
     void drop_queued_syncs(bool started_too);
@@ -86,7 +93,7 @@ class HelperClient final : public FirewallLink {
     const std::string path_;
     const uid_t server_uid_;
     std::function<void()> on_connected_;
-    CounterObserver observer_;
+    CounterObserver* observer_ = nullptr;
     bool sample_queued_ = false;
     boost::asio::steady_timer wake_writer_;
     boost::asio::steady_timer resync_;

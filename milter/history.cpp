@@ -44,12 +44,16 @@ void HistoryRecorder::restore(CounterHistory::Contents contents) {
 }
 
 void HistoryRecorder::start() {
-    helper_.observe_counters(
-        [this](const HelperClient::Entries& entries) { kernel_sample(entries); });
+    helper_.observe_counters(this);
     asio::co_spawn(io_, run(), asio::detached);
 }
 
-void HistoryRecorder::kernel_sample(const HelperClient::Entries& entries) {
+void HistoryRecorder::removed(const Cidr& net) {
+    std::lock_guard lock(mutex_);
+    history_.removed(net, clock_());
+}
+
+void HistoryRecorder::listed(const HelperClient::Entries& entries) {
     expiries_.clear();
     for (const auto& e : entries)
         if (e.expires > sampled_expiry_) expiries_.insert(e.expires);
@@ -58,8 +62,10 @@ void HistoryRecorder::kernel_sample(const HelperClient::Entries& entries) {
 }
 
 void HistoryRecorder::count_sample() {
-    const auto totals = history_totals(metrics().snapshot());
+    // The snapshot under the lock: two samples applied in the other order would look
+    // like a counter that went back, and count everything again.
     std::lock_guard lock(mutex_);
+    const auto totals = history_totals(metrics().snapshot());
     const UnixTime now = clock_();
     history_.sample_counts(totals, now);
     history_.prune(now);

@@ -27,7 +27,7 @@ namespace smtpwall {
 // The history's names for the metrics' counters (core/counter_history.hpp).
 std::map<std::string, std::uint64_t> history_totals(const Metrics::Snapshot& snapshot);
 
-class HistoryRecorder final : public EnforcementObserver {
+class HistoryRecorder final : public EnforcementObserver, public HelperClient::CounterObserver {
   public:
     using Clock = std::function<UnixTime()>;
     HistoryRecorder(boost::asio::io_context& io, HelperClient& helper,
@@ -46,11 +46,14 @@ class HistoryRecorder final : public EnforcementObserver {
     void event(const EnforcementEvent& event) override;
     void replaced(const Cidr& member) override;
 
+    // HelperClient::CounterObserver (Asio thread)
+    void listed(const HelperClient::Entries& entries) override;
+    void removed(const Cidr& net) override;
+
     std::vector<HistoryTopRow> top(const Period& period) const;
     PeriodReport report(std::string host, const Period& period) const;
 
   private:
-    void kernel_sample(const HelperClient::Entries& entries);
     boost::asio::awaitable<void> run();
 
     boost::asio::io_context& io_;

@@ -144,6 +144,48 @@ BOOST_AUTO_TEST_CASE(a_lifted_entry_keeps_its_reason_until_it_is_banned_again) {
     BOOST_TEST(h.entry(net("192.0.2.7/32"))->segments == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(removed_then_made_again_before_any_sample_is_a_new_segment) {
+    CounterHistory h(std::chrono::hours(24 * 35));
+    const UnixTime t = kStart + 60;
+    h.sample({kernel_entry("192.0.2.7/32", 30, 1800)}, t);
+    h.removed(net("192.0.2.7/32"), t + 1);  // DEL answered; ADD again, 40 packets since
+    h.sample({kernel_entry("192.0.2.7/32", 40, 2400)}, t + 2);
+    BOOST_TEST(total_of(h, "192.0.2.7/32", t, t + 10).packets == 70u);
+    BOOST_TEST(h.entry(net("192.0.2.7/32"))->segments == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(an_entry_pruned_and_back_is_written_not_removed) {
+    CounterHistory h(std::chrono::hours(48));
+    FakeFile file;
+    h.sample({kernel_entry("192.0.2.7/32", 30, 1800)}, kStart);
+    h.sample({}, kStart + 60);
+    file.write(h.take_changes());
+    h.prune(kStart + 3 * 86400);                                                // forgotten...
+    h.sample({kernel_entry("192.0.2.7/32", 5, 300)}, kStart + 3 * 86400 + 10);  // ...and back
+    file.write(h.take_changes());
+    BOOST_TEST(file.entries.contains(net("192.0.2.7/32")));
+    CounterHistory again(std::chrono::hours(48));
+    again.restore(file.contents());
+    again.sample({kernel_entry("192.0.2.7/32", 5, 300)}, kStart + 3 * 86400 + 20);
+    BOOST_TEST(total_of(again, "192.0.2.7/32", kStart + 3 * 86400, kStart + 4 * 86400).packets ==
+               5u);
+}
+
+BOOST_AUTO_TEST_CASE(merged_change_sets_keep_the_last_word_on_an_entry) {
+    HistoryChanges first, second;
+    HistoryEntry e;
+    e.net = net("192.0.2.7/32");
+    first.entries.push_back(e);
+    second.entries_removed.push_back(e.net);
+    first.merge(std::move(second));
+    BOOST_TEST(first.entries.empty());
+    HistoryChanges third;
+    third.entries.push_back(e);
+    first.merge(std::move(third));
+    BOOST_TEST(first.entries_removed.empty());
+    BOOST_TEST(first.entries.size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(periods_are_whole_hours) {
     CounterHistory h(std::chrono::hours(24 * 35));
     h.sample({kernel_entry("192.0.2.7/32", 0, 0)}, kStart);
@@ -219,7 +261,7 @@ BOOST_AUTO_TEST_CASE(utc_times_read_back) {
     BOOST_TEST(*parse_time("2026-12-01T06:30:15Z") == 1'796'083'200 + 6 * 3600 + 1815);
     BOOST_TEST(*parse_time(format_time(1'800'000'000)) == 1'800'000'000);
     for (const char* bad : {"", "2026-13-01", "2026-02-30", "2026-12-01T24:00", "2026/12/01",
-                            "2026-12-01 06:00", "1969-12-31", "2026-12-01T06:00:61"})
+                            "2026-12-01 06:00", "1969-12-31", "1970-01-01", "2026-12-01T06:00:61"})
         BOOST_TEST(!parse_time(bad), bad);
 }
 
