@@ -195,6 +195,9 @@ BOOST_AUTO_TEST_CASE(removals_are_preceded_by_a_list_when_counters_are_observed)
     });
     std::thread runner([&] { io.run(); });
     const Heard heard = served.get();
+    // The answers were sent: let the client read them before it stops.
+    for (int i = 0; i < 1000 && (observer.listed_count < 2 || observer.removed_count < 2); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     client.stop();
     work.reset();
     io.stop();
