@@ -2,6 +2,7 @@
 #include "core/counter_history.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/enum_names.hpp"
 
@@ -62,7 +63,8 @@ void CounterHistory::restore(Contents contents) {
         if (e.base_packets && e.base_bytes) in_kernel_.insert(net);
         entries_[net] = std::move(e);
     }
-    for (const auto& row : contents.traffic) traffic_[row.hour][row.net] = row.counts;
+    for (const auto& row : contents.traffic) open_hours_[row.hour][row.net] = row.counts;
+    seal_hours_before(std::numeric_limits<UnixTime>::max());
     for (const auto& row : contents.counts) counts_[row.hour][row.name] = row.value;
     bans_ = std::move(contents.bans);
     std::stable_sort(bans_.begin(), bans_.end(),
@@ -86,11 +88,55 @@ HistoryEntry& CounterHistory::entry_for(const helperproto::Entry& e, UnixTime no
 void CounterHistory::add_traffic(UnixTime now, const Cidr& net, const TrafficCounts& delta) {
     if (delta.packets == 0 && delta.bytes == 0) return;
     const UnixTime hour = hour_of(now);
-    traffic_[hour][net] += delta;
+    if (const auto sealed = sealed_hours_.find(hour); sealed != sealed_hours_.end()) {
+        // A past hour counted again (restored, or a clock set back): open it.
+        auto& open = open_hours_[hour];
+        for (const auto& row : sealed->second) open[row.net] = row.counts;
+        sealed_hours_.erase(sealed);
+    }
+    open_hours_[hour][net] += delta;
     dirty_traffic_.emplace(hour, net);
 }
 
+void CounterHistory::seal_hours_before(UnixTime hour) {
+    while (!open_hours_.empty() && open_hours_.begin()->first < hour) {
+        auto node = open_hours_.extract(open_hours_.begin());
+        auto& rows = sealed_hours_[node.key()];
+        rows.reserve(rows.size() + node.mapped().size());
+        for (const auto& [net, counts] : node.mapped()) rows.push_back({net, counts});
+        std::sort(rows.begin(), rows.end(),
+                  [](const SealedRow& a, const SealedRow& b) { return a.net < b.net; });
+        rows.shrink_to_fit();
+    }
+}
+
+TrafficCounts CounterHistory::traffic_at(UnixTime hour, const Cidr& net) const {
+    if (const auto open = open_hours_.find(hour); open != open_hours_.end()) {
+        const auto it = open->second.find(net);
+        return it == open->second.end() ? TrafficCounts{} : it->second;
+    }
+    if (const auto sealed = sealed_hours_.find(hour); sealed != sealed_hours_.end()) {
+        const auto& rows = sealed->second;
+        const auto it =
+            std::lower_bound(rows.begin(), rows.end(), net,
+                             [](const SealedRow& r, const Cidr& n) { return r.net < n; });
+        if (it != rows.end() && it->net == net) return it->counts;
+    }
+    return {};
+}
+
+template <class Visit>
+void CounterHistory::for_each_row(UnixTime from, UnixTime until, Visit visit) const {
+    for (auto it = open_hours_.lower_bound(hour_of(from));
+         it != open_hours_.end() && it->first < until; ++it)
+        for (const auto& [net, counts] : it->second) visit(net, counts);
+    for (auto it = sealed_hours_.lower_bound(hour_of(from));
+         it != sealed_hours_.end() && it->first < until; ++it)
+        for (const auto& row : it->second) visit(row.net, row.counts);
+}
+
 void CounterHistory::sample(const std::vector<helperproto::Entry>& kernel, UnixTime now) {
+    seal_hours_before(hour_of(now));
     std::unordered_map<Cidr, bool> seen;
     seen.reserve(kernel.size());
     for (const auto& k : kernel) {
@@ -188,7 +234,8 @@ void CounterHistory::record_ban(BanRecord ban) {
 void CounterHistory::prune(UnixTime now) {
     const UnixTime cutoff = hour_of(now - retention_.count());
     if (cutoff <= pruned_before_) return;
-    traffic_.erase(traffic_.begin(), traffic_.lower_bound(cutoff));
+    open_hours_.erase(open_hours_.begin(), open_hours_.lower_bound(cutoff));
+    sealed_hours_.erase(sealed_hours_.begin(), sealed_hours_.lower_bound(cutoff));
     counts_.erase(counts_.begin(), counts_.lower_bound(cutoff));
     bans_.erase(bans_.begin(),
                 std::lower_bound(bans_.begin(), bans_.end(), cutoff,
@@ -216,7 +263,7 @@ HistoryChanges CounterHistory::take_changes() {
             out.entries.push_back(it->second);
     out.entries_removed = std::move(removed_entries_);
     for (const auto& [hour, net] : dirty_traffic_)
-        out.traffic.push_back({hour, net, traffic_[hour][net]});
+        out.traffic.push_back({hour, net, traffic_at(hour, net)});
     for (const auto& [hour, name] : dirty_counts_)
         out.counts.push_back({hour, name, counts_[hour][name]});
     out.bans = std::move(new_bans_);
@@ -232,9 +279,8 @@ HistoryChanges CounterHistory::take_changes() {
 
 std::vector<HistoryTopRow> CounterHistory::top(UnixTime from, UnixTime until) const {
     std::unordered_map<Cidr, TrafficCounts> sums;
-    for (auto it = traffic_.lower_bound(hour_of(from)); it != traffic_.end() && it->first < until;
-         ++it)
-        for (const auto& [net, counts] : it->second) sums[net] += counts;
+    for_each_row(from, until,
+                 [&](const Cidr& net, const TrafficCounts& counts) { sums[net] += counts; });
     std::vector<HistoryTopRow> rows;
     rows.reserve(sums.size());
     for (const auto& [net, counts] : sums) {
