@@ -35,14 +35,11 @@ std::uint64_t estimated_attempts(std::uint64_t packets) {
 void HistoryChanges::merge(HistoryChanges later) {
     // Entries are written before removals: a net removed and written again must not
     // keep an older removal, nor a removed one an older write.
-    std::erase_if(entries_removed, [&](const Cidr& net) {
-        return std::any_of(later.entries.begin(), later.entries.end(),
-                           [&](const HistoryEntry& e) { return e.net == net; });
-    });
-    std::erase_if(entries, [&](const HistoryEntry& e) {
-        return std::find(later.entries_removed.begin(), later.entries_removed.end(), e.net) !=
-               later.entries_removed.end();
-    });
+    std::unordered_set<Cidr> written,
+        removed(later.entries_removed.begin(), later.entries_removed.end());
+    for (const auto& e : later.entries) written.insert(e.net);
+    std::erase_if(entries_removed, [&](const Cidr& net) { return written.contains(net); });
+    std::erase_if(entries, [&](const HistoryEntry& e) { return removed.contains(e.net); });
     auto append = [](auto& to, auto& from) {
         to.insert(to.end(), std::make_move_iterator(from.begin()),
                   std::make_move_iterator(from.end()));
@@ -137,10 +134,10 @@ void CounterHistory::for_each_row(UnixTime from, UnixTime until, Visit visit) co
 
 void CounterHistory::sample(const std::vector<helperproto::Entry>& kernel, UnixTime now) {
     seal_hours_before(hour_of(now));
-    std::unordered_map<Cidr, bool> seen;
+    std::unordered_set<Cidr> seen;
     seen.reserve(kernel.size());
     for (const auto& k : kernel) {
-        seen[k.net] = true;
+        seen.insert(k.net);
         HistoryEntry& entry = entry_for(k, now);
         TrafficCounts delta;
         const bool same_segment = entry.base_packets && entry.base_bytes &&

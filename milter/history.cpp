@@ -54,9 +54,10 @@ void HistoryRecorder::removed(const Cidr& net) {
 }
 
 void HistoryRecorder::listed(const HelperClient::Entries& entries) {
-    expiries_.clear();
+    next_expiry_.reset();
     for (const auto& e : entries)
-        if (e.expires > sampled_expiry_) expiries_.insert(e.expires);
+        if (e.expires > sampled_expiry_)
+            next_expiry_ = std::min(next_expiry_.value_or(e.expires), e.expires);
     std::lock_guard lock(mutex_);
     history_.sample(entries, clock_());
 }
@@ -74,27 +75,26 @@ void HistoryRecorder::count_sample() {
 // Every interval a full sample; every second a look at what the helper will expire
 // on its own within the next second: its counters are read first.
 asio::awaitable<void> HistoryRecorder::run() {
+    using Steady = std::chrono::steady_clock;
     asio::steady_timer tick(io_);
-    auto next_sample = std::chrono::steady_clock::now() + interval_;
+    auto next_sample = Steady::now() + interval_;
     while (true) {
         tick.expires_after(std::chrono::seconds(1));
         boost::system::error_code ec;
         co_await tick.async_wait(asio::redirect_error(use_awaitable, ec));
         if (ec) co_return;
-        const UnixTime now = clock_();
-        const bool expiring = !expiries_.empty() && *expiries_.begin() <= now + 1;
+        const bool expiring = next_expiry_ && *next_expiry_ <= clock_() + 1;
         if (expiring) {
-            sampled_expiry_ = *expiries_.begin();
-            expiries_.erase(expiries_.begin());
+            sampled_expiry_ = *next_expiry_;  // the LIST's answer finds the next one
+            next_expiry_.reset();
         }
-        if (expiring || std::chrono::steady_clock::now() >= next_sample) {
+        const bool due = Steady::now() >= next_sample;
+        if (expiring || due)
             helper_.list([](const std::optional<HelperClient::Entries>&) {});  // observed
-        }
-        if (std::chrono::steady_clock::now() >= next_sample) {
+        if (due) {
             count_sample();
             next_sample += interval_;
-            if (next_sample < std::chrono::steady_clock::now())
-                next_sample = std::chrono::steady_clock::now() + interval_;
+            if (next_sample < Steady::now()) next_sample = Steady::now() + interval_;
         }
     }
 }

@@ -13,7 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
-#include <set>
+#include <optional>
 
 #include "conf/milter_config.hpp"
 #include "core/counter_history.hpp"
@@ -62,9 +62,9 @@ class HistoryRecorder final : public EnforcementObserver, public HelperClient::C
     Clock clock_;
     mutable std::mutex mutex_;
     CounterHistory history_;
-    // Asio thread only: when the kernel's entries expire (the helper removes them
-    // itself), and the last expiry sampled for.
-    std::set<UnixTime> expiries_;
+    // Asio thread only: the soonest expiry of a kernel entry (the helper removes it
+    // itself) not sampled for yet, and the last one sampled for.
+    std::optional<UnixTime> next_expiry_;
     UnixTime sampled_expiry_ = 0;
 };
 

@@ -219,6 +219,13 @@ std::string join(const std::vector<std::string>& v) {
     return fmt::format("{}", fmt::join(v, ","));
 }
 
+// join()'s text back into its tags.
+std::vector<std::string> tags_of(std::string_view text) {
+    std::vector<std::string> out;
+    for (const auto tag : split(text, ',')) out.emplace_back(tag);
+    return out;
+}
+
 }  // namespace
 
 StateStore::StateStore(const std::string& path, std::chrono::seconds tally_window)
@@ -360,8 +367,7 @@ StateStore::Contents StateStore::load() {
         if (!key) continue;
         Ban ban;
         ban.key = *key;
-        const std::string tags = bans.text(1);
-        for (const auto tag : split(tags, ',')) ban.tags.emplace_back(tag);
+        ban.tags = tags_of(bans.text(1));
         ban.since = bans.integer(2);
         ban.expires = bans.integer(3);
         ban.rule = bans.text(4);
@@ -455,8 +461,7 @@ void StateStore::load_history(CounterHistory::Contents& out) {
         e.net = *net;
         e.origin =
             entries.integer(1) != 0 ? helperproto::Origin::dynamic : helperproto::Origin::core;
-        const std::string tags = entries.text(2);
-        for (const auto tag : split(tags, ',')) e.tags.emplace_back(tag);
+        e.tags = tags_of(entries.text(2));
         e.first_seen = entries.integer(3);
         e.last_seen = entries.integer(4);
         e.segments = static_cast<std::uint32_t>(entries.integer(5));
@@ -489,8 +494,7 @@ void StateStore::load_history(CounterHistory::Contents& out) {
         b.time = bans.integer(0);
         b.net = *net;
         b.rule = bans.text(2);
-        const std::string tags = bans.text(3);
-        for (const auto tag : split(tags, ',')) b.tags.emplace_back(tag);
+        b.tags = tags_of(bans.text(3));
         b.origin = bans.text(4);
         out.bans.push_back(std::move(b));
     }

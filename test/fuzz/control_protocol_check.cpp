@@ -63,8 +63,7 @@ bool same(const Request& a, const Request& b) {
     return a.verb == b.verb && a.json == b.json && a.top == b.top && a.tag == b.tag &&
            a.exact == b.exact && a.target == b.target && a.duration == b.duration &&
            a.reason == b.reason && a.ip == b.ip && a.helo == b.helo && a.from == b.from &&
-           a.since == b.since && a.period_from == b.period_from &&
-           a.period_until == b.period_until;
+           a.since == b.since && a.period_from == b.period_from && a.period_until == b.period_until;
 }
 
 // Two parse outcomes agree: both the same request, or both refused for the same reason.
