@@ -124,20 +124,44 @@ void collect(const ldns_rr* rr, RType type, Result& out,
 
 std::vector<std::uint8_t> encode_query(std::string_view name, RType type, std::uint16_t id,
                                        std::uint16_t edns_size) {
-    const std::string text(name);
-    ldns_rdf* dname = ldns_dname_new_frm_str(text.c_str());
-    if (dname == nullptr) return {};
-    // ldns_pkt_query_new takes ownership of the name.
-    const PktPtr pkt(
-        ldns_pkt_query_new(dname, static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, LDNS_RD));
-    if (!pkt) return {};
-    ldns_pkt_set_id(pkt.get(), id);
-    if (edns_size > 0) ldns_pkt_set_edns_udp_size(pkt.get(), edns_size);
-    std::uint8_t* wire = nullptr;
-    std::size_t size = 0;
-    if (ldns_pkt2wire(&wire, pkt.get(), &size) != LDNS_STATUS_OK) return {};
-    std::vector<std::uint8_t> out(wire, wire + size);
-    std::free(wire);
+    // Built by hand: ldns compresses names with a tree of suffixes, quadratic in the
+    // labels, and a 34-label ip6.arpa name cost more than all the rest of a session.
+    // A query holds one name, so there is nothing to compress.
+    if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+    if (name.empty() || name.size() > 253) return {};
+    std::vector<std::uint8_t> out;
+    out.reserve(header_size + name.size() + 2 + 4 + (edns_size > 0 ? 11 : 0));
+    const auto put16 = [&out](unsigned v) {
+        out.push_back(static_cast<std::uint8_t>(v >> 8));
+        out.push_back(static_cast<std::uint8_t>(v));
+    };
+    put16(id);
+    put16(0x0100);  // RD
+    put16(1);       // one question
+    put16(0);
+    put16(0);
+    put16(edns_size > 0 ? 1 : 0);
+    for (std::size_t start = 0;;) {
+        const std::size_t end = std::min(name.find('.', start), name.size());
+        const std::string_view label = name.substr(start, end - start);
+        // Escapes (\. and \DDD) never reach here: normalize_name refuses backslashes.
+        if (label.empty() || label.size() > 63 || label.find('\\') != label.npos) return {};
+        out.push_back(static_cast<std::uint8_t>(label.size()));
+        out.insert(out.end(), label.begin(), label.end());
+        if (end == name.size()) break;
+        start = end + 1;
+    }
+    out.push_back(0);
+    put16(static_cast<unsigned>(type));
+    put16(1);  // IN
+    if (edns_size > 0) {
+        out.push_back(0);  // the root
+        put16(41);         // OPT
+        put16(edns_size);  // its class: the buffer size we take
+        put16(0);          // extended rcode, version 0, no DO
+        put16(0);
+        put16(0);  // no options
+    }
     return out;
 }
 

@@ -23,7 +23,8 @@ inline constexpr std::size_t max_answer_records = 64;
 inline constexpr std::size_t max_answer_text = 16384;  // TXT bytes, all records together
 
 // A query for `name` (already normalised) with RD set and, if edns_size > 0, an EDNS0
-// OPT record advertising that buffer size. Empty if ldns rejects the name.
+// OPT record advertising that buffer size. Empty for an empty or over-long name or
+// label, or a backslash (escapes are not spoken here).
 std::vector<std::uint8_t> encode_query(std::string_view name, RType type, std::uint16_t id,
                                        std::uint16_t edns_size = edns_buffer_size);
 

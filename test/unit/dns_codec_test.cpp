@@ -90,6 +90,52 @@ BOOST_AUTO_TEST_CASE(encodes_queries_with_edns) {
     BOOST_TEST(packet_id(Bytes{1}) == 0);
 }
 
+// The hand-built query is exactly what ldns builds, for every name a session asks
+// about (the longest: a nibble-reversed IPv6 address under a DNSBL zone).
+BOOST_AUTO_TEST_CASE(encodes_queries_as_ldns_does) {
+    const std::string label63(63, 'x');
+    const std::vector<std::string> names = {
+        "mail.example",
+        "Host.Example",
+        "example.",
+        "localhost",
+        "_spf.example.net",
+        "0/25.2.0.192.in-addr.arpa",
+        "7.2.0.192.zen.spamhaus.example",
+        "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.c.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+        "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.c.0.0.0.8.b.d.0.1.0.0.2.dnsbl.example.net",
+        label63 + ".example",
+        std::string(120, 'a').replace(1, 1, ".").replace(60, 1, "."),
+        "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p"};
+    const RType types[] = {RType::A, RType::AAAA, RType::MX, RType::TXT, RType::PTR};
+    std::uint16_t id = 1;
+    for (const auto& name : names)
+        for (const RType type : types)
+            for (const std::uint16_t edns :
+                 {std::uint16_t{0}, edns_buffer_size, std::uint16_t{512}}) {
+                ++id;
+                ldns_rdf* dname = ldns_dname_new_frm_str(name.c_str());
+                BOOST_TEST_REQUIRE(dname != nullptr, name);
+                const PktPtr pkt(ldns_pkt_query_new(dname, static_cast<ldns_rr_type>(type),
+                                                    LDNS_RR_CLASS_IN, LDNS_RD));
+                ldns_pkt_set_id(pkt.get(), id);
+                if (edns > 0) ldns_pkt_set_edns_udp_size(pkt.get(), edns);
+                const Bytes mine = encode_query(name, type, id, edns);
+                const Bytes theirs = to_wire(pkt.get());
+                BOOST_TEST(mine == theirs,
+                           name << " type " << static_cast<int>(type) << " edns " << edns);
+            }
+    for (const std::string& bad :
+         std::vector<std::string>{"", ".", "a..b", ".a", "a.b..", label63 + "y.example",
+                                  std::string("a\\.b"), std::string(254, 'a')})
+        BOOST_TEST(encode_query(bad, RType::A, 1).empty(), bad);
+    std::string longest;  // 253 characters: the longest name
+    for (int i = 0; i < 4; ++i) longest += label63.substr(0, 61) + ".";
+    longest += "abcde";
+    BOOST_TEST_REQUIRE(longest.size() == 253u);
+    BOOST_TEST(encode_query(longest, RType::A, 1).size() == 12u + 255u + 4u + 11u);
+}
+
 BOOST_AUTO_TEST_CASE(matches_only_the_own_question) {
     const Bytes query = encode_query("Host.Example", RType::A, 0x1234);
     BOOST_TEST(matches_query(reply("host.example", RType::A, {}), query));
