@@ -54,8 +54,9 @@ SpfOutcome refusal(SpfResult result, std::string why) {
 
 class SpfChecker::Impl {
   public:
-    Impl(AsyncLookup lookup, SpfConfig config)
+    Impl(AsyncLookup lookup, SpfConfig config, CachedLookup cached_lookup)
         : lookup_(std::move(lookup)),
+          cached_lookup_(std::move(cached_lookup)),
           config_(std::move(config)),
           queue_(static_cast<std::size_t>(std::max(config_.client_workers, 1)),
                  config_.client_queue, config_.max_queue),
@@ -108,16 +109,21 @@ class SpfChecker::Impl {
 
     std::optional<SpfOutcome> cached(const IpAddress& client, std::string_view helo,
                                      std::string_view sender) {
-        const auto key = SpfResultCache::key(client, helo, sender);
-        const std::lock_guard lock(cache_mutex_);
-        auto hit = cache_.find(key, Clock::now());
-        if (hit) ++cache_hits_;
-        return hit;
+        auto key = SpfResultCache::key(client, helo, sender);
+        {
+            const std::lock_guard lock(cache_mutex_);
+            if (auto hit = cache_.find(key, Clock::now())) {
+                ++cache_hits_;
+                return hit;
+            }
+        }
+        return evaluate_at_once(std::move(key), client, helo, sender);
     }
 
     SpfStats stats() const {
         SpfStats s;
         s.cache_hits = cache_hits_;
+        s.evaluated_at_once = evaluated_at_once_;
         s.accepted = accepted_;
         s.refused = refused_;
         s.completed = completed_;
@@ -130,6 +136,73 @@ class SpfChecker::Impl {
     }
 
   private:
+    // A check whose every DNS answer is cached, run in the caller's thread: a hand-off
+    // to a worker and back costs more than the evaluation. The first answer missing
+    // ends it (nothing was waited for, the partial outcome is dropped).
+    std::optional<SpfOutcome> evaluate_at_once(std::string key, const IpAddress& client,
+                                               std::string_view helo, std::string_view sender) {
+        if (!cached_lookup_) return std::nullopt;
+        auto evaluator = idle_evaluator();
+        if (!evaluator) return std::nullopt;
+        const auto started = Clock::now();
+        bool missing = false;
+        std::optional<std::uint32_t> shortest_ttl;
+        const spf_detail::BlockingLookup lookup = [&](const std::string& name, dns::RType type) {
+            auto answer = cached_lookup_(name, type);
+            if (!answer)
+                missing = true;
+            else
+                shortest_ttl = std::min(shortest_ttl.value_or(answer->ttl), answer->ttl);
+            return answer;
+        };
+        std::optional<SpfOutcome> out;
+        try {
+            out = evaluator->evaluate(client, helo, sender, lookup);
+        } catch (const std::exception&) {
+            out.reset();  // the worker will try, and report what fails
+        }
+        give_back(std::move(evaluator));
+        if (!out || missing) return std::nullopt;
+        out->elapsed =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+        if (SpfResultCache::keepable(*out, true, shortest_ttl.has_value())) {
+            const std::lock_guard lock(cache_mutex_);
+            cache_.store(std::move(key), *out, std::chrono::seconds(*shortest_ttl), Clock::now());
+        }
+        ++evaluated_at_once_;
+        dns_lookups_ += static_cast<std::uint64_t>(out->dns_lookups);
+        ++by_result_[static_cast<std::size_t>(out->result)];
+        ++completed_;
+        return out;
+    }
+
+    // libspf2 server objects for evaluate_at_once, made as concurrent callers need
+    // them; past the cap a caller goes to the workers instead of waiting.
+    static constexpr std::size_t max_at_once_evaluators = 16;
+    std::unique_ptr<spf_detail::Evaluator> idle_evaluator() {
+        {
+            const std::lock_guard lock(evaluators_mutex_);
+            if (!idle_evaluators_.empty()) {
+                auto e = std::move(idle_evaluators_.back());
+                idle_evaluators_.pop_back();
+                return e;
+            }
+            if (at_once_evaluators_ >= max_at_once_evaluators) return nullptr;
+            ++at_once_evaluators_;
+        }
+        try {
+            return std::make_unique<spf_detail::Evaluator>(config_.local_hostname);
+        } catch (const std::exception&) {
+            const std::lock_guard lock(evaluators_mutex_);
+            --at_once_evaluators_;
+            return nullptr;
+        }
+    }
+    void give_back(std::unique_ptr<spf_detail::Evaluator> evaluator) {
+        const std::lock_guard lock(evaluators_mutex_);
+        idle_evaluators_.push_back(std::move(evaluator));
+    }
+
     void stop() {
         {
             const std::lock_guard lock(m_);
@@ -267,6 +340,7 @@ class SpfChecker::Impl {
     }
 
     AsyncLookup lookup_;
+    CachedLookup cached_lookup_;
     const SpfConfig config_;
     mutable std::mutex m_;
     std::condition_variable cv_;
@@ -275,7 +349,10 @@ class SpfChecker::Impl {
     std::vector<std::shared_ptr<Waiter>> waiters_;
     std::mutex cache_mutex_;  // apart from m_: a lookup never waits behind the queue
     SpfResultCache cache_;
-    std::atomic<std::uint64_t> cache_hits_{0};
+    std::atomic<std::uint64_t> cache_hits_{0}, evaluated_at_once_{0};
+    std::mutex evaluators_mutex_;
+    std::vector<std::unique_ptr<spf_detail::Evaluator>> idle_evaluators_;
+    std::size_t at_once_evaluators_ = 0;
     std::vector<std::thread> threads_;
     std::atomic<std::uint64_t> accepted_{0}, refused_{0}, completed_{0}, deadline_exceeded_{0},
         dns_lookups_{0};
@@ -290,10 +367,14 @@ SpfChecker::SpfChecker(dns::Resolver& resolver, SpfConfig config)
               if (auto hit = resolver.cached(name, type)) return done(*hit);
               resolver.lookup(std::move(name), type, std::move(done));
           },
-          std::move(config)) {}
+          std::move(config),
+          [&resolver](const std::string& name, dns::RType type) {
+              return resolver.cached(name, type);
+          }) {}
 
-SpfChecker::SpfChecker(AsyncLookup lookup, SpfConfig config)
-    : impl_(std::make_unique<Impl>(std::move(lookup), std::move(config))) {}
+SpfChecker::SpfChecker(AsyncLookup lookup, SpfConfig config, CachedLookup cached_lookup)
+    : impl_(
+          std::make_unique<Impl>(std::move(lookup), std::move(config), std::move(cached_lookup))) {}
 
 SpfChecker::~SpfChecker() = default;
 

@@ -73,8 +73,9 @@ struct SpfStats {
     std::uint64_t completed = 0;          // outcomes delivered
     std::uint64_t deadline_exceeded = 0;  // outcomes forced to temperror by the deadline
     std::uint64_t dns_lookups = 0;
-    std::uint64_t cache_hits = 0;  // cached() calls that found an outcome
-    std::size_t queued = 0;        // waiting for a worker now
+    std::uint64_t cache_hits = 0;         // cached() calls that found an earlier outcome
+    std::uint64_t evaluated_at_once = 0;  // cached() calls that evaluated from cached DNS
+    std::size_t queued = 0;               // waiting for a worker now
     std::array<std::uint64_t, spf_result_count> by_result{};  // indexed by SpfResult
 };
 
@@ -85,12 +86,16 @@ class SpfChecker {
     // `done` must be called exactly once, from any thread (even inside the call).
     using AsyncLookup = std::function<void(std::string name, dns::RType type,
                                            std::function<void(const dns::Result&)> done)>;
+    // The answer DNS already holds, without asking (may be empty: then every check
+    // goes to a worker). Thread-safe, never blocks.
+    using CachedLookup =
+        std::function<std::optional<dns::Result>(const std::string& name, dns::RType type)>;
 
     // The resolver must outlive the checker. Throws std::invalid_argument on a bad
     // config (workers < 1, deadline <= 0, max_queue 0) and std::bad_alloc if libspf2
     // cannot create its server objects.
     SpfChecker(dns::Resolver& resolver, SpfConfig config = {});
-    SpfChecker(AsyncLookup lookup, SpfConfig config = {});
+    SpfChecker(AsyncLookup lookup, SpfConfig config = {}, CachedLookup cached_lookup = {});
     // Stops: lookups in progress are abandoned, and every accepted check that has not
     // finished yet gets a temperror outcome before the destructor returns.
     ~SpfChecker();
@@ -109,8 +114,11 @@ class SpfChecker {
     // `done` is never called and the caller should treat the check as temperror.
     [[nodiscard]] bool check(IpAddress client, std::string helo, std::string sender, Done done);
 
-    // Thread-safe, never blocks on DNS: the outcome of an earlier check of the same
-    // client, HELO and sender while the DNS answers it used are still valid.
+    // Thread-safe, never blocks on DNS: the outcome known at once. Either an earlier
+    // check's of the same client, HELO and sender while the DNS answers it used are
+    // still valid, or one evaluated now in the calling thread because every answer it
+    // needs is cached already (a new client of a known sender domain: no worker, no
+    // waiting). nullopt when neither: then check().
     std::optional<SpfOutcome> cached(const IpAddress& client, std::string_view helo,
                                      std::string_view sender);
 

@@ -368,6 +368,33 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(spf_throughput)
 
+// Once the resolver holds a domain's records, a new client of it is judged at once in
+// the caller's thread: no query, no worker, the same outcome a worker finds.
+BOOST_AUTO_TEST_CASE(a_new_client_of_a_cached_domain_is_judged_at_once) {
+    Harness h(resolver_config(nsd()));
+    BOOST_TEST_REQUIRE(str(h.check("203.0.113.10", helo, "a@include.spf.smtpwall").result) ==
+                       "pass");
+    // Both MX hosts' addresses: a pass by the first never asks for the second's.
+    BOOST_TEST_REQUIRE(str(h.check("203.0.113.13", helo, "a@mx.spf.smtpwall").result) == "pass");
+    const auto queries = h.dns_stats().queries_sent;
+    const auto accepted = h.checker().stats().accepted;
+    const auto at_once = [&](const char* client, const char* sender) {
+        const auto o = h.checker().cached(*IpAddress::parse(client), helo, sender);
+        BOOST_TEST_REQUIRE(o.has_value(), sender << " from " << client);
+        return str(o->result);
+    };
+    BOOST_TEST(at_once("203.0.113.99", "b@include.spf.smtpwall") == "fail");
+    BOOST_TEST(at_once("203.0.113.12", "b@mx.spf.smtpwall") == "pass");
+    BOOST_TEST(at_once("203.0.113.98", "b@mx.spf.smtpwall") == "fail");
+    BOOST_TEST(h.dns_stats().queries_sent == queries);
+    BOOST_TEST(h.checker().stats().accepted == accepted);
+    BOOST_TEST(h.checker().stats().evaluated_at_once == 3u);
+    // A domain never asked about: not at once (a worker will ask DNS).
+    BOOST_TEST(!h.checker().cached(*IpAddress::parse("203.0.113.10"), helo, "a@a.spf.smtpwall"));
+    BOOST_TEST(h.dns_stats().queries_sent == queries);
+    BOOST_TEST(str(h.check("203.0.113.10", helo, "a@a.spf.smtpwall").result) == "pass");
+}
+
 // Not a timed assertion: prints checks/s for a pass needing one TXT lookup, answered
 // from the resolver's cache, through the default two workers.
 BOOST_AUTO_TEST_CASE(warm_cache_pass) {

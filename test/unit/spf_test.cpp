@@ -782,4 +782,97 @@ BOOST_AUTO_TEST_CASE(the_checker_knows_a_finished_outcome_until_its_answers_expi
     BOOST_TEST(!checker.cached(ip("192.0.2.1"), "h.example", "a@d.example"));
 }
 
+// A new client of a sender domain whose records are all cached: evaluated at once in
+// the caller's thread, with the worker's outcome, and kept like a worker's.
+BOOST_AUTO_TEST_CASE(a_check_with_every_answer_cached_is_evaluated_at_once) {
+    AsyncDns dns;  // the worker's DNS: must not be asked
+    std::map<std::string, Result> cache;
+    cache["d.example"] = ok_texts({"v=spf1 include:inc.example -all"});
+    cache["inc.example"] = ok_texts({"v=spf1 ip4:192.0.2.0/24 ~all"});
+    std::mutex cache_mutex;
+    int asked = 0;
+    const SpfChecker::CachedLookup cached = [&](const std::string& name, RType type) {
+        const std::lock_guard lock(cache_mutex);
+        ++asked;
+        const auto it = cache.find(name);
+        return type == RType::TXT && it != cache.end() ? std::optional<Result>(it->second)
+                                                       : std::nullopt;
+    };
+    SpfChecker checker(dns.fn(), SpfConfig{}, cached);
+    const auto pass = checker.cached(ip("192.0.2.7"), "h.example", "a@d.example");
+    BOOST_TEST_REQUIRE(pass.has_value());
+    BOOST_TEST((pass->result == SpfResult::pass));
+    BOOST_TEST(pass->domain == "d.example");
+    const auto outside = checker.cached(ip("198.51.100.7"), "h.example", "a@d.example");
+    BOOST_TEST_REQUIRE(outside.has_value());
+    BOOST_TEST((outside->result == SpfResult::fail));  // the include did not match: -all
+    BOOST_TEST(dns.calls() == 0);
+    auto stats = checker.stats();
+    BOOST_TEST(stats.evaluated_at_once == 2u);
+    BOOST_TEST(stats.accepted == 0u);  // no worker
+    BOOST_TEST(stats.completed == 2u);
+    // Kept like a worker's outcome: asked again, DNS is not consulted.
+    const int before = asked;
+    BOOST_TEST(checker.cached(ip("192.0.2.7"), "h.example", "a@d.example").has_value());
+    BOOST_TEST(asked == before);
+    BOOST_TEST(checker.stats().cache_hits == 1u);
+
+    // One answer missing: nothing at once, nothing kept; the worker then asks DNS and
+    // finds the same outcome a later evaluation at once gives.
+    cache.erase("inc.example");
+    BOOST_TEST(!checker.cached(ip("192.0.2.8"), "h.example", "a@d.example"));
+    BOOST_TEST(checker.stats().evaluated_at_once == 2u);
+    dns.set("d.example", ok_texts({"v=spf1 include:inc.example -all"}));
+    dns.set("inc.example", ok_texts({"v=spf1 ip4:192.0.2.0/24 ~all"}));
+    Outcomes out;
+    BOOST_TEST(checker.check(ip("192.0.2.8"), "h.example", "a@d.example", out.add()));
+    BOOST_TEST_REQUIRE(out.wait(1));
+    BOOST_TEST((out.got[0].result == SpfResult::pass));
+    BOOST_TEST(dns.calls() == 2);
+
+    // A cached temporary failure gives temperror at once, as a worker would, and is
+    // not kept.
+    cache["inc.example"] = status(Status::servfail);
+    const auto temp = checker.cached(ip("192.0.2.9"), "h.example", "a@d.example");
+    BOOST_TEST_REQUIRE(temp.has_value());
+    BOOST_TEST((temp->result == SpfResult::temperror));
+    cache.erase("inc.example");
+    BOOST_TEST(!checker.cached(ip("192.0.2.9"), "h.example", "a@d.example"));
+}
+
+// Many callers at once: each gets the outcome, from its own evaluator or, past the
+// cap, nothing (then it would go to a worker); never a wrong one.
+BOOST_AUTO_TEST_CASE(evaluations_at_once_from_many_threads) {
+    AsyncDns dns;
+    const SpfChecker::CachedLookup cached = [](const std::string& name, RType type) {
+        if (type == RType::TXT && name == "d.example")
+            return std::optional<Result>(ok_texts({"v=spf1 ip4:192.0.2.0/24 -all"}));
+        return std::optional<Result>();
+    };
+    SpfChecker checker(dns.fn(), SpfConfig{}, cached);
+    std::atomic<int> right{0}, wrong{0}, none{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 24; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 200; ++i) {
+                const bool inside = (i + t) % 2 == 0;
+                const auto client = ip(inside ? "192.0.2.5" : "198.51.100.5");
+                // A sender of its own each time: no earlier outcome to find.
+                const auto o =
+                    checker.cached(client, "h.example", fmt::format("u{}x{}@d.example", t, i));
+                if (!o)
+                    ++none;
+                else if ((o->result == SpfResult::pass) == inside)
+                    ++right;
+                else
+                    ++wrong;
+            }
+        });
+    for (auto& th : threads) th.join();
+    BOOST_TEST(wrong.load() == 0);
+    BOOST_TEST(right.load() + none.load() == 24 * 200);
+    BOOST_TEST(right.load() > 0);
+    BOOST_TEST(dns.calls() == 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
