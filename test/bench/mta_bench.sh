@@ -50,10 +50,11 @@
 #          COUNT=2000 CONCURRENCY=20       default <repo>/build)
 #          ROUNDS=4 WARMUP=200 LATENCY_COUNT=400 LOAD=python|smtp-source DNS_DELAY_MS=10
 #          VARIANTS="noop smtpwall noop-lean noop-same opendkim none cold"
-#          PROFILE=perf       (perf record of smtpwall's milter during its first timed
-#                              throughput run, the top symbols printed at the end; that
-#                              run's figures then include perf's own cost; PERF_DATA=FILE
-#                              keeps the recording for perf report)
+#          PROFILE=perf       (perf record of smtpwall's milter during the first timed
+#                              throughput run of PROFILE_VARIANT (smtpwall or cold; default
+#                              smtpwall), the top symbols printed at the end; that run's
+#                              figures then include perf's own cost; PERF_DATA=FILE keeps
+#                              the recording for perf report)
 #          QUEUE=tmpfs|disk   (Postfix's queue on a tmpfs, the default, or under /tmp:
 #                              with disk, every message costs fsyncs for all variants
 #                              alike and the milters' share of the cost looks smaller)
@@ -76,6 +77,7 @@ DNS_DELAY_MS=${DNS_DELAY_MS:-10}
 VARIANTS=${VARIANTS:-noop smtpwall noop-lean noop-same opendkim none cold}
 QUEUE=${QUEUE:-tmpfs}
 PROFILE=${PROFILE:-}
+PROFILE_VARIANT=${PROFILE_VARIANT:-smtpwall}
 NOOP=$BUILD_DIR/test/noop_milter
 SMTP_LOAD=$REPO/test/bench/smtp_load.py
 
@@ -104,7 +106,10 @@ with() { [[ " $VARIANTS " == *" $1 "* ]]; }
 with opendkim && need_package opendkim opendkim
 case $PROFILE in
     '') ;;
-    perf) need_package linux-perf perf ;;
+    perf)
+        need_package linux-perf perf
+        case $PROFILE_VARIANT in smtpwall | cold) ;; *) fail "PROFILE_VARIANT must be smtpwall or cold" ;; esac
+        ;;
     *) fail "PROFILE must be perf or empty" ;;
 esac
 
@@ -209,6 +214,15 @@ cpu_ticks() {
     local pid=${milter_pid[$1]:-}
     if [ -n "$pid" ]; then awk '{ print $14 + $15 }' "/proc/$pid/stat"; else echo 0; fi
 }
+# dns_ticks: user + system CPU time of the DNS side the bench itself runs (the delay
+# proxy and nsd, all their processes): on a real site those are other machines.
+dns_ticks() {
+    local pid total=0
+    for pid in $PID_delay_proxy $(pgrep -f -- "-c $WORK/nsd/nsd.conf"); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
 # smtpd_ticks VARIANT: "PID TICKS" per smtpd process of the variant's service (master
 # starts each with "-n SERVICE"; its comm is smtpd).
 smtpd_ticks() {
@@ -277,11 +291,13 @@ run() {
     next_sources "$v" "$count"
     smtpd_ticks "$v" >"$WORK/smtpd-before"
     cpu=$(cpu_ticks "$v")
+    local dns_before
+    dns_before=$(dns_ticks)
     before_q=$(dns_counter smtpwall_dns_queries_total)
     before_l=$(dns_counter smtpwall_dns_lookups_total)
     before_h=$(dns_counter smtpwall_dns_cache_hits_total)
     local perf_pid=
-    if [ "$PROFILE" = perf ] && [ "$v" = smtpwall ] && [ "$phase" = throughput ] &&
+    if [ "$PROFILE" = perf ] && [ "$v" = "$PROFILE_VARIANT" ] && [ "$phase" = throughput ] &&
         [ ! -e "$WORK/perf.data" ]; then
         perf record -F ${PERF_FREQ:-1999} ${PERF_CALLGRAPH:--g} -p "$PID_milter" -o "$WORK/perf.data" >"$WORK/log/perf.log" 2>&1 &
         perf_pid=$!
@@ -294,7 +310,7 @@ run() {
         wait "$perf_pid" || [ -s "$WORK/perf.data" ] ||
             fail "perf record failed: $(tail -n 3 "$WORK/log/perf.log")"
     fi
-    cpu="$(($(cpu_ticks "$v") - cpu)) $(smtpd_used "$WORK/smtpd-before" <(smtpd_ticks "$v"))"
+    cpu="$(($(cpu_ticks "$v") - cpu)) $(smtpd_used "$WORK/smtpd-before" <(smtpd_ticks "$v")) $(($(dns_ticks) - dns_before))"
     q=$(($(dns_counter smtpwall_dns_queries_total) - before_q))
     if [ "$v" = smtpwall ]; then
         dns_queries=$((dns_queries + q))
@@ -344,10 +360,10 @@ pct() {
         awk -v p="$4" '{ v[NR] = $1 } END { i = int(p / 100 * NR + 0.999999); if (i < 1) i = 1; printf "%.2f", v[i] }'
 }
 # cpu PHASE VARIANT WHAT: CPU us per message over its runs, "median (min-max)"; WHAT is
-# milter, smtpd or total.
+# milter, smtpd, total (the two) or dns (the bench's delay proxy and nsd).
 cpu() {
     awk -v v="$2" -v what="$3" -v hz="$(getconf CLK_TCK)" '$1 == v && $3 > 0 {
-            t = (what == "milter" ? $11 : what == "smtpd" ? $12 : $11 + $12)
+            t = (what == "milter" ? $11 : what == "smtpd" ? $12 : what == "dns" ? $13 : $11 + $12)
             x[++n] = t / hz / $3 * 1e6 }
         END {
             if (n == 0) { print "-"; exit }
@@ -359,16 +375,17 @@ cpu() {
 # table PHASE: one line per variant.
 table() {
     local phase=$1 v lo hi failed
-    printf '%-10s %8s %15s %6s %17s %17s %17s %8s %8s %8s %8s\n' variant "msgs/s" "runs min-max" \
-        failed "milter us/msg" "smtpd us/msg" "total us/msg" "sess p50" "sess p99" "rcpt p50" "rcpt p99"
+    printf '%-10s %8s %15s %6s %17s %17s %17s %15s %8s %8s %8s %8s\n' variant "msgs/s" "runs min-max" \
+        failed "milter us/msg" "smtpd us/msg" "total us/msg" "dns us/msg" "sess p50" "sess p99" \
+        "rcpt p50" "rcpt p99"
     for v in $VARIANTS; do
         read -r lo hi failed < <(awk -v v="$v" '$1 == v {
             r = $6; f += $4
             if (lo == "" || r < lo) lo = r; if (r > hi) hi = r }
             END { printf "%s %s %d\n", lo, hi, f }' "$WORK/runs-$phase")
-        printf '%-10s %8s %15s %6s %17s %17s %17s %8s %8s %8s %8s\n' "$v" "$(rate "$phase" "$v")" \
+        printf '%-10s %8s %15s %6s %17s %17s %17s %15s %8s %8s %8s %8s\n' "$v" "$(rate "$phase" "$v")" \
             "$lo-$hi" "$failed" "$(cpu "$phase" "$v" milter)" "$(cpu "$phase" "$v" smtpd)" \
-            "$(cpu "$phase" "$v" total)" "$(pct "$phase" "$v" 1 50)" "$(pct "$phase" "$v" 1 99)" \
+            "$(cpu "$phase" "$v" total)" "$(cpu "$phase" "$v" dns)" "$(pct "$phase" "$v" 1 50)" "$(pct "$phase" "$v" 1 99)" \
             "$(pct "$phase" "$v" 2 50)" "$(pct "$phase" "$v" 2 99)"
     done
 }
@@ -389,8 +406,9 @@ echo "$CONCURRENCY, a $WARMUP-session warm-up before each run, Postfix queue on 
 echo "delayed $DNS_DELAY_MS ms"
 table throughput
 echo "(msgs/s over all runs of a variant; CPU: user + system per message of the milter process"
-echo " and of the variant's smtpd processes, median (min-max) over runs; times in ms, client"
-echo " side, over all its sessions)"
+echo " and of the variant's smtpd processes, median (min-max) over runs; dns: the bench's own"
+echo " delay proxy and nsd, which a real site runs elsewhere; times in ms, client side, over"
+echo " all its sessions)"
 for v in smtpwall cold opendkim; do with "$v" && versus throughput "$v"; done
 if [ "$LATENCY_COUNT" -gt 0 ]; then
     echo
@@ -408,7 +426,7 @@ if with cold; then
 fi
 if [ -e "$WORK/perf.data" ]; then
     echo
-    echo "Profile of smtpwall's milter (perf, its first timed throughput run): top symbols, self time"
+    echo "Profile of smtpwall's milter (perf, the first timed throughput run of $PROFILE_VARIANT): top symbols, self time"
     perf report -i "$WORK/perf.data" --stdio --no-children -g none --sort dso,symbol \
         --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep '%' | sed 's/ *$//' | head -n 45
     [ -z "${PERF_DATA:-}" ] || cp "$WORK/perf.data" "$PERF_DATA"

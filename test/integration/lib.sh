@@ -2,7 +2,8 @@
 # `itest_init NAME`. It gives each test a private work directory, network
 # namespaces with TEST-NET addresses and no default route, and a cleanup trap
 # that stops everything the test started (by PID) and deletes its namespaces,
-# whether the test passes or fails.
+# whether the test passes or fails. The work directory is deleted after a pass
+# unless SMTPWALL_KEEP_WORK is set (kept after a failure, always).
 #
 # Topology made by `netns_pair`:
 #   $NS_MX      mx0  192.0.2.1/24   2001:db8:1::1/64   (the mail server side)
@@ -94,6 +95,8 @@ _itest_cleanup() {
             echo "----- $f (last 40 lines)" >&2
             tail -n 40 "$f" >&2
         done
+    elif [ -n "${SMTPWALL_KEEP_WORK:-}" ]; then
+        log "logs kept in $WORK (SMTPWALL_KEEP_WORK)"
     else
         rm -rf "$WORK"
     fi
