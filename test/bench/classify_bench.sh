@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Classification latency with slow DNS (issue 3, the latency budget): nsd serves the
-# benchmark zones (test/bench/zones), test/bench/delay_proxy.py in front delays
+# benchmark zones (test/bench/zones), test/bench/delay_proxy.cpp in front delays
 # every answer by DELAY ms (default 50), and classify_bench runs SESSIONS sessions
 # (default 1000) through the milter's own DNS and SPF code. Prints figures;
 # asserts nothing. (dnsdist's DelayAction would cap the run at ~1000 answers/s.)
@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${SMTPWALL_BUILD_DIR:-build}
-cmake --build "$build" --target classify_bench -j"$(nproc)" >/dev/null
+cmake --build "$build" --target classify_bench delay_proxy -j"$(nproc)" >/dev/null
 delay=${1:-50}
 export SMTPWALL_BUILD_DIR=$PWD/$build
 source test/integration/lib.sh
@@ -32,6 +32,6 @@ with open(path, "w") as out:
 PY
 nsd_start "$WORK/zones"
 proxy_port=$(free_port)
-spawn delay-proxy python3 test/bench/delay_proxy.py "$proxy_port" "$NSD_PORT" "$delay"
+spawn delay-proxy "$build/test/delay_proxy" "$proxy_port" "$NSD_PORT" "$delay"
 wait_for 5 "the delay proxy" grep -q "delay proxy on" "$WORK/log/delay-proxy.log"
 "$build/test/classify_bench" "$proxy_port" "$delay" "$sessions" "${3:-50}" "${4:-32}"

@@ -23,7 +23,7 @@
 #              address it has never seen (its own /64, PTR coldN.example.net confirmed),
 #              so PTR, FCrDNS, DNSBL and DNSWL are all asked anew (LOAD=python only)
 #
-# Every DNS answer smtpwall gets passes test/bench/delay_proxy.py, which holds it for
+# Every DNS answer smtpwall gets passes test/bench/delay_proxy.cpp, which holds it for
 # DNS_DELAY_MS (default 10): the warm variant sends (almost) no queries, the cold one
 # waits for every one of its lookups.
 #
@@ -83,6 +83,7 @@ SMTP_LOAD=$REPO/test/bench/smtp_load.py
 
 itest_init mta-bench
 need_built "$NOOP"
+need_built "$BUILD_DIR/test/delay_proxy"
 need_package python3 python3
 need awk
 case $LOAD in
@@ -152,7 +153,7 @@ if with cold; then
 fi
 nsd_start "$WORK/zones"
 proxy_port=$(free_port)
-spawn delay-proxy python3 "$REPO/test/bench/delay_proxy.py" "$proxy_port" "$NSD_PORT" "$DNS_DELAY_MS"
+spawn delay-proxy "$BUILD_DIR/test/delay_proxy" "$proxy_port" "$NSD_PORT" "$DNS_DELAY_MS"
 wait_for 5 "the delay proxy" grep -q "delay proxy on" "$WORK/log/delay-proxy.log"
 export SMTPWALL_DNS_PORT=$proxy_port
 
@@ -223,6 +224,9 @@ dns_ticks() {
     done
     echo "$total"
 }
+# machine_ticks: CPU time the whole machine has been busy (all cores; user, nice,
+# system, irq, softirq, steal): the client, Postfix, the milter, DNS and all else.
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 # smtpd_ticks VARIANT: "PID TICKS" per smtpd process of the variant's service (master
 # starts each with "-n SERVICE"; its comm is smtpd).
 smtpd_ticks() {
@@ -291,8 +295,9 @@ run() {
     next_sources "$v" "$count"
     smtpd_ticks "$v" >"$WORK/smtpd-before"
     cpu=$(cpu_ticks "$v")
-    local dns_before
+    local dns_before machine_before
     dns_before=$(dns_ticks)
+    machine_before=$(machine_ticks)
     before_q=$(dns_counter smtpwall_dns_queries_total)
     before_l=$(dns_counter smtpwall_dns_lookups_total)
     before_h=$(dns_counter smtpwall_dns_cache_hits_total)
@@ -303,14 +308,18 @@ run() {
         perf_pid=$!
         sleep 0.5  # attached before the first session
     fi
-    line=$(SMTP_LOAD_SAMPLES=$WORK/samples-$phase-$v load "$v" "$count" "$conc" 2>>"$WORK/log/load.log")
+    rm -f "$WORK/client-cpu"
+    line=$(SMTP_LOAD_SAMPLES=$WORK/samples-$phase-$v SMTP_LOAD_CPU=$WORK/client-cpu \
+        load "$v" "$count" "$conc" 2>>"$WORK/log/load.log")
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid"
         # perf reports the interrupt in its exit status; what counts is its recording.
         wait "$perf_pid" || [ -s "$WORK/perf.data" ] ||
             fail "perf record failed: $(tail -n 3 "$WORK/log/perf.log")"
     fi
-    cpu="$(($(cpu_ticks "$v") - cpu)) $(smtpd_used "$WORK/smtpd-before" <(smtpd_ticks "$v")) $(($(dns_ticks) - dns_before))"
+    cpu="$(($(cpu_ticks "$v") - cpu)) $(smtpd_used "$WORK/smtpd-before" <(smtpd_ticks "$v")) $(($(dns_ticks) - dns_before)) $(($(machine_ticks) - machine_before))"
+    # The load generator's own CPU, in clock ticks like the rest (LOAD=python only).
+    cpu="$cpu $(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", $1 * hz }' "$WORK/client-cpu" 2>/dev/null || echo 0)"
     q=$(($(dns_counter smtpwall_dns_queries_total) - before_q))
     if [ "$v" = smtpwall ]; then
         dns_queries=$((dns_queries + q))
@@ -360,10 +369,11 @@ pct() {
         awk -v p="$4" '{ v[NR] = $1 } END { i = int(p / 100 * NR + 0.999999); if (i < 1) i = 1; printf "%.2f", v[i] }'
 }
 # cpu PHASE VARIANT WHAT: CPU us per message over its runs, "median (min-max)"; WHAT is
-# milter, smtpd, total (the two) or dns (the bench's delay proxy and nsd).
+# milter, smtpd, total (the two), dns (the bench's delay proxy and nsd), client (the
+# load generator, LOAD=python) or machine (every process, the load generator included).
 cpu() {
     awk -v v="$2" -v what="$3" -v hz="$(getconf CLK_TCK)" '$1 == v && $3 > 0 {
-            t = (what == "milter" ? $11 : what == "smtpd" ? $12 : what == "dns" ? $13 : $11 + $12)
+            t = (what == "milter" ? $11 : what == "smtpd" ? $12 : what == "dns" ? $13 : what == "machine" ? $14 : what == "client" ? $15 : $11 + $12)
             x[++n] = t / hz / $3 * 1e6 }
         END {
             if (n == 0) { print "-"; exit }
@@ -375,17 +385,18 @@ cpu() {
 # table PHASE: one line per variant.
 table() {
     local phase=$1 v lo hi failed
-    printf '%-10s %8s %15s %6s %17s %17s %17s %15s %8s %8s %8s %8s\n' variant "msgs/s" "runs min-max" \
-        failed "milter us/msg" "smtpd us/msg" "total us/msg" "dns us/msg" "sess p50" "sess p99" \
-        "rcpt p50" "rcpt p99"
+    printf '%-10s %8s %15s %6s %17s %17s %17s %15s %17s %17s %8s %8s %8s %8s\n' variant \
+        "msgs/s" "runs min-max" failed "milter us/msg" "smtpd us/msg" "total us/msg" "dns us/msg" \
+        "client us/msg" "machine us/msg" "sess p50" "sess p99" "rcpt p50" "rcpt p99"
     for v in $VARIANTS; do
         read -r lo hi failed < <(awk -v v="$v" '$1 == v {
             r = $6; f += $4
             if (lo == "" || r < lo) lo = r; if (r > hi) hi = r }
             END { printf "%s %s %d\n", lo, hi, f }' "$WORK/runs-$phase")
-        printf '%-10s %8s %15s %6s %17s %17s %17s %15s %8s %8s %8s %8s\n' "$v" "$(rate "$phase" "$v")" \
-            "$lo-$hi" "$failed" "$(cpu "$phase" "$v" milter)" "$(cpu "$phase" "$v" smtpd)" \
-            "$(cpu "$phase" "$v" total)" "$(cpu "$phase" "$v" dns)" "$(pct "$phase" "$v" 1 50)" "$(pct "$phase" "$v" 1 99)" \
+        printf '%-10s %8s %15s %6s %17s %17s %17s %15s %17s %17s %8s %8s %8s %8s\n' "$v" \
+            "$(rate "$phase" "$v")" "$lo-$hi" "$failed" "$(cpu "$phase" "$v" milter)" \
+            "$(cpu "$phase" "$v" smtpd)" "$(cpu "$phase" "$v" total)" "$(cpu "$phase" "$v" dns)" \
+            "$(cpu "$phase" "$v" client)" "$(cpu "$phase" "$v" machine)" "$(pct "$phase" "$v" 1 50)" "$(pct "$phase" "$v" 1 99)" \
             "$(pct "$phase" "$v" 2 50)" "$(pct "$phase" "$v" 2 99)"
     done
 }
@@ -407,8 +418,9 @@ echo "delayed $DNS_DELAY_MS ms"
 table throughput
 echo "(msgs/s over all runs of a variant; CPU: user + system per message of the milter process"
 echo " and of the variant's smtpd processes, median (min-max) over runs; dns: the bench's own"
-echo " delay proxy and nsd, which a real site runs elsewhere; times in ms, client side, over"
-echo " all its sessions)"
+echo " delay proxy and nsd, which a real site runs elsewhere; client: the load generator"
+echo " (LOAD=python); machine: all CPU the machine used; times in ms, client side, over all"
+echo " its sessions)"
 for v in smtpwall cold opendkim; do with "$v" && versus throughput "$v"; done
 if [ "$LATENCY_COUNT" -gt 0 ]; then
     echo

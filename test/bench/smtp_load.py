@@ -9,7 +9,8 @@ no pipelining, one message per session, each session from the next source addres
       (rate in messages/s over the whole run, times in ms: session = connect to the 250
       after the message's final dot, rcpt = RCPT sent to its reply). The first failed
       reply is printed to stderr. With $SMTP_LOAD_SAMPLES set, appends "SESSION_MS
-      RCPT_MS" per message to that file.
+      RCPT_MS" per message to that file; with $SMTP_LOAD_CPU set, writes the CPU
+      seconds (user + system) this client used for the timed sessions to that file.
   smtp_load.py trap SERVER CONCURRENCY GAP_MS SOURCE...
       one session per source: EHLO, MAIL, RCPT TO <trap@example.org> (a spamtrap),
       QUIT; CONCURRENCY sessions at a time, each worker pausing GAP_MS between them.
@@ -121,8 +122,12 @@ async def load(server, count, concurrency, sources):
                 failures.append(str(e))
 
     start = time.monotonic()
+    cpu_start = time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.monotonic() - start
+    if os.environ.get("SMTP_LOAD_CPU"):
+        with open(os.environ["SMTP_LOAD_CPU"], "w") as out:
+            out.write(f"{time.process_time() - cpu_start:.6f}\n")
     if failures:
         print(f"smtp_load: {len(failures)} failed, first: {failures[0]}", file=sys.stderr)
     ms = lambda v: v * 1000  # noqa: E731
