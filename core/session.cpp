@@ -78,11 +78,6 @@ void Session::set_dns(dns::DnsFacts facts) {
     classification_.reset();
 }
 
-void Session::close_with_dns(dns::DnsFacts facts) {
-    set_dns(std::move(facts));
-    (void)classification();
-}
-
 ClassifyInput Session::classify_input(const dns::DnsFacts* facts) const {
     return {record_.client, helo_problem_, record_.helo, facts, &policy_->relay_domains};
 }

@@ -103,9 +103,6 @@ class Session {
     void helo(std::string_view name);
     // The DNS facts gathered so far (the glue waits for them before a verdict).
     void set_dns(dns::DnsFacts facts);
-    // What DNS found by the end of a session judged before it was done: the record
-    // (its log line, `show`) names the PTR, listings and tags from them.
-    void close_with_dns(dns::DnsFacts facts);
 
     const std::optional<dns::DnsFacts>& dns() const { return dns_; }
     // The HELO checks found nothing: worth asking DNS about the name.

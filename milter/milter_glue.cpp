@@ -405,7 +405,7 @@ sfsistat on_close(SMFICTX* ctx) {
             std::unique_ptr<Connection> owned(conn);
             // Judged early: the log and `show` get what DNS found by now (no waiting).
             if (owned->judged_early && owned->lookups)
-                owned->session.close_with_dns(owned->lookups->snapshot());
+                owned->session.set_dns(owned->lookups->snapshot());
             log_session(*owned, note_relay(*owned));
             remember(*owned);
         }

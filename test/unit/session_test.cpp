@@ -257,20 +257,6 @@ BOOST_AUTO_TEST_CASE(only_a_certain_accept_is_given_before_dns_is_done) {
     // An allowlisted client is accepted at once.
     auto allowed = make_session("203.0.113.9");
     BOOST_TEST(allowed.accepts_whatever_comes("<user@example.org>", waiting));
-
-    // Judged before the PTR was confirmed: at its close the record names what DNS
-    // found by then, not what it knew at the verdict.
-    auto early = make_session();
-    early.helo("client.example.net");
-    early.set_dns(f);
-    BOOST_TEST(!early.recipient("<user@example.org>").rejected());
-    BOOST_TEST(early.record().ptr.empty());
-    auto done = f;
-    done.ptr.progress = dns::Progress::done;
-    done.ptr.outcome = dns::PtrFacts::Outcome::confirmed;
-    done.ptr.confirmed_name = "mail.example.net";
-    early.close_with_dns(done);
-    BOOST_TEST(early.record().ptr == "mail.example.net");
 }
 
 BOOST_AUTO_TEST_CASE(end_of_message_judges_what_data_did_not) {
