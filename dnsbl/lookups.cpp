@@ -256,34 +256,40 @@ void SessionLookups::mail_from(const std::string& sender) {
 void SessionLookups::check_spf(std::unique_lock<std::mutex>& lock, std::string key,
                                const std::string& sender) {
     const std::size_t index = spf_checks_.size();
-    if (services_->spf_cached) {
-        // Known already: judged at once, in this thread.
-        if (auto known = services_->spf_cached(client_, helo_name_, sender)) {
-            known->progress = Progress::done;
-            spf_checks_.push_back(SpfCheck{std::move(key), known});
-            current_spf_ = index;
-            facts_.spf = std::move(*known);
-            return;
-        }
-    }
     spf_checks_.push_back(SpfCheck{std::move(key), std::nullopt});
     current_spf_ = index;
     facts_.spf = SpfFacts{Progress::pending, SpfResult::none, {}, {}};
     ++outstanding_;
-    give_time();
     const std::string helo = helo_name_;
-    // The checker may answer inside the call (a full queue): not under our lock.
+    // Neither the checker's outcome at once (it may run libspf2 over cached answers)
+    // nor its call back runs under our lock: the resolver's thread delivers this
+    // session's other answers meanwhile.
+    lock.unlock();
+    std::optional<SpfFacts> known;
+    if (services_->spf_cached) known = services_->spf_cached(client_, helo, sender);
+    if (known) {
+        lock.lock();
+        spf_done(lock, index, std::move(*known));
+        return;
+    }
+    lock.lock();
+    give_time();
     lock.unlock();
     services_->spf(client_, helo, sender, [self = shared_from_this(), index](SpfFacts result) {
         std::unique_lock relock(self->mutex_);
-        result.progress = Progress::done;
-        self->spf_checks_[index].result = result;
-        // Only the latest MAIL FROM's sender is judged.
-        if (self->current_spf_ == index) self->facts_.spf = std::move(result);
-        --self->outstanding_;
-        self->notify_waiters(relock);
+        self->spf_done(relock, index, std::move(result));
     });
     lock.lock();
+}
+
+void SessionLookups::spf_done(std::unique_lock<std::mutex>& lock, std::size_t index,
+                              SpfFacts result) {
+    result.progress = Progress::done;
+    spf_checks_[index].result = result;
+    // Only the latest MAIL FROM's sender is judged.
+    if (current_spf_ == index) facts_.spf = std::move(result);
+    --outstanding_;
+    notify_waiters(lock);
 }
 
 void SessionLookups::start_deferred(std::unique_lock<std::mutex>& lock) {

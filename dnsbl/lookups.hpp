@@ -37,7 +37,9 @@ struct LookupServices {
     std::function<void(const IpAddress& client, const std::string& helo, const std::string& sender,
                        std::function<void(SpfFacts)> done)>
         spf;
-    // An outcome SPF already knows for these inputs (may be empty). Must not block.
+    // An outcome SPF knows at once for these inputs (may be empty): an earlier check's,
+    // or one evaluated from cached DNS answers. Never waits for DNS; called without the
+    // session's lock.
     std::function<std::optional<SpfFacts>(const IpAddress& client, const std::string& helo,
                                           const std::string& sender)>
         spf_cached;
@@ -91,8 +93,10 @@ class SessionLookups : public std::enable_shared_from_this<SessionLookups> {
     void confirm_ptr();   // mutex held
     void settle_helo();   // mutex held
     void look_up_helo();  // mutex held: the A/AAAA/MX lookups of helo_name_ (counted before)
-    // Starts SPF for `sender`; `lock` is released around the call into the checker.
+    // Starts SPF for `sender`; `lock` is released around the calls into the checker.
     void check_spf(std::unique_lock<std::mutex>& lock, std::string key, const std::string& sender);
+    // The outcome of spf_checks_[index] (mutex held).
+    void spf_done(std::unique_lock<std::mutex>& lock, std::size_t index, SpfFacts result);
     void start_deferred(std::unique_lock<std::mutex>& lock);
 
     const std::shared_ptr<const LookupServices> services_;

@@ -138,19 +138,30 @@ class SpfChecker::Impl {
   private:
     // A check whose every DNS answer is cached, run in the caller's thread: a hand-off
     // to a worker and back costs more than the evaluation. The first answer missing
-    // ends it (nothing was waited for, the partial outcome is dropped).
+    // ends it (nothing was waited for, the partial outcome is dropped), and so does a
+    // check asking more than a usual record does: those go to the workers, whose
+    // queues keep one client's share fair.
+    static constexpr int max_at_once_lookups = 10;
     std::optional<SpfOutcome> evaluate_at_once(std::string key, const IpAddress& client,
                                                std::string_view helo, std::string_view sender) {
         if (!cached_lookup_) return std::nullopt;
         auto evaluator = idle_evaluator();
         if (!evaluator) return std::nullopt;
         const auto started = Clock::now();
-        bool missing = false;
+        bool handed_on = false;  // an answer not cached, or too many asked
+        int asked = 0;
         std::optional<std::uint32_t> shortest_ttl;
         const spf_detail::BlockingLookup lookup = [&](const std::string& name, dns::RType type) {
-            auto answer = cached_lookup_(name, type);
+            std::optional<dns::Result> answer;
+            if (++asked <= max_at_once_lookups) {
+                try {
+                    answer = cached_lookup_(name, type);
+                } catch (...) {
+                    answer.reset();
+                }
+            }
             if (!answer)
-                missing = true;
+                handed_on = true;
             else
                 shortest_ttl = std::min(shortest_ttl.value_or(answer->ttl), answer->ttl);
             return answer;
@@ -158,11 +169,11 @@ class SpfChecker::Impl {
         std::optional<SpfOutcome> out;
         try {
             out = evaluator->evaluate(client, helo, sender, lookup);
-        } catch (const std::exception&) {
+        } catch (...) {
             out.reset();  // the worker will try, and report what fails
         }
         give_back(std::move(evaluator));
-        if (!out || missing) return std::nullopt;
+        if (!out || handed_on) return std::nullopt;
         out->elapsed =
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
         if (SpfResultCache::keepable(*out, true, shortest_ttl.has_value())) {
@@ -192,7 +203,7 @@ class SpfChecker::Impl {
         }
         try {
             return std::make_unique<spf_detail::Evaluator>(config_.local_hostname);
-        } catch (const std::exception&) {
+        } catch (...) {
             const std::lock_guard lock(evaluators_mutex_);
             --at_once_evaluators_;
             return nullptr;

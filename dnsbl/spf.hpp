@@ -70,7 +70,7 @@ struct SpfConfig {
 struct SpfStats {
     std::uint64_t accepted = 0;           // check() calls that returned true
     std::uint64_t refused = 0;            // check() calls that returned false
-    std::uint64_t completed = 0;          // outcomes delivered
+    std::uint64_t completed = 0;          // outcomes delivered, at once included
     std::uint64_t deadline_exceeded = 0;  // outcomes forced to temperror by the deadline
     std::uint64_t dns_lookups = 0;
     std::uint64_t cache_hits = 0;         // cached() calls that found an earlier outcome
@@ -118,7 +118,8 @@ class SpfChecker {
     // check's of the same client, HELO and sender while the DNS answers it used are
     // still valid, or one evaluated now in the calling thread because every answer it
     // needs is cached already (a new client of a known sender domain: no worker, no
-    // waiting). nullopt when neither: then check().
+    // waiting; at most 10 answers, more go to the workers). nullopt when neither: then
+    // check().
     std::optional<SpfOutcome> cached(const IpAddress& client, std::string_view helo,
                                      std::string_view sender);
 

@@ -840,6 +840,37 @@ BOOST_AUTO_TEST_CASE(a_check_with_every_answer_cached_is_evaluated_at_once) {
     BOOST_TEST(!checker.cached(ip("192.0.2.9"), "h.example", "a@d.example"));
 }
 
+// A record asking more than 10 questions is left to the workers, whose queues keep
+// each client's share fair: at once, at most 10 answers are read.
+BOOST_AUTO_TEST_CASE(a_check_asking_much_is_not_evaluated_at_once) {
+    AsyncDns dns;
+    std::map<std::string, Result> cache;
+    std::string nine = "v=spf1", ten = "v=spf1";
+    for (int i = 1; i <= 10; ++i) {
+        const std::string host = fmt::format("h{}.example", i);
+        cache[host] = ok_addrs({"198.51.100.1"});
+        if (i <= 9) nine += " a:" + host;
+        ten += " a:" + host;
+    }
+    cache["nine.example"] = ok_texts({nine + " -all"});
+    cache["ten.example"] = ok_texts({ten + " -all"});
+    int asked = 0;
+    const SpfChecker::CachedLookup cached = [&](const std::string& name, RType) {
+        ++asked;
+        const auto it = cache.find(name);
+        return it != cache.end() ? std::optional<Result>(it->second) : std::nullopt;
+    };
+    SpfChecker checker(dns.fn(), SpfConfig{}, cached);
+    const auto nine_asked = checker.cached(ip("192.0.2.1"), "h.example", "a@nine.example");
+    BOOST_TEST_REQUIRE(nine_asked.has_value());  // the record and its 9 names: 10 answers
+    BOOST_TEST((nine_asked->result == SpfResult::fail));
+    BOOST_TEST(asked == 10);
+    asked = 0;
+    BOOST_TEST(!checker.cached(ip("192.0.2.1"), "h.example", "a@ten.example"));
+    BOOST_TEST(asked == 10);  // the 11th question was not even asked
+    BOOST_TEST(checker.stats().evaluated_at_once == 1u);
+}
+
 // Many callers at once: each gets the outcome, from its own evaluator or, past the
 // cap, nothing (then it would go to a worker); never a wrong one.
 BOOST_AUTO_TEST_CASE(evaluations_at_once_from_many_threads) {
