@@ -1,4 +1,4 @@
-// DNS queries and replies through ldns, with the checks a stub resolver owes.
+// DNS queries built here, replies parsed through ldns, with the checks a stub resolver owes.
 #include "dnsbl/codec.hpp"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
-// DNS packet codec: builds queries and turns replies into Results. ldns does the
-// wire format; this wrapper adds what a stub resolver must check itself (reply
-// matches the question, CNAME chains, RFC 2308 negative TTLs). Pure, no I/O, so it
-// is unit-tested and fuzzed directly.
+// DNS packet codec: builds queries and turns replies into Results. A query (one name,
+// nothing to compress) is built here; ldns parses replies, and this wrapper adds what
+// a stub resolver must check itself (reply matches the question, CNAME chains,
+// RFC 2308 negative TTLs). Pure, no I/O, so it is unit-tested and fuzzed directly.
 #pragma once
 
 #include <cstdint>
