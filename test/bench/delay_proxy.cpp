@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -36,7 +37,10 @@ volatile std::sig_atomic_t g_stop = 0;
 // Empty for a packet too short to hold one.
 std::string key_of(const std::uint8_t* packet, std::size_t size) {
     std::size_t end = 12;
-    while (end < size && packet[end] != 0) end += packet[end] + 1u;
+    while (end < size && packet[end] != 0) {
+        if (packet[end] > 63) return {};  // a compression pointer: not a question we sent
+        end += packet[end] + 1u;
+    }
     end += 5;
     if (size < 17 || end > size) return {};
     std::string key(reinterpret_cast<const char*>(packet), 2);
@@ -90,8 +94,13 @@ int main(int argc, char** argv) {
                 static_cast<long long>(delay.count()));
     std::fflush(stdout);
 
-    std::unordered_map<std::string, std::vector<sockaddr_in>> waiting;  // by key_of
+    struct Asked {
+        std::vector<sockaddr_in> clients;
+        Clock::time_point when;
+    };
+    std::unordered_map<std::string, Asked> waiting;  // by key_of
     std::deque<Held> held;
+    auto swept = Clock::now();
     std::uint8_t buf[65536];
     while (!g_stop) {
         int timeout = -1;
@@ -102,7 +111,8 @@ int main(int argc, char** argv) {
         }
         pollfd fds[2] = {{front, POLLIN, 0}, {upstream, POLLIN, 0}};
         if (poll(fds, 2, timeout) < 0) continue;  // EINTR: look at g_stop
-        for (;;) {                                // queries: straight upstream
+        // A bounded batch from each socket per turn, so held answers leave on time.
+        for (int batch = 0; batch < 64; ++batch) {  // queries: straight upstream
             sockaddr_in client{};
             socklen_t len = sizeof client;
             const ssize_t n =
@@ -110,16 +120,18 @@ int main(int argc, char** argv) {
             if (n < 0) break;
             const std::string key = key_of(buf, static_cast<std::size_t>(n));
             if (key.empty()) continue;
-            waiting[key].push_back(client);
+            auto& asked = waiting[key];
+            asked.clients.push_back(client);
+            asked.when = Clock::now();
             (void)send(upstream, buf, static_cast<std::size_t>(n), 0);
         }
         const auto now = Clock::now();
-        for (;;) {  // answers: held
+        for (int batch = 0; batch < 64; ++batch) {  // answers: held
             const ssize_t n = recv(upstream, buf, sizeof buf, 0);
             if (n < 0) break;
             const auto it = waiting.find(key_of(buf, static_cast<std::size_t>(n)));
             if (it == waiting.end()) continue;
-            for (const auto& client : it->second)
+            for (const auto& client : it->second.clients)
                 held.push_back({now + delay, {buf, buf + n}, client});
             waiting.erase(it);
         }
@@ -129,6 +141,12 @@ int main(int argc, char** argv) {
             (void)sendto(front, h.packet.data(), h.packet.size(), 0,
                          reinterpret_cast<const sockaddr*>(&h.client), sizeof h.client);
             held.pop_front();
+        }
+        if (release - swept > std::chrono::seconds(10)) {  // questions never answered
+            std::erase_if(waiting, [&](const auto& w) {
+                return release - w.second.when > std::chrono::seconds(10);
+            });
+            swept = release;
         }
     }
     return 0;

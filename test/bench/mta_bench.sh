@@ -396,7 +396,8 @@ table() {
         printf '%-10s %8s %15s %6s %17s %17s %17s %15s %17s %17s %8s %8s %8s %8s\n' "$v" \
             "$(rate "$phase" "$v")" "$lo-$hi" "$failed" "$(cpu "$phase" "$v" milter)" \
             "$(cpu "$phase" "$v" smtpd)" "$(cpu "$phase" "$v" total)" "$(cpu "$phase" "$v" dns)" \
-            "$(cpu "$phase" "$v" client)" "$(cpu "$phase" "$v" machine)" "$(pct "$phase" "$v" 1 50)" "$(pct "$phase" "$v" 1 99)" \
+            "$(if [ "$LOAD" = python ]; then cpu "$phase" "$v" client; else echo -; fi)" \
+            "$(cpu "$phase" "$v" machine)" "$(pct "$phase" "$v" 1 50)" "$(pct "$phase" "$v" 1 99)" \
             "$(pct "$phase" "$v" 2 50)" "$(pct "$phase" "$v" 2 99)"
     done
 }
