@@ -5,7 +5,7 @@
 #   test/fuzz/run_fuzz.sh [TARGET] [SECONDS] [--merge]
 #
 # TARGET     helper_protocol (default), helper_config, target_policy, control_protocol,
-#            milter_config, helo_check, dialup, recipients or spf_result (listed in
+#            milter_config, helo_check, dialup, recipients, spf_result or dns_query (listed in
 #            test/CMakeLists.txt): the libFuzzer binary TARGET_fuzz, its check
 #            test/fuzz/TARGET_check.*, its corpus test/fuzz/corpus/TARGET (replayed by
 #            the unit test fuzz_corpus_TARGET)
@@ -31,7 +31,7 @@ SECONDS_TO_RUN=300
 MERGE=0
 usage() {
     local targets=helper_protocol\|helper_config\|target_policy\|control_protocol
-    targets+=\|milter_config\|helo_check\|dialup\|recipients\|spf_result
+    targets+=\|milter_config\|helo_check\|dialup\|recipients\|spf_result\|dns_query
     echo "usage: $0 [$targets] [SECONDS] [--merge]" >&2
     exit 64
 }
@@ -39,7 +39,7 @@ for arg in "$@"; do
     case $arg in
         --merge) MERGE=1 ;;
         helper_protocol | helper_config | target_policy | control_protocol | milter_config | \
-            helo_check | dialup | recipients | spf_result) TARGET=$arg ;;
+            helo_check | dialup | recipients | spf_result | dns_query) TARGET=$arg ;;
         '' | *[!0-9]*) usage ;;
         *) SECONDS_TO_RUN=$arg ;;
     esac
@@ -52,7 +52,7 @@ case $TARGET in
     helper_config | milter_config) MAX_LEN=4096 ;;
     target_policy) MAX_LEN=256 ;;
     control_protocol) MAX_LEN=1100 ;;
-    helo_check | dialup | spf_result) MAX_LEN=300 ;;
+    helo_check | dialup | spf_result | dns_query) MAX_LEN=300 ;;
     recipients) MAX_LEN=600 ;;
 esac
 
