@@ -267,12 +267,8 @@ void SessionLookups::check_spf(std::unique_lock<std::mutex>& lock, std::string k
     lock.unlock();
     std::optional<SpfFacts> known;
     if (services_->spf_cached) known = services_->spf_cached(client_, helo, sender);
-    if (known) {
-        lock.lock();
-        spf_done(lock, index, std::move(*known));
-        return;
-    }
     lock.lock();
+    if (known) return spf_done(lock, index, std::move(*known));
     give_time();
     lock.unlock();
     services_->spf(client_, helo, sender, [self = shared_from_this(), index](SpfFacts result) {

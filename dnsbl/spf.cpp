@@ -176,14 +176,9 @@ class SpfChecker::Impl {
         if (!out || handed_on) return std::nullopt;
         out->elapsed =
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
-        if (SpfResultCache::keepable(*out, true, shortest_ttl.has_value())) {
-            const std::lock_guard lock(cache_mutex_);
-            cache_.store(std::move(key), *out, std::chrono::seconds(*shortest_ttl), Clock::now());
-        }
+        keep(std::move(key), *out, true, shortest_ttl);
         ++evaluated_at_once_;
-        dns_lookups_ += static_cast<std::uint64_t>(out->dns_lookups);
-        ++by_result_[static_cast<std::size_t>(out->result)];
-        ++completed_;
+        count(*out, false);
         return out;
     }
 
@@ -286,12 +281,8 @@ class SpfChecker::Impl {
                 } else if (gave_up == Wait::cancelled) {
                     out.explanation = "SPF checker stopping; " + out.explanation;
                 }
-                if (SpfResultCache::keepable(out, gave_up == Wait::answered,
-                                             shortest_ttl.has_value())) {
-                    const std::lock_guard lock(cache_mutex_);
-                    cache_.store(SpfResultCache::key(job.client, job.helo, job.sender), out,
-                                 std::chrono::seconds(*shortest_ttl), Clock::now());
-                }
+                keep(SpfResultCache::key(job.client, job.helo, job.sender), out,
+                     gave_up == Wait::answered, shortest_ttl);
             }
             {
                 const std::lock_guard lock(m_);
@@ -302,13 +293,25 @@ class SpfChecker::Impl {
         }
     }
 
-    void finish(Job& job, SpfOutcome out, bool expired) {
-        out.elapsed =
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - job.accepted);
+    // Kept for the shortest TTL of the answers it used, if it may be (spf_cache.hpp).
+    void keep(std::string key, const SpfOutcome& out, bool ran_to_end,
+              std::optional<std::uint32_t> shortest_ttl) {
+        if (!SpfResultCache::keepable(out, ran_to_end, shortest_ttl.has_value())) return;
+        const std::lock_guard lock(cache_mutex_);
+        cache_.store(std::move(key), out, std::chrono::seconds(*shortest_ttl), Clock::now());
+    }
+
+    void count(const SpfOutcome& out, bool expired) {
         dns_lookups_ += static_cast<std::uint64_t>(out.dns_lookups);
         if (expired) ++deadline_exceeded_;
         ++by_result_[static_cast<std::size_t>(out.result)];
         ++completed_;
+    }
+
+    void finish(Job& job, SpfOutcome out, bool expired) {
+        out.elapsed =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - job.accepted);
+        count(out, expired);
         try {
             if (job.done) job.done(std::move(out));
         } catch (...) {
